@@ -1,0 +1,201 @@
+/*
+ * blendarray.h — the one public header of libblendarray.
+ *
+ * blendarray turns Blender renders into arrays. This C library holds every
+ * part of that path that is not Blender itself:
+ *
+ *   - pixel kernels: row flip (Blender stores rows bottom-up), float32 →
+ *     float16, float32 → int32 (index passes), linear float → sRGB uint8;
+ *   - EXR reading through OpenEXRCore: the multilayer EXR that Blender writes
+ *     is decoded straight into a caller's interleaved float32 buffer;
+ *   - PNG decoding through libpng (Blender's colour-managed 8-bit output);
+ *   - NPY writing, exactly to NumPy's format specification, atomically.
+ *
+ * It knows nothing of Python or Blender: the Python extension, the in-Blender
+ * glue (through ctypes, so it works with whatever Python a Blender embeds)
+ * and the command-line tool are clients of this header only.
+ *
+ * Conventions
+ *   - Every function that can fail returns an int: BA_OK (0) or a positive
+ *     enum ba_errno value; ba_strerror() turns it into a message.
+ *   - Buffers are owned by the caller and sized by the caller; every size
+ *     is passed in and every size product is checked for overflow.
+ *   - Images are row-major, row 0 is the TOP of the image, channels
+ *     interleaved, rows `row_stride` bytes apart.
+ *   - No global mutable state: everything is thread-compatible.
+ */
+#ifndef BLENDARRAY_H
+#define BLENDARRAY_H
+
+#include <stddef.h> /* size_t */
+#include <stdint.h> /* fixed-width types */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define BA_API __attribute__((visibility("default")))
+#else
+#define BA_API
+#endif
+
+#define BA_VERSION_MAJOR 0
+#define BA_VERSION_MINOR 1
+#define BA_VERSION_PATCH 0
+
+/* ====================================================================== */
+/*  Errors                                                                 */
+/* ====================================================================== */
+
+/* Values are fixed once released: append, never renumber. */
+enum ba_errno {
+    BA_OK = 0,
+    BA_EINVAL = 1,       /* an argument is invalid (NULL, zero size, ...) */
+    BA_ENOMEM = 2,       /* out of memory */
+    BA_EOVERFLOW = 3,    /* a size computation would overflow */
+    BA_EIO = 4,          /* a read, write, rename or fsync failed; see errno */
+    BA_EFORMAT = 5,      /* the input is not a valid file of the expected kind */
+    BA_EUNSUPPORTED = 6, /* valid but not supported (tiled/deep EXR, ...) */
+    BA_ENOCHANNEL = 7,   /* a requested channel is not in the file */
+    BA_EBUFSIZE = 8,     /* the caller's buffer is too small */
+    BA_ERANGE = 9,       /* a value does not fit the target type */
+    BA_EEXIST = 10,      /* the output exists and overwriting was not asked */
+    BA_ESTATE = 11,      /* the object is unusable after an earlier error */
+};
+
+/*! ba_strerror() : a static, human-readable message for an error code. */
+BA_API const char *ba_strerror(int err);
+
+/*! ba_version_string() : "MAJOR.MINOR.PATCH" of the library. */
+BA_API const char *ba_version_string(void);
+
+/* ====================================================================== */
+/*  Pixel kernels                                                          */
+/* ====================================================================== */
+
+/*! ba_flip_rows() : reverse the order of `rows` rows of `row_bytes` bytes
+ *  each, in place. Blender's render buffers are bottom-up. */
+BA_API int ba_flip_rows(void *data, size_t rows, size_t row_bytes);
+
+/*! ba_copy_flipped() : copy `rows` rows from src to dst in reverse order.
+ *  dst and src must not overlap. */
+BA_API int ba_copy_flipped(void *dst, const void *src, size_t rows, size_t row_bytes);
+
+/*! ba_f32_to_f16() : IEEE binary32 → binary16, round to nearest even,
+ *  overflow to ±inf, NaN kept NaN: the same bits as numpy's astype(float16). */
+BA_API int ba_f32_to_f16(uint16_t *dst, const float *src, size_t n);
+
+/*! ba_f32_to_i32() : index passes, stored by Blender as floats holding
+ *  integers, to int32. Returns BA_ERANGE (and converts nothing further) if a
+ *  value is not an integer in int32 range. */
+BA_API int ba_f32_to_i32(int32_t *dst, const float *src, size_t n);
+
+/*! ba_linear_to_srgb8() : `n` pixels of `channels` (1..4) scene-linear floats
+ *  to 8-bit with the sRGB transfer function on colour channels (alpha, the
+ *  4th channel, is scaled linearly), clamped to [0, 1], rounded to nearest.
+ *  This is the plain sRGB encoding, not Blender's view transform. */
+BA_API int ba_linear_to_srgb8(uint8_t *dst, const float *src, size_t n, int channels);
+
+/* ====================================================================== */
+/*  EXR reading (OpenEXRCore)                                              */
+/* ====================================================================== */
+
+/* A decoded-on-demand EXR image: scanline, single part, any compression.
+ * Blender's multilayer EXR names channels "<layer>.<pass>.<channel>". */
+typedef struct ba_exr ba_exr;
+
+enum ba_exr_type { BA_EXR_UINT = 0, BA_EXR_HALF = 1, BA_EXR_FLOAT = 2 };
+
+/*! ba_exr_open_memory() : parse the header of the EXR file in `data`.
+ *  `data` must stay valid until ba_exr_close(). */
+BA_API int ba_exr_open_memory(ba_exr **out, const void *data, size_t size);
+
+/*! ba_exr_open_fd() : as above, on the whole content of an open file
+ *  descriptor (a regular file or a memfd); reads with pread(), so the file
+ *  offset is left alone. The fd must stay open until ba_exr_close(). */
+BA_API int ba_exr_open_fd(ba_exr **out, int fd);
+
+/*! ba_exr_open_file() : as above, on a path. */
+BA_API int ba_exr_open_file(ba_exr **out, const char *path);
+
+/*! ba_exr_close() : free everything; NULL is allowed. */
+BA_API void ba_exr_close(ba_exr *exr);
+
+/*! ba_exr_message() : a detailed message for the last error on `exr`
+ *  (OpenEXRCore's own words where it failed), or "" when there is none. */
+BA_API const char *ba_exr_message(const ba_exr *exr);
+
+/*! ba_exr_size() : the data window's width and height. */
+BA_API int ba_exr_size(const ba_exr *exr, int32_t *width, int32_t *height);
+
+/*! ba_exr_channel_count() / ba_exr_channel_name() / ba_exr_channel_type() :
+ *  channels in file order (EXR sorts them by name). The name is valid until
+ *  ba_exr_close(). */
+BA_API int ba_exr_channel_count(const ba_exr *exr);
+BA_API const char *ba_exr_channel_name(const ba_exr *exr, int index);
+BA_API int ba_exr_channel_type(const ba_exr *exr, int index);
+
+/*! ba_exr_read() : decode `n` channels, named in `names`, interleaved in that
+ *  order as float32 into `dst`: pixel (x, y) channel c lands at
+ *  dst + y * row_stride + (x * n + c) * 4 bytes, row 0 the top. HALF
+ *  channels are widened exactly; UINT channels are converted to float.
+ *  `dst_size` is the byte size of dst; BA_EBUFSIZE if it is too small,
+ *  BA_ENOCHANNEL if a name is not in the file. */
+BA_API int ba_exr_read(ba_exr *exr, const char *const *names, int n,
+                       float *dst, size_t row_stride, size_t dst_size);
+
+/* ====================================================================== */
+/*  PNG decoding (libpng)                                                  */
+/* ====================================================================== */
+
+/*! ba_png_size() : width and height of the PNG in `data`. */
+BA_API int ba_png_size(const void *data, size_t size, uint32_t *width, uint32_t *height);
+
+/*! ba_png_decode_rgba8() : decode any PNG (palette, grey, 16-bit, with or
+ *  without alpha) into 8-bit RGBA, row 0 the top, rows `row_stride` bytes
+ *  apart. 16-bit samples are reduced as libpng does (png_set_strip_16). */
+BA_API int ba_png_decode_rgba8(const void *data, size_t size, uint8_t *dst,
+                               size_t row_stride, size_t dst_size);
+
+/*! ba_png_decode_rgba8_fd() : as above, reading the whole of `fd` with
+ *  pread(); `width`/`height` (may be NULL) receive the size. */
+BA_API int ba_png_decode_rgba8_fd(int fd, uint8_t *dst, size_t row_stride,
+                                  size_t dst_size, uint32_t *width, uint32_t *height);
+
+/* ====================================================================== */
+/*  NPY writing                                                            */
+/* ====================================================================== */
+
+/* Element types, little-endian as NumPy spells them in the header. */
+enum ba_dtype {
+    BA_DTYPE_F32 = 0, /* '<f4' */
+    BA_DTYPE_F16 = 1, /* '<f2' */
+    BA_DTYPE_U8 = 2,  /* '|u1' */
+    BA_DTYPE_I32 = 3, /* '<i4' */
+    BA_DTYPE_U16 = 4, /* '<u2' */
+};
+
+#define BA_NPY_MAX_DIMS 8
+
+/*! ba_dtype_size() : bytes per element, 0 for an unknown dtype. */
+BA_API size_t ba_dtype_size(int dtype);
+
+/*! ba_npy_header() : write the NPY header (magic, version, header length,
+ *  dict, padding to a multiple of 64 bytes, final '\n') for a C-order array
+ *  into buf. Version 1.0 unless the dict needs more than 65535 bytes (then
+ *  2.0). `*len` receives the header's length; BA_EBUFSIZE if cap is too
+ *  small (a 256-byte buffer always suffices for ndim <= BA_NPY_MAX_DIMS). */
+BA_API int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype,
+                         int ndim, const uint64_t *shape);
+
+/*! ba_npy_save() : write a C-contiguous array to `path` atomically: into a
+ *  temporary file beside it, fsync, rename. On any failure nothing is left
+ *  under either name. With overwrite == 0 an existing path is BA_EEXIST. */
+BA_API int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape,
+                       const void *data, size_t nbytes, int overwrite);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BLENDARRAY_H */

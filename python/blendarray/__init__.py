@@ -1,0 +1,18 @@
+"""blendarray: Blender renders, straight into NumPy arrays.
+
+    import blendarray as ba
+    frame = ba.render("scene.blend", frame=1, passes=["rgba", "depth"], resolution=(640, 480))
+    frame["depth"]          # (480, 640) float32, row 0 the top
+    frame.meta["K"]         # camera intrinsics
+
+Inside Blender, use blendarray.blender (render/capture the current scene).
+This module imports no compiled extension, so it also loads in Blender's Python.
+"""
+from ._errors import (BlendArrayError, BlenderNotFoundError, PassError, RenderError, SceneError,
+                      SceneNotFoundError, WorkerError)
+from ._frame import Frame
+from ._render import render
+
+__version__ = "0.1.0"
+__all__ = ["render", "Frame", "BlendArrayError", "BlenderNotFoundError", "PassError",
+           "RenderError", "SceneError", "SceneNotFoundError", "WorkerError"]

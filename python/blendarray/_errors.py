@@ -1,0 +1,49 @@
+"""Exception types. Pure Python: imported both by the consumer and inside Blender."""
+
+
+class BlendArrayError(Exception):
+    """Base class of every error blendarray raises."""
+
+
+class SceneError(BlendArrayError):
+    """The scene cannot be rendered as asked: missing/invalid .blend, no camera, bad resolution."""
+
+
+class SceneNotFoundError(SceneError, FileNotFoundError):
+    """The .blend file does not exist."""
+
+
+class PassError(BlendArrayError, KeyError):
+    """An unknown pass, or one the engine cannot produce. `available` lists the valid names."""
+
+    def __init__(self, message, available=()):
+        super().__init__(message)
+        self.available = tuple(available)
+
+    def __str__(self):  # KeyError would repr() the message
+        return self.args[0]
+
+
+class BlenderNotFoundError(BlendArrayError):
+    """No Blender to run: neither a `blender` binary nor an importable `bpy` module."""
+
+
+class WorkerError(BlendArrayError):
+    """The Blender worker failed: crashed, was killed, or broke the protocol.
+
+    `output` holds Blender's last output lines; `returncode` the exit status when known.
+    """
+
+    def __init__(self, message, output="", returncode=None):
+        super().__init__(message)
+        self.output = output
+        self.returncode = returncode
+
+
+class RenderError(BlendArrayError):
+    """Blender itself reported an error while rendering (the message is Blender's)."""
+
+
+# Errors that cross the worker socket by name; anything else arrives as RenderError.
+BY_NAME = {cls.__name__: cls for cls in
+           (BlendArrayError, SceneError, SceneNotFoundError, PassError, RenderError)}

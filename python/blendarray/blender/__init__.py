@@ -1,0 +1,212 @@
+"""blendarray inside Blender: the passes of a render as NumPy arrays.
+
+    import blendarray.blender as bab
+    frame = bab.render(passes=["rgba", "depth", "normal", "object_index"])
+    frame["depth"]      # (H, W) float32, row 0 the top
+    frame.meta          # frame, resolution, engine, samples, K, world_to_camera, ...
+
+    bpy.ops.render.render(); frame = bab.capture()   # a render that just finished
+
+Runs in any Blender (the `blender` binary or the `bpy` module) and any
+Python it embeds: the C library is reached through ctypes.
+"""
+import time
+
+import bpy
+
+from .._errors import PassError, RenderError, SceneError
+from .._frame import Frame
+from . import capture as _cap
+from . import passes as _passes
+from .meta import frame_meta
+
+__all__ = ["render", "capture", "configure", "Frame"]
+
+_EEVEE_IDS = ("BLENDER_EEVEE_NEXT", "BLENDER_EEVEE")
+_ENGINES = {"CYCLES": ("CYCLES",), "EEVEE": _EEVEE_IDS, "BLENDER_EEVEE": _EEVEE_IDS,
+            "BLENDER_EEVEE_NEXT": _EEVEE_IDS, "WORKBENCH": ("BLENDER_WORKBENCH",),
+            "BLENDER_WORKBENCH": ("BLENDER_WORKBENCH",)}
+_WORKBENCH_AA = {1: "OFF", 5: "5", 8: "8", 11: "11", 16: "16", 32: "32"}
+MAX_SIZE = 65536  # Blender's own limit per side
+
+
+def _rendering_layers(scene):
+    if scene.render.use_single_layer:
+        return [bpy.context.view_layer.name]
+    return [vl.name for vl in scene.view_layers if vl.use]
+
+
+def _set_engine(scene, engine):
+    ids = _ENGINES.get(str(engine).upper())
+    if ids is None:
+        raise SceneError(f"unknown engine {engine!r}; use CYCLES, EEVEE or WORKBENCH")
+    for ident in ids:
+        try:
+            scene.render.engine = ident
+            return
+        except TypeError:
+            continue
+    raise SceneError(f"this Blender has no {engine} engine")
+
+
+def configure(scene=None, engine=None, samples=None, resolution=None, frame=None,
+              denoise=None, threads=None):
+    """Apply render settings to `scene` (default: the context scene). None keeps a setting."""
+    scene = scene or bpy.context.scene
+    if engine is not None:
+        _set_engine(scene, engine)
+    if resolution is not None:
+        try:
+            w, h = (int(v) for v in resolution)
+        except (TypeError, ValueError):
+            raise SceneError(f"resolution must be (width, height), got {resolution!r}") from None
+        if not (1 <= w <= MAX_SIZE and 1 <= h <= MAX_SIZE):
+            raise SceneError(f"resolution {w}x{h} is out of range: each side must be 1..{MAX_SIZE}")
+        scene.render.resolution_x, scene.render.resolution_y = w, h
+        scene.render.resolution_percentage = 100
+    if samples is not None:
+        samples = int(samples)
+        if samples < 1:
+            raise SceneError(f"samples must be >= 1, got {samples}")
+        e = scene.render.engine
+        if e == "CYCLES":
+            scene.cycles.samples = samples
+        elif e in _EEVEE_IDS:
+            scene.eevee.taa_render_samples = samples
+        elif e == "BLENDER_WORKBENCH":
+            if samples not in _WORKBENCH_AA:
+                raise SceneError(f"Workbench renders 1, 5, 8, 11, 16 or 32 samples, not {samples}")
+            scene.display.render_aa = _WORKBENCH_AA[samples]
+    if denoise is not None and scene.render.engine == "CYCLES":
+        scene.cycles.use_denoising = bool(denoise)
+    if threads is not None:
+        scene.render.threads_mode = "FIXED"
+        scene.render.threads = int(threads)
+    if frame is not None:
+        scene.frame_set(int(frame))
+    return scene
+
+
+def _check_renderable(scene):
+    if scene.camera is None:
+        raise SceneError(f"scene {scene.name!r} has no camera: add one and set it as the "
+                         "scene camera (scene.camera = obj)")
+    if scene.render.use_multiview:
+        raise SceneError("stereo/multi-view rendering is not supported: turn off "
+                         "scene.render.use_multiview")
+    if scene.render.engine == "CYCLES" and scene.cycles.use_denoising:
+        try:
+            import _cycles
+            has_oidn = bool(getattr(_cycles, "with_openimagedenoise", True))
+        except ImportError:
+            has_oidn = True
+        if not has_oidn and scene.cycles.denoiser == "OPENIMAGEDENOISE":
+            raise SceneError("Cycles denoising is on, but this Blender is built without "
+                             "OpenImageDenoise (as Debian's is): pass denoise=False, or use "
+                             "a Blender with it (pip install bpy)")
+
+
+def _enable_passes(scene, wanted, layer_names):
+    """Turn on the passes asked for; returns (undo list, per-layer AOV names)."""
+    undo = []
+    aovs = {ln: {a.name for a in getattr(scene.view_layers[ln], "aovs", ())} for ln in layer_names}
+    if wanted is None:
+        return undo, aovs
+    multi = len(layer_names) > 1
+    try:
+        for name in wanted:
+            if not isinstance(name, str):
+                raise PassError(f"pass names are strings, got {name!r}")
+            layer, base = _passes.split_layer(name, layer_names) if multi else (None, name)
+            for ln in ([layer] if layer else layer_names):
+                got = _passes.enable(scene.view_layers[ln], base)
+                if got is None:
+                    valid = _passes.requestable_names(scene.view_layers[ln])
+                    raise PassError(f"unknown pass {name!r}; passes are: {', '.join(valid)}", valid)
+                undo += got
+    except BaseException:
+        _restore(undo)
+        raise
+    return undo, aovs
+
+
+def _restore(undo):
+    for obj, attr, old in reversed(undo):
+        setattr(obj, attr, old)
+
+
+def _wanted_list(passes):
+    if passes is None:
+        return None
+    if isinstance(passes, str):
+        return [p.strip() for p in passes.split(",") if p.strip()]
+    return list(passes)
+
+
+def render(passes=None, display=False, scene=None, alloc=None, keep_settings=False):
+    """Render `scene` (default: the context scene) and return its passes as a Frame.
+
+    passes: names such as ["rgba", "depth", "normal", "object_index"] (each is
+      enabled for this render), or None for every pass the view layers render.
+    display: also return "display", the colour-managed uint8 (H, W, 4) image.
+    Render settings touched to enable passes are restored unless keep_settings.
+    """
+    scene = scene or bpy.context.scene
+    wanted = _wanted_list(passes)
+    _check_renderable(scene)
+    layers = _rendering_layers(scene)
+    undo, aovs = _enable_passes(scene, wanted, layers)
+    alloc = alloc or _cap.numpy_alloc
+    req = None
+    try:
+        if scene.render.engine == "CYCLES" and _cap.install_cycles_hook():
+            req = _cap.CyclesRequest(wanted, layers, aovs, alloc)
+            _cap.arm(req)
+        t0 = time.perf_counter()
+        try:
+            if bpy.context.scene == scene:
+                bpy.ops.render.render(write_still=False)
+            else:
+                with bpy.context.temp_override(scene=scene):
+                    bpy.ops.render.render(write_still=False)
+        except RuntimeError as e:
+            raise RenderError(f"Blender failed to render: {str(e).strip()}") from None
+        finally:
+            _cap.arm(None)
+        t1 = time.perf_counter()
+        _cap.check_blender_error(req)
+        if req is not None and req.arrays is not None:
+            specs, arrays, route = req.specs, req.arrays, "cycles"
+        else:
+            specs, arrays = _cap.capture_exr(scene, wanted, layers, aovs, alloc)
+            route = "exr"
+        out = {s.name: arrays[s.name] for s in specs}
+        if display:
+            _, out["display"] = _cap.capture_display(scene, alloc)
+        t2 = time.perf_counter()
+    finally:
+        if not keep_settings:
+            _restore(undo)
+    meta = frame_meta(scene, layers)
+    meta.update(route=route, render_seconds=t1 - t0, capture_seconds=t2 - t1)
+    return Frame(out, meta)
+
+
+def capture(passes=None, display=False, scene=None, alloc=None):
+    """The passes of the render that just finished ('Render Result'), as a Frame.
+
+    Only passes that render produced can be captured (enable them before rendering).
+    """
+    scene = scene or bpy.context.scene
+    wanted = _wanted_list(passes)
+    layers = _rendering_layers(scene)
+    aovs = {ln: {a.name for a in getattr(scene.view_layers[ln], "aovs", ())} for ln in layers}
+    alloc = alloc or _cap.numpy_alloc
+    t0 = time.perf_counter()
+    specs, arrays = _cap.capture_exr(scene, wanted, layers, aovs, alloc)
+    out = {s.name: arrays[s.name] for s in specs}
+    if display:
+        _, out["display"] = _cap.capture_display(scene, alloc)
+    meta = frame_meta(scene, layers)
+    meta.update(route="exr", capture_seconds=time.perf_counter() - t0)
+    return Frame(out, meta)

@@ -1,0 +1,67 @@
+"""Frame metadata: what was rendered, and the camera that rendered it."""
+import bpy
+
+from .capture import output_size
+
+
+def samples_of(scene):
+    engine = scene.render.engine
+    if engine == "CYCLES":
+        return scene.cycles.samples
+    if engine.startswith("BLENDER_EEVEE"):
+        return scene.eevee.taa_render_samples
+    if engine == "BLENDER_WORKBENCH":
+        aa = scene.display.render_aa
+        return 1 if aa in ("OFF", "FXAA") else int(aa)
+    return None
+
+
+def intrinsics(scene, cam_obj):
+    """The 3x3 pinhole matrix K in pixels: x right, y down, origin at the top-left
+    corner of the top-left pixel (so the image centre is (W/2, H/2)). None for a
+    camera that is not perspective. Follows Blender's sensor-fit and shift rules."""
+    cam = cam_obj.data
+    if cam.type != "PERSP":
+        return None
+    r = scene.render
+    w, h = output_size(scene)
+    aspect = r.pixel_aspect_y / r.pixel_aspect_x
+    fit = cam.sensor_fit
+    if fit == "AUTO":
+        fit = "HORIZONTAL" if r.pixel_aspect_x * w >= r.pixel_aspect_y * h else "VERTICAL"
+        sensor = cam.sensor_width
+    else:
+        sensor = cam.sensor_height if fit == "VERTICAL" else cam.sensor_width
+    view = w if fit == "HORIZONTAL" else aspect * h
+    px_per_mm = view * cam.lens / sensor
+    fx, fy = px_per_mm, px_per_mm / aspect
+    cx = w / 2.0 - cam.shift_x * view
+    cy = h / 2.0 + cam.shift_y * view / aspect
+    return [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]
+
+
+def _rows(m):
+    return [list(map(float, row)) for row in m]
+
+
+def frame_meta(scene, layer_names):
+    w, h = output_size(scene)
+    meta = {
+        "frame": scene.frame_current,
+        "resolution": [w, h],
+        "engine": scene.render.engine,
+        "samples": samples_of(scene),
+        "scene": scene.name,
+        "view_layers": list(layer_names),
+        "blender_version": bpy.app.version_string,
+    }
+    cam = scene.camera
+    if cam is not None:
+        mw = cam.matrix_world
+        meta["camera"] = cam.name
+        meta["K"] = intrinsics(scene, cam)
+        # Blender's camera frame: looks down -Z, +Y up, +X right.
+        meta["world_to_camera"] = _rows(mw.inverted())
+        meta["camera_to_world"] = _rows(mw)
+        meta["clip"] = [cam.data.clip_start, cam.data.clip_end]
+    return meta
