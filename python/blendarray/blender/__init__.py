@@ -188,7 +188,8 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
         if not keep_settings:
             _restore(undo)
     meta = frame_meta(scene, layers)
-    meta.update(route=route, render_seconds=t1 - t0, capture_seconds=t2 - t1)
+    meta.update(route=route, render_seconds=t1 - t0, capture_seconds=t2 - t1,
+                passes={s.name: s.describe() for s in specs})
     return Frame(out, meta)
 
 
@@ -208,5 +209,6 @@ def capture(passes=None, display=False, scene=None, alloc=None):
     if display:
         _, out["display"] = _cap.capture_display(scene, alloc)
     meta = frame_meta(scene, layers)
-    meta.update(route="exr", capture_seconds=time.perf_counter() - t0)
+    meta.update(route="exr", capture_seconds=time.perf_counter() - t0,
+                passes={s.name: s.describe() for s in specs})
     return Frame(out, meta)

@@ -27,6 +27,10 @@ class PassSpec:
     """One pass of a render result, as the user will get it."""
     __slots__ = ("name", "layer", "blender_name", "channel_id", "height", "width", "dtype")
 
+    def describe(self):
+        """What the pass is in Blender's terms (for frame.meta["passes"])."""
+        return {"layer": self.layer, "blender_pass": self.blender_name, "channels": self.channel_id}
+
     def __init__(self, name, layer, blender_name, channel_id, height, width, dtype):
         self.name, self.layer, self.blender_name = name, layer, blender_name
         self.channel_id, self.height, self.width, self.dtype = channel_id, height, width, dtype
@@ -55,8 +59,10 @@ def select(available, wanted, layer_names, aovs):
         base = P.stable_name(bname, aovs.get(layer, ()))
         name = f"{layer}/{base}" if multi else base
         by_name[name] = (layer, bname, chan, base)
-    if wanted is None:
-        return list(by_name.items())
+    if wanted is None:  # every pass, in one order whatever the route: layers, then KNOWN's order
+        rank = {n: i for i, n in enumerate(P.KNOWN)}
+        return sorted(by_name.items(), key=lambda kv: (
+            layer_names.index(kv[1][0]), rank.get(kv[1][3], len(rank)), kv[1][3]))
     chosen, missing = [], []
     for w in wanted:
         layer, base = P.split_layer(w, layer_names) if multi else (None, w)
@@ -199,7 +205,8 @@ def _save_render(scene, settings):
         raise RenderError("there is no finished render to capture: render first "
                           "(bpy.ops.render.render()) or call blendarray.blender.render()")
     s = scene.render.image_settings
-    order = ["media_type", "file_format", "color_mode", "color_depth", "exr_codec", "compression"]
+    order = ["media_type", "file_format", "color_mode", "color_depth", "exr_codec", "compression",
+             "use_exr_interleave"]
     old = [(k, getattr(s, k)) for k in order if hasattr(s, k)]
     fd = _Memfd.get()
     try:
@@ -219,9 +226,10 @@ def _save_render(scene, settings):
 
 
 def _exr_settings():
-    # Blender 5.0 made multilayer a media type; the format keeps its name.
+    # Blender 5.0 made multilayer a media type (the format keeps its name) and writes
+    # one EXR part per pass unless asked for the classic single-part layout.
     return {"media_type": "MULTI_LAYER_IMAGE", "file_format": "OPEN_EXR_MULTILAYER",
-            "exr_codec": "NONE", "color_depth": "32"}
+            "exr_codec": "NONE", "color_depth": "32", "use_exr_interleave": True}
 
 
 def capture_exr(scene, wanted, layer_names, aovs, alloc):

@@ -44,6 +44,7 @@ CRYPTO = {"object": ("CryptoObject", "use_pass_cryptomatte_object"),
 _CRYPTO_RE = re.compile(r"^cryptomatte_(object|material|asset)(?:_(\d\d))?$")
 
 BY_BLENDER = {v[0]: k for k, v in KNOWN.items()}
+BY_BLENDER["Ambient Occlusion"] = "ao"  # Blender 4.x+ renamed "AO"
 
 
 def stable_name(blender_name, aov_names=()):
@@ -141,4 +142,5 @@ def channel_order(suffixes):
     """Blender's channel order for a pass whose EXR channels are `suffixes`
     (EXR stores channels sorted by name: A, B, G, R)."""
     rank = {c: i for i, c in enumerate("RGBXYZWUVA")}
-    return sorted(suffixes, key=lambda c: (rank.get(c, len(rank)), c))
+    # Cryptomatte channels are lower-case (r, g, b, a) in Blender's EXR.
+    return sorted(suffixes, key=lambda c: (rank.get(c.upper(), len(rank)), c))

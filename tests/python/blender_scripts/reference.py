@@ -1,0 +1,41 @@
+"""Blender's own output for a scene, the reference the tests compare against.
+
+Renders SCENE with ENGINE the way Blender itself writes files: a multilayer
+EXR (ZIP, 32-bit float) through write_still, and then the PNG Blender saves of
+the same render (8-bit RGBA, the scene's colour management).
+Uses plain bpy only: nothing of blendarray.
+
+    blender -b --factory-startup --python reference.py -- SCENE ENGINE OUT_EXR OUT_PNG
+    python reference.py SCENE ENGINE OUT_EXR OUT_PNG
+"""
+import sys
+
+import bpy
+
+argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+scene_path, engine, out_exr, out_png = argv
+bpy.ops.wm.open_mainfile(filepath=scene_path, load_ui=False)
+sc = bpy.context.scene
+ids = {"CYCLES": ["CYCLES"], "WORKBENCH": ["BLENDER_WORKBENCH"],
+       "EEVEE": ["BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"]}[engine]
+for ident in ids:
+    try:
+        sc.render.engine = ident
+        break
+    except TypeError:
+        pass
+s = sc.render.image_settings
+if hasattr(s, "media_type"):
+    s.media_type = "MULTI_LAYER_IMAGE"
+s.file_format = "OPEN_EXR_MULTILAYER"
+s.exr_codec = "ZIP"
+s.color_depth = "32"
+sc.render.filepath = out_exr
+sc.render.use_file_extension = False
+bpy.ops.render.render(write_still=True)
+if hasattr(s, "media_type"):
+    s.media_type = "IMAGE"
+s.file_format = "PNG"
+s.color_mode = "RGBA"
+s.color_depth = "8"
+bpy.data.images["Render Result"].save_render(filepath=out_png, scene=sc)

@@ -1,0 +1,99 @@
+"""Build the test scenes and save them as .blend files, with Blender itself.
+
+Run inside Blender:  blender -b --factory-startup --python make_scenes.py -- OUTDIR
+               or:   python make_scenes.py OUTDIR   (a Python with the bpy module)
+Each scene's right answer is known by construction (see blendarray.blender.scenes).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+
+import bpy  # noqa: E402
+
+from blendarray.blender import scenes as S  # noqa: E402
+
+
+def save(outdir, name):
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(outdir, name + ".blend"), compress=False)
+
+
+def quadrant(outdir):
+    """One orange emission square in the top-left quadrant, nothing else (black)."""
+    sc = S.reset()
+    S.setup_render(sc, resolution=(64, 48), samples=1)
+    S.add_camera(sc)  # at z=10, 50 mm on a 36 mm sensor: the view is 7.2 x 5.4 at z=0
+    S.add_plane(sc, "Square", 1.2, 1.2, (-1.8, 1.35, 0.0), (1.0, 0.5, 0.0), 7)
+    save(outdir, "quadrant")
+
+
+def demo(outdir):
+    S.build_demo()
+    sc = bpy.context.scene
+    sc.render.resolution_x, sc.render.resolution_y = 96, 72
+    sc.cycles.samples = 2
+    save(outdir, "demo")
+
+
+def allpasses(outdir):
+    """The demo layout with every pass a view layer can ask for turned on,
+    one colour AOV and one value AOV, and a second material index."""
+    S.build_demo()
+    sc = bpy.context.scene
+    sc.render.resolution_x, sc.render.resolution_y = 80, 60
+    sc.cycles.samples = 2
+    sc.render.use_motion_blur = False  # Cycles renders the vector pass only without it
+    vl = sc.view_layers[0]
+    for attr in dir(vl):
+        if attr.startswith("use_pass_") and attr != "use_pass_combined":
+            try:
+                setattr(vl, attr, True)
+            except (AttributeError, TypeError):
+                pass
+    for sub in ("cycles", "eevee"):
+        settings = getattr(vl, sub, None)
+        for attr in dir(settings) if settings is not None else ():
+            if attr.startswith("use_pass_") and "denois" not in attr:
+                try:
+                    setattr(settings, attr, True)
+                except (AttributeError, TypeError):
+                    pass
+    if hasattr(vl, "aovs"):
+        a = vl.aovs.add()
+        a.name, a.type = "tint", "COLOR"
+        b = vl.aovs.add()
+        b.name, b.type = "height", "VALUE"
+    for i, ob in enumerate(o for o in sc.objects if o.type == "MESH"):
+        ob.active_material.pass_index = 10 + i
+    save(outdir, "allpasses")
+
+
+def twolayers(outdir):
+    """Two rendering view layers: 'Main' and 'Second'."""
+    S.build_demo()
+    sc = bpy.context.scene
+    sc.render.resolution_x, sc.render.resolution_y = 32, 24
+    sc.cycles.samples = 1
+    sc.view_layers[0].name = "Main"
+    second = sc.view_layers.new("Second")
+    second.use_pass_z = True
+    save(outdir, "twolayers")
+
+
+def nocamera(outdir):
+    sc = S.reset()
+    S.setup_render(sc, resolution=(32, 24), samples=1)
+    S.add_plane(sc, "Plane", 2, 2, (0, 0, 0), (1, 1, 1), 1)
+    save(outdir, "nocamera")
+
+
+def main(outdir):
+    os.makedirs(outdir, exist_ok=True)
+    for build in (quadrant, demo, allpasses, twolayers, nocamera):
+        build(outdir)
+    print("built scenes in", outdir)
+
+
+if __name__ == "__main__":
+    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+    main(argv[0])
