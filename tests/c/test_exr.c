@@ -1,6 +1,7 @@
 /* test_exr.c — EXR files written here with OpenEXRCore, read back through
  * ba_exr_* from a path, an fd and memory, every value compared exactly. */
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "blendarray.h"
@@ -238,6 +239,19 @@ static void test_fd_offset(void)
     ba_exr_close(e);
     CHECK_INT(lseek(fd, 0, SEEK_CUR), 5); /* and the fd is still open */
     close(fd);
+
+    /* a memfd, as the in-Blender glue hands over renders */
+    size_t size = 0;
+    uint8_t *bytes = fx_read_file(path, &size);
+    int mfd = memfd_create("blendarray-test", MFD_CLOEXEC);
+    REQUIRE(bytes && mfd >= 0);
+    CHECK_INT(write(mfd, bytes, size), (long long)size);
+    e = NULL;
+    CHECK_RC(ba_exr_open_fd(&e, mfd), BA_OK);
+    if (e) check_read(e, &s, req, 1);
+    ba_exr_close(e);
+    close(mfd);
+    free(bytes);
     unlink(path);
     free(path);
 }

@@ -1,0 +1,144 @@
+# libblendarray — C core library, tests and fuzzers.
+#
+#   make              build/libblendarray.so and build/libblendarray.a
+#   make test-c       build and run the C unit tests
+#   make test-c-asan  the same, built into build/asan/ with ASan + UBSan
+#   make fuzz-replay  fuzz targets built with gcc + ASan/UBSan, replaying
+#                     fuzz/corpus/<target>/*
+#   make fuzz         libFuzzer (clang) runs, FUZZ_SECONDS each (default 60)
+#   make clean
+
+CC        ?= cc
+FUZZ_CC   ?= clang
+PKG_CONFIG ?= pkg-config
+BUILD     ?= build
+FUZZ_SECONDS ?= 60
+
+SONAME_MAJOR := 0
+LIBNAME   := libblendarray
+SONAME    := $(LIBNAME).so.$(SONAME_MAJOR)
+
+# OpenEXR's .pc file lists the C++ libraries too; only OpenEXRCore is needed.
+EXR_CFLAGS := $(shell $(PKG_CONFIG) --cflags OpenEXR)
+EXR_LIBS   := -L$(shell $(PKG_CONFIG) --variable=libdir OpenEXR) \
+              -lOpenEXRCore$(shell $(PKG_CONFIG) --variable=libsuffix OpenEXR)
+PNG_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpng)
+PNG_LIBS   := $(shell $(PKG_CONFIG) --libs libpng)
+
+WARN      := -Wall -Wextra -Werror
+CFLAGS    ?= -O2 -g
+BA_CFLAGS := -std=c11 $(WARN) -fPIC -D_GNU_SOURCE -fvisibility=hidden \
+             -Iinclude $(EXR_CFLAGS) $(PNG_CFLAGS) $(CFLAGS)
+LIBS      := $(EXR_LIBS) $(PNG_LIBS) -lm
+
+SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c
+HDR := include/blendarray.h src/internal.h
+OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+
+TEST_SRC := $(wildcard tests/c/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+TEST_HDR := tests/c/check.h tests/c/fixtures.h
+
+FUZZ_TARGETS := exr_fuzzer png_fuzzer
+
+.PHONY: all lib test-c test-c-asan fuzz-replay fuzz-replay-run fuzz fuzz-bins fuzz-seeds clean
+
+all: lib python
+lib: $(BUILD)/$(LIBNAME).so $(BUILD)/$(LIBNAME).a
+
+$(BUILD)/obj/%.o: src/%.c $(HDR) | $(BUILD)/obj
+	$(CC) $(BA_CFLAGS) -c $< -o $@
+
+$(BUILD)/$(LIBNAME).so: $(OBJ)
+	$(CC) $(BA_CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $(OBJ) $(LIBS)
+	ln -sf $(LIBNAME).so $(BUILD)/$(SONAME)
+
+$(BUILD)/$(LIBNAME).a: $(OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(OBJ)
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz:
+	mkdir -p $@
+
+# Tests link the static library: they also exercise internal helpers'
+# behaviour through the public API only, but need no LD_LIBRARY_PATH.
+$(BUILD)/tests/%: tests/c/%.c $(TEST_HDR) $(BUILD)/$(LIBNAME).a | $(BUILD)/tests
+	$(CC) $(BA_CFLAGS) -Itests/c $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+
+# Each test program prints "N passed, M failed"; the last line is the total.
+test-c: $(TEST_BIN)
+	@pass=0; fail=0; for t in $(TEST_BIN); do \
+	    echo "== $$t"; $$t > $$t.out; rc=$$?; cat $$t.out; \
+	    p=`sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$$/\1/p' $$t.out | tail -n 1`; \
+	    f=`sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$$/\2/p' $$t.out | tail -n 1`; \
+	    if [ $$rc -ne 0 ] && [ "$${f:-0}" -eq 0 ]; then f=1; fi; \
+	    pass=$$((pass + $${p:-0})); fail=$$((fail + $${f:-1})); done; \
+	echo "== all C tests"; echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+# The same tests, everything rebuilt with sanitizers into build/asan/.
+test-c-asan:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g $(SANITIZE)" test-c
+
+# ---------------------------------------------------------------------------
+# Fuzzing. The targets in fuzz/ define LLVMFuzzerTestOneInput; fuzz_main.c
+# turns them into plain programs replaying files (libspng's pattern).
+
+fuzz-replay:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g $(SANITIZE)" fuzz-replay-run
+
+fuzz-replay-run: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%-replay)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== $$t: `ls fuzz/corpus/$$t | wc -l` inputs"; \
+	    $(BUILD)/fuzz/$$t-replay fuzz/corpus/$$t/*; done
+
+$(BUILD)/fuzz/%-replay: fuzz/%.c fuzz/fuzz_main.c $(BUILD)/$(LIBNAME).a | $(BUILD)/fuzz
+	$(CC) $(BA_CFLAGS) $< fuzz/fuzz_main.c -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+
+FUZZ_BUILD := $(BUILD)/libfuzzer
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all
+
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS)" fuzz-bins
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t; \
+	    echo "== $$t for $(FUZZ_SECONDS)s"; \
+	    $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        -rss_limit_mb=2048 -timeout=10 \
+	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ \
+	        $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t; done
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%_fuzzer: fuzz/%_fuzzer.c $(BUILD)/$(LIBNAME).a | $(BUILD)/fuzz
+	$(CC) $(BA_CFLAGS) -fsanitize=fuzzer $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+
+# Regenerate the seed corpus (small valid EXR and PNG files).
+fuzz-seeds: $(BUILD)/tests/make_seeds
+	$(BUILD)/tests/make_seeds fuzz/corpus
+
+$(BUILD)/tests/make_seeds: tests/c/make_seeds.c $(TEST_HDR) $(BUILD)/$(LIBNAME).a | $(BUILD)/tests
+	$(CC) $(BA_CFLAGS) -Itests/c $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+
+# ---------------------------------------------------------------------------
+# Python side: the ctypes library that Blender's Python loads, and the CPython
+# extension for the consumer. PYTHON is the interpreter the extension is for.
+PYTHON    ?= .venv/bin/python
+PYPKG     := python/blendarray
+PY_INC     = $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+PY_EXT     = $(PYPKG)/_core$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+
+.PHONY: python
+python: $(PYPKG)/$(LIBNAME).so $(PY_EXT)
+
+$(PYPKG)/$(LIBNAME).so: $(BUILD)/$(LIBNAME).so
+	cp $< $@
+
+$(PY_EXT): $(PYPKG)/_core.c $(HDR) $(BUILD)/$(LIBNAME).a
+	$(CC) $(BA_CFLAGS) -fvisibility=default -I$(PY_INC) -shared $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+# ---------------------------------------------------------------------------
+
+clean:
+	rm -rf $(BUILD) $(PYPKG)/$(LIBNAME).so $(PYPKG)/_core.*.so

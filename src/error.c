@@ -1,0 +1,29 @@
+/* error.c — error messages and the version string. */
+#include "internal.h"
+
+#define BA_STR2(x) #x
+#define BA_STR(x) BA_STR2(x)
+
+const char *ba_strerror(int err)
+{
+    switch (err) {
+    case BA_OK: return "success";
+    case BA_EINVAL: return "invalid argument";
+    case BA_ENOMEM: return "out of memory";
+    case BA_EOVERFLOW: return "size computation overflows";
+    case BA_EIO: return "input/output error";
+    case BA_EFORMAT: return "invalid or corrupt file";
+    case BA_EUNSUPPORTED: return "unsupported file feature";
+    case BA_ENOCHANNEL: return "no such channel";
+    case BA_EBUFSIZE: return "buffer too small";
+    case BA_ERANGE: return "value out of range for the target type";
+    case BA_EEXIST: return "output file exists";
+    case BA_ESTATE: return "object unusable after an earlier error";
+    default: return "unknown error";
+    }
+}
+
+const char *ba_version_string(void)
+{
+    return BA_STR(BA_VERSION_MAJOR) "." BA_STR(BA_VERSION_MINOR) "." BA_STR(BA_VERSION_PATCH);
+}

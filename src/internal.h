@@ -1,0 +1,44 @@
+/* internal.h — helpers shared by the library's sources; not installed. */
+#ifndef BA_INTERNAL_H
+#define BA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blendarray.h"
+
+/* a * b into *out; returns 0 on success, 1 if it would overflow SIZE_MAX. */
+static inline int ba_mul_overflow(size_t a, size_t b, size_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+
+static inline int ba_add_overflow(size_t a, size_t b, size_t *out)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+
+/* Bytes an image of `rows` rows of `row_bytes` bytes occupies when rows are
+ * `row_stride` bytes apart: (rows - 1) * row_stride + row_bytes; the last
+ * row need not be padded. rows > 0, row_stride >= row_bytes. */
+static inline int ba_image_span(size_t rows, size_t row_stride, size_t row_bytes, size_t *out)
+{
+    size_t t;
+    if (rows == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (ba_mul_overflow(rows - 1, row_stride, &t)) return 1;
+    return ba_add_overflow(t, row_bytes, out);
+}
+
+/* Read the whole of a regular file (or memfd) with pread() into a malloc'd
+ * buffer. Returns BA_OK, BA_EIO (errno set), BA_ENOMEM, BA_EOVERFLOW. */
+int ba_internal_read_fd(int fd, uint8_t **out, size_t *size);
+
+/* pread() exactly `size` bytes at `offset`, retrying on EINTR and short
+ * reads; returns the number of bytes read (less than size only at EOF), or
+ * -1 with errno set. */
+long long ba_internal_pread_full(int fd, void *buf, size_t size, uint64_t offset);
+
+#endif

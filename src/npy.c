@@ -1,0 +1,241 @@
+/* npy.c — NPY files exactly as numpy.lib.format writes them, saved atomically. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define NPY_ALIGN 64
+/* numpy (>= 1.24) leaves room for the first axis to grow to this many
+ * digits, so the header can be rewritten in place when appending. */
+#define NPY_GROWTH_AXIS_MAX_DIGITS 21
+
+size_t ba_dtype_size(int dtype)
+{
+    switch (dtype) {
+    case BA_DTYPE_F32: return 4;
+    case BA_DTYPE_F16: return 2;
+    case BA_DTYPE_U8: return 1;
+    case BA_DTYPE_I32: return 4;
+    case BA_DTYPE_U16: return 2;
+    default: return 0;
+    }
+}
+
+static const char *dtype_descr(int dtype)
+{
+    switch (dtype) {
+    case BA_DTYPE_F32: return "<f4";
+    case BA_DTYPE_F16: return "<f2";
+    case BA_DTYPE_U8: return "|u1";
+    case BA_DTYPE_I32: return "<i4";
+    case BA_DTYPE_U16: return "<u2";
+    default: return NULL;
+    }
+}
+
+int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype, int ndim, const uint64_t *shape)
+{
+    const char *descr = dtype_descr(dtype);
+    if (!buf || !len || !descr || ndim < 0 || ndim > BA_NPY_MAX_DIMS || (ndim > 0 && !shape))
+        return BA_EINVAL;
+
+    /* the dict, as repr() of a sorted dict: at most ~230 bytes */
+    char dict[512];
+    size_t n = (size_t)snprintf(dict, sizeof dict,
+                                "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    for (int i = 0; i < ndim; ++i)
+        n += (size_t)snprintf(dict + n, sizeof dict - n, "%s%" PRIu64, i ? ", " : "", shape[i]);
+    n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", ndim == 1 ? "," : "");
+    if (ndim > 0) {
+        char digits[32];
+        int d = snprintf(digits, sizeof digits, "%" PRIu64, shape[0]);
+        for (int i = d; i < NPY_GROWTH_AXIS_MAX_DIGITS; ++i) dict[n++] = ' ';
+    }
+
+    /* magic(6) + version(2) + length(2 or 4) + dict + padding + '\n' */
+    size_t prefix = n + 1 + 10 <= 65535 + 10 ? 10 : 12;
+    size_t total = prefix + n + 1;
+    size_t pad = (NPY_ALIGN - total % NPY_ALIGN) % NPY_ALIGN;
+    total += pad;
+    if (prefix == 10 && total - 10 > 65535) { /* padding pushed it over */
+        prefix = 12;
+        total = prefix + n + 1;
+        pad = (NPY_ALIGN - total % NPY_ALIGN) % NPY_ALIGN;
+        total += pad;
+    }
+    if (cap < total) return BA_EBUFSIZE;
+
+    size_t hlen = total - prefix;
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = prefix == 10 ? 1 : 2;
+    buf[7] = 0;
+    buf[8] = (char)(hlen & 0xff);
+    buf[9] = (char)((hlen >> 8) & 0xff);
+    if (prefix == 12) {
+        buf[10] = (char)((hlen >> 16) & 0xff);
+        buf[11] = (char)((hlen >> 24) & 0xff);
+    }
+    memcpy(buf + prefix, dict, n);
+    memset(buf + prefix + n, ' ', pad);
+    buf[total - 1] = '\n';
+    *len = total;
+    return BA_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  atomic save                                                            */
+/* ---------------------------------------------------------------------- */
+
+static int write_all(int fd, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size > 0) {
+        size_t chunk = size > ((size_t)1 << 30) ? ((size_t)1 << 30) : size;
+        ssize_t w = write(fd, p, chunk);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += w;
+        size -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Create "<dir>/.<base>.XXXXXX" exclusively. Unlike mkstemp() the file is
+ * created with mode 0666 so the process umask applies, as for np.save(). */
+static int make_temp(const char *path, char **tmp_out)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    const char *base = path + dirlen;
+    size_t need = strlen(path) + 1 + 1 + 6 + 1 + 1;
+    char *tmp = malloc(need);
+    if (!tmp) return -2;
+
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                 ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)tmp;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        char suffix[7];
+        for (int i = 0; i < 6; ++i) {
+            x ^= x << 13; /* xorshift64 */
+            x ^= x >> 7;
+            x ^= x << 17;
+            suffix[i] = alphabet[x % (sizeof alphabet - 1)];
+        }
+        suffix[6] = '\0';
+        snprintf(tmp, need, "%.*s.%s.%s", (int)dirlen, path, base, suffix);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            return fd;
+        }
+        if (errno != EEXIST && errno != EINTR) break;
+    }
+    int e = errno;
+    free(tmp);
+    errno = e;
+    return -1;
+}
+
+/* Move tmp to path; with overwrite == 0 never replace an existing path. */
+static int publish(const char *tmp, const char *path, int overwrite)
+{
+    if (overwrite) return rename(tmp, path) == 0 ? BA_OK : BA_EIO;
+#ifdef RENAME_NOREPLACE
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return BA_OK;
+    if (errno == EEXIST) return BA_EEXIST;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return BA_EIO;
+#endif
+    /* filesystems without RENAME_NOREPLACE: link() never replaces either */
+    if (link(tmp, path) != 0) return errno == EEXIST ? BA_EEXIST : BA_EIO;
+    unlink(tmp); /* both names now refer to the file; drop the temporary */
+    return BA_OK;
+}
+
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = NULL;
+    if (!slash) {
+        dir = strdup(".");
+    } else {
+        size_t len = slash == path ? 1 : (size_t)(slash - path);
+        dir = strndup(path, len);
+    }
+    if (!dir) return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd); /* best effort: the file is already in place */
+        close(fd);
+    }
+    free(dir);
+}
+
+int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape, const void *data,
+                size_t nbytes, int overwrite)
+{
+    size_t esize = ba_dtype_size(dtype);
+    if (!path || !path[0] || esize == 0 || ndim < 0 || ndim > BA_NPY_MAX_DIMS ||
+        (ndim > 0 && !shape) || (!data && nbytes > 0))
+        return BA_EINVAL;
+    if (path[strlen(path) - 1] == '/') return BA_EINVAL;
+
+    size_t expect = esize;
+    for (int i = 0; i < ndim; ++i) {
+        if (shape[i] > SIZE_MAX) return BA_EOVERFLOW;
+        if (ba_mul_overflow(expect, (size_t)shape[i], &expect)) return BA_EOVERFLOW;
+    }
+    if (expect != nbytes) return BA_EINVAL;
+
+    char header[256];
+    size_t hlen;
+    int err = ba_npy_header(header, sizeof header, &hlen, dtype, ndim, shape);
+    if (err != BA_OK) return err;
+
+    if (!overwrite) { /* fail early; publish() is the authoritative check */
+        struct stat st;
+        if (lstat(path, &st) == 0) return BA_EEXIST;
+    }
+
+    char *tmp = NULL;
+    int fd = make_temp(path, &tmp);
+    if (fd == -2) return BA_ENOMEM;
+    if (fd < 0) return BA_EIO;
+
+    err = BA_EIO;
+    if (write_all(fd, header, hlen) != 0 || write_all(fd, data, nbytes) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        goto fail;
+    }
+    if (close(fd) != 0) goto fail;
+    err = publish(tmp, path, overwrite);
+    if (err != BA_OK) goto fail;
+    free(tmp);
+    sync_parent_dir(path);
+    return BA_OK;
+
+fail:;
+    int e = errno;
+    unlink(tmp);
+    free(tmp);
+    errno = e;
+    return err;
+}
