@@ -14,5 +14,16 @@ from ._frame import Frame
 from ._render import render
 
 __version__ = "0.1.0"
-__all__ = ["render", "Frame", "BlendArrayError", "BlenderNotFoundError", "PassError",
+__all__ = ["render", "save_npy", "Frame", "BlendArrayError", "BlenderNotFoundError", "PassError",
            "RenderError", "SceneError", "SceneNotFoundError", "WorkerError"]
+
+
+def save_npy(path, array, overwrite=False):
+    """Write `array` to `path` as .npy, atomically (libblendarray's writer).
+
+    The C extension is imported here, not at the top: blendarray must also
+    import inside Blender's Python, which may not match the extension's.
+    """
+    from ._core import save_npy as _save
+    import numpy as np
+    _save(path, np.asarray(array, order="C"), overwrite)  # ascontiguousarray would make 0-d 1-d

@@ -87,9 +87,18 @@ def nocamera(outdir):
     save(outdir, "nocamera")
 
 
+def slow(outdir):
+    """The demo at a sample count no test waits for: for kill, timeout and Ctrl-C tests."""
+    S.build_demo()
+    sc = bpy.context.scene
+    sc.cycles.use_adaptive_sampling = False
+    sc.cycles.samples = 1000000
+    save(outdir, "slow")
+
+
 def main(outdir):
     os.makedirs(outdir, exist_ok=True)
-    for build in (quadrant, demo, allpasses, twolayers, nocamera):
+    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow):
         build(outdir)
     print("built scenes in", outdir)
 

@@ -1,0 +1,65 @@
+"""Exercise blendarray.blender inside Blender; exits non-zero on any failure.
+
+    blender -b --factory-startup --python inblender_api.py -- SCENE_DIR
+    python inblender_api.py SCENE_DIR
+"""
+import os
+import sys
+
+import bpy
+import numpy as np
+
+import blendarray.blender as bab
+from blendarray import PassError, SceneError
+
+argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+scene_dir = argv[0]
+bpy.ops.wm.open_mainfile(filepath=os.path.join(scene_dir, "demo.blend"), load_ui=False)
+scene = bpy.context.scene
+vl = scene.view_layers[0]
+assert not vl.use_pass_z
+
+# render(): passes asked for are enabled for the render, then the settings are restored.
+frame = bab.render(passes=["rgba", "depth", "normal", "object_index"])
+assert list(frame) == ["rgba", "depth", "normal", "object_index"], list(frame)
+assert frame["depth"].shape == (72, 96) and frame["depth"].dtype == np.float32
+assert frame["normal"].shape == (72, 96, 3)
+assert frame["object_index"].dtype == np.int32
+assert frame.meta["route"] == "cycles", frame.meta["route"]
+assert not vl.use_pass_z, "render() must restore the view layer's pass settings"
+for key in ("frame", "resolution", "engine", "samples", "K", "world_to_camera"):
+    assert key in frame.meta, key
+
+# capture() after Blender's own render: the same bits as render()'s Cycles route.
+vl.use_pass_z = vl.use_pass_normal = vl.use_pass_object_index = True
+bpy.ops.render.render()
+again = bab.capture(passes=["rgba", "depth", "normal", "object_index"])
+for name in frame:
+    assert np.array_equal(frame[name].view(np.uint8), again[name].view(np.uint8)), name
+assert again.meta["route"] == "exr"
+
+# display: uint8 RGBA.
+d = bab.render(passes=["rgba"], display=True)["display"]
+assert d.dtype == np.uint8 and d.shape == (72, 96, 4) and (d[..., 3] == 255).all()
+
+# Errors.
+try:
+    bab.render(passes=["rgba", "no_such_pass"])
+    raise AssertionError("unknown pass accepted")
+except PassError as e:
+    assert "no_such_pass" in str(e) and "depth" in str(e), str(e)
+scene.render.engine = "BLENDER_WORKBENCH"
+try:
+    bab.render(passes=["object_index"])
+    raise AssertionError("Workbench produced object_index?")
+except PassError as e:
+    assert "object_index" in str(e) and "rgba" in str(e), str(e)
+cam = scene.camera
+scene.camera = None
+try:
+    bab.render()
+    raise AssertionError("rendered without a camera")
+except SceneError as e:
+    assert "no camera" in str(e), str(e)
+scene.camera = cam
+print("IN-BLENDER API OK")
