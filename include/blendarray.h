@@ -20,6 +20,8 @@
  *     enum ba_errno value; ba_strerror() turns it into a message.
  *   - Buffers are owned by the caller and sized by the caller; every size
  *     is passed in and every size product is checked for overflow.
+ *   - NULL pointers are BA_EINVAL; zero element counts are valid no-ops
+ *     (empty arrays), not errors.
  *   - Images are row-major, row 0 is the TOP of the image, channels
  *     interleaved, rows `row_stride` bytes apart.
  *   - No global mutable state: everything is thread-compatible.
@@ -79,11 +81,13 @@ BA_API const char *ba_version_string(void);
 BA_API int ba_flip_rows(void *data, size_t rows, size_t row_bytes);
 
 /*! ba_copy_flipped() : copy `rows` rows from src to dst in reverse order.
- *  dst and src must not overlap. */
+ *  dst and src must not overlap (overlapping buffers are BA_EINVAL). */
 BA_API int ba_copy_flipped(void *dst, const void *src, size_t rows, size_t row_bytes);
 
 /*! ba_f32_to_f16() : IEEE binary32 → binary16, round to nearest even,
- *  overflow to ±inf, NaN kept NaN: the same bits as numpy's astype(float16). */
+ *  overflow to ±inf, NaN kept NaN: the same bits as numpy's astype(float16).
+ *  A NaN becomes a quiet NaN with the top 10 payload bits (0x7E00 for the
+ *  usual NaN), as numpy 1.26 / x86 F16C produce. */
 BA_API int ba_f32_to_f16(uint16_t *dst, const float *src, size_t n);
 
 /*! ba_f32_to_i32() : index passes, stored by Blender as floats holding
@@ -108,7 +112,9 @@ typedef struct ba_exr ba_exr;
 enum ba_exr_type { BA_EXR_UINT = 0, BA_EXR_HALF = 1, BA_EXR_FLOAT = 2 };
 
 /*! ba_exr_open_memory() : parse the header of the EXR file in `data`.
- *  `data` must stay valid until ba_exr_close(). */
+ *  `data` must stay valid until ba_exr_close().
+ *  On failure *out is NULL (OpenEXRCore's message for a failed open is not
+ *  kept); multipart, tiled and deep files are BA_EUNSUPPORTED. */
 BA_API int ba_exr_open_memory(ba_exr **out, const void *data, size_t size);
 
 /*! ba_exr_open_fd() : as above, on the whole content of an open file
@@ -116,7 +122,8 @@ BA_API int ba_exr_open_memory(ba_exr **out, const void *data, size_t size);
  *  offset is left alone. The fd must stay open until ba_exr_close(). */
 BA_API int ba_exr_open_fd(ba_exr **out, int fd);
 
-/*! ba_exr_open_file() : as above, on a path. */
+/*! ba_exr_open_file() : as above, on a path (BA_EIO if it cannot be
+ *  opened, errno set). The library owns and closes that descriptor. */
 BA_API int ba_exr_open_file(ba_exr **out, const char *path);
 
 /*! ba_exr_close() : free everything; NULL is allowed. */
@@ -130,18 +137,27 @@ BA_API const char *ba_exr_message(const ba_exr *exr);
 BA_API int ba_exr_size(const ba_exr *exr, int32_t *width, int32_t *height);
 
 /*! ba_exr_channel_count() / ba_exr_channel_name() / ba_exr_channel_type() :
- *  channels in file order (EXR sorts them by name). The name is valid until
- *  ba_exr_close(). */
+ *  channels in file order (EXR sorts them by name, byte-wise, so Blender's
+ *  "….Combined.A" comes before "….Combined.B"). The name is valid until
+ *  ba_exr_close(). For a NULL exr the count is 0; for an index out of range
+ *  the name is NULL and the type -1. */
 BA_API int ba_exr_channel_count(const ba_exr *exr);
 BA_API const char *ba_exr_channel_name(const ba_exr *exr, int index);
 BA_API int ba_exr_channel_type(const ba_exr *exr, int index);
 
 /*! ba_exr_read() : decode `n` channels, named in `names`, interleaved in that
  *  order as float32 into `dst`: pixel (x, y) channel c lands at
- *  dst + y * row_stride + (x * n + c) * 4 bytes, row 0 the top. HALF
- *  channels are widened exactly; UINT channels are converted to float.
- *  `dst_size` is the byte size of dst; BA_EBUFSIZE if it is too small,
- *  BA_ENOCHANNEL if a name is not in the file. */
+ *  dst + y * row_stride + (x * n + c) * 4 bytes, row 0 the top (the data
+ *  window's min y). HALF channels are widened exactly; UINT channels are
+ *  converted to float. A name may be repeated.
+ *  `row_stride` must be a multiple of 4, at least width * n * 4 and at most
+ *  INT32_MAX (OpenEXRCore's strides are int32); dst must be 4-byte aligned
+ *  (BA_EINVAL / BA_EOVERFLOW otherwise). `dst_size` is the byte size of dst,
+ *  at least (height - 1) * row_stride + width * n * 4; BA_EBUFSIZE if it is
+ *  too small, BA_ENOCHANNEL if a name is not in the file, BA_EUNSUPPORTED
+ *  for a subsampled channel or a codec OpenEXRCore cannot decode (DWAA and
+ *  DWAB in OpenEXR 3.1). On failure dst may be partly written; the object
+ *  stays usable. */
 BA_API int ba_exr_read(ba_exr *exr, const char *const *names, int n,
                        float *dst, size_t row_stride, size_t dst_size);
 
@@ -154,12 +170,16 @@ BA_API int ba_png_size(const void *data, size_t size, uint32_t *width, uint32_t 
 
 /*! ba_png_decode_rgba8() : decode any PNG (palette, grey, 16-bit, with or
  *  without alpha) into 8-bit RGBA, row 0 the top, rows `row_stride` bytes
- *  apart. 16-bit samples are reduced as libpng does (png_set_strip_16). */
+ *  apart. 16-bit samples are reduced as libpng does (png_set_strip_16, the
+ *  high byte). row_stride >= width * 4 (else BA_EINVAL); dst_size at least
+ *  (height - 1) * row_stride + width * 4 (else BA_EBUFSIZE). The whole file,
+ *  through IEND, must be valid: truncated or corrupt input is BA_EFORMAT. */
 BA_API int ba_png_decode_rgba8(const void *data, size_t size, uint8_t *dst,
                                size_t row_stride, size_t dst_size);
 
 /*! ba_png_decode_rgba8_fd() : as above, reading the whole of `fd` with
- *  pread(); `width`/`height` (may be NULL) receive the size. */
+ *  pread(); `width`/`height` (may be NULL) receive the size as soon as the
+ *  header is read, so also with BA_EBUFSIZE. */
 BA_API int ba_png_decode_rgba8_fd(int fd, uint8_t *dst, size_t row_stride,
                                   size_t dst_size, uint32_t *width, uint32_t *height);
 
@@ -190,8 +210,13 @@ BA_API int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype,
                          int ndim, const uint64_t *shape);
 
 /*! ba_npy_save() : write a C-contiguous array to `path` atomically: into a
- *  temporary file beside it, fsync, rename. On any failure nothing is left
- *  under either name. With overwrite == 0 an existing path is BA_EEXIST. */
+ *  temporary file beside it (".<name>.XXXXXX", created with mode 0666 less
+ *  the umask, as np.save), fsync, rename. On any failure nothing is left
+ *  under either name (an existing file is untouched). With overwrite == 0
+ *  an existing path (even a dangling symlink) is BA_EEXIST, and the final
+ *  step never replaces a file created meanwhile (renameat2 NOREPLACE, or
+ *  link() where that is not supported). `nbytes` must equal the product of
+ *  the shape times ba_dtype_size() (BA_EINVAL otherwise). */
 BA_API int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape,
                        const void *data, size_t nbytes, int overwrite);
 

@@ -177,18 +177,22 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
         _cap.check_blender_error(req)
         if req is not None and req.arrays is not None:
             specs, arrays, route = req.specs, req.arrays, "cycles"
+            capture_s = req.seconds  # spent inside render_frame_finish
         else:
             specs, arrays = _cap.capture_exr(scene, wanted, layers, aovs, alloc)
             route = "exr"
+            capture_s = time.perf_counter() - t1
         out = {s.name: arrays[s.name] for s in specs}
+        t2 = time.perf_counter()
         if display:
             _, out["display"] = _cap.capture_display(scene, alloc)
-        t2 = time.perf_counter()
+        display_s = time.perf_counter() - t2
     finally:
         if not keep_settings:
             _restore(undo)
     meta = frame_meta(scene, layers)
-    meta.update(route=route, render_seconds=t1 - t0, capture_seconds=t2 - t1,
+    meta.update(route=route, render_seconds=t1 - t0 - (capture_s if route == "cycles" else 0),
+                capture_seconds=capture_s, display_seconds=display_s,
                 passes={s.name: s.describe() for s in specs})
     return Frame(out, meta)
 

@@ -14,6 +14,7 @@
   dither) makes the pixels, then the C library decodes it with libpng.
 """
 import os
+import time
 
 import bpy
 import numpy as np
@@ -97,8 +98,10 @@ class CyclesRequest:
         self.arrays = None
         self.specs = None
         self.error = None
+        self.seconds = 0.0
 
     def collect(self, engine):
+        t0 = time.perf_counter()
         result = engine.get_result()
         h, w = result.resolution_y, result.resolution_x
         available, rects = [], {}
@@ -123,6 +126,7 @@ class CyclesRequest:
                 _lib.flip_rows(scratch)
                 _lib.f32_to_i32(dst, scratch)
         self.specs, self.arrays = specs, arrays
+        self.seconds = time.perf_counter() - t0
 
 
 _rect_flat = None  # does this Blender's rect.foreach_get want a flat buffer? (5.0: yes, 3.4: no)

@@ -42,7 +42,9 @@ def _mesh_object(scene, name, verts, faces, location, color, pass_index):
     me = bpy.data.meshes.new(name)
     me.from_pydata(verts, [], faces)
     me.update()
-    me.materials.append(material(name, color))
+    mat = material(name, color)
+    mat.pass_index = pass_index
+    me.materials.append(mat)
     ob = bpy.data.objects.new(name, me)
     ob.location = location
     ob.pass_index = pass_index

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install everything blendarray needs on a fresh Debian/Ubuntu machine, then build it:
+# system packages (a C toolchain, OpenEXR, libpng, Debian's Blender and the NumPy its
+# Python uses), a virtual environment .venv with the Python packages (the bpy module
+# among them), and the C library, the ctypes copy and the CPython extension (make).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(gcc make pkg-config clang libopenexr-dev libpng-dev zlib1g-dev
+              blender python3-numpy python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "install.sh: installing ${missing[*]}" >&2
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+
+make -j2 PYTHON=.venv/bin/python
