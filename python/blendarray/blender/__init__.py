@@ -16,7 +16,7 @@ import bpy
 
 from .._errors import PassError, RenderError, SceneError
 from .._frame import Frame
-from . import capture as _cap
+from . import routes as _cap
 from . import passes as _passes
 from .meta import frame_meta
 

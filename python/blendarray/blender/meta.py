@@ -1,7 +1,7 @@
 """Frame metadata: what was rendered, and the camera that rendered it."""
 import bpy
 
-from .capture import output_size
+from .routes import output_size
 
 
 def samples_of(scene):
