@@ -5,7 +5,6 @@ the `bpy` module) running blendarray.blender.worker. It inherits one end of a
 socketpair; the frame's pixels come back in memfds, mapped here without a copy.
 """
 import collections
-import ctypes
 import importlib.util
 import mmap
 import os
@@ -60,14 +59,6 @@ def find_blender(blender=None):
                                f"({sys.executable}) cannot import bpy; {INSTALL_HINT}")
 
 
-def _die_with_parent():
-    # The worker must not outlive us, even after kill -9 of the consumer.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:
-        os._exit(1)
-
-
 class Worker:
     """One Blender process and its control socket."""
 
@@ -78,7 +69,8 @@ class Worker:
         self.proc = None
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            env = dict(os.environ, BLENDARRAY_FD=str(child.fileno()), TMPDIR=self.tmpdir)
+            env = dict(os.environ, BLENDARRAY_FD=str(child.fileno()), TMPDIR=self.tmpdir,
+                       BLENDARRAY_PARENT=str(os.getpid()))
             if self.flavour == "binary":
                 cmd = [exe, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1",
                        "--python", _WORKER_MAIN]
@@ -88,7 +80,7 @@ class Worker:
                     [_PKG_PARENT] + [p for p in [env.get("PYTHONPATH")] if p])
             self.proc = subprocess.Popen(
                 cmd, env=env, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except BaseException:
             parent.close()
             shutil.rmtree(self.tmpdir, ignore_errors=True)

@@ -97,6 +97,7 @@ def slow(outdir):
 
 
 def main(outdir):
+    outdir = os.path.abspath(outdir)  # Blender wants absolute paths to save to
     os.makedirs(outdir, exist_ok=True)
     for build in (quadrant, demo, allpasses, twolayers, nocamera, slow):
         build(outdir)

@@ -195,9 +195,9 @@ class _Memfd:
 
     @classmethod
     def get(cls):
+        # No ftruncate here: Blender's writers open the path with O_TRUNC themselves.
         if cls.fd is None:
             cls.fd = os.memfd_create("blendarray-save", os.MFD_CLOEXEC)
-        os.ftruncate(cls.fd, 0)
         return cls.fd
 
 

@@ -116,7 +116,19 @@ class Worker:
                 _protocol.send(self.sock, {"ok": False, "error": err})
 
 
+def _die_with_parent():
+    """The worker must not outlive its consumer, even after kill -9 of it.
+    Done here, not in a preexec_fn: forking a threaded consumer and running
+    Python before exec can deadlock."""
+    import ctypes
+    import signal
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(os.environ.get("BLENDARRAY_PARENT", os.getppid())):
+        os._exit(1)  # the consumer died before the line above
+
+
 def main():
+    _die_with_parent()
     fd = int(os.environ["BLENDARRAY_FD"])
     sock = socket.socket(fileno=fd)
     code = Worker(sock).serve()
