@@ -161,6 +161,25 @@ BA_API int ba_exr_channel_type(const ba_exr *exr, int index);
 BA_API int ba_exr_read(ba_exr *exr, const char *const *names, int n,
                        float *dst, size_t row_stride, size_t dst_size);
 
+/* One destination of ba_exr_read_many(): the arguments of one ba_exr_read(). */
+typedef struct ba_exr_target {
+    const char *const *names; /* channels, interleaved in this order */
+    int n;                    /* number of names (>= 1) */
+    float *dst;               /* row 0 = top of the data window */
+    size_t row_stride;        /* bytes between rows, multiple of 4 */
+    size_t dst_size;          /* bytes available at dst */
+} ba_exr_target;
+
+/*! ba_exr_read_many() : ba_exr_read() into `count` (>= 1) targets at once,
+ *  decoding each chunk of the file once for all of them (ba_exr_read() is
+ *  this with one target). Each target follows ba_exr_read()'s rules and
+ *  layout; a channel may be named in several targets, and several times in
+ *  one. Every target is checked before anything is decoded: the first bad
+ *  one gives the error, the message naming it ("target 1: no channel named
+ *  ...") when count > 1. BA_EINVAL if targets is NULL or count < 1. On
+ *  failure any dst may be partly written; the object stays usable. */
+BA_API int ba_exr_read_many(ba_exr *exr, const ba_exr_target *targets, int count);
+
 /* ====================================================================== */
 /*  PNG decoding (libpng)                                                  */
 /* ====================================================================== */

@@ -2,10 +2,11 @@
  *
  * The file is read through custom read/size callbacks (a memory buffer or
  * pread() on a file descriptor), OpenEXRCore's error handler writes its
- * messages into the ba_exr object instead of stderr, and ba_exr_read()
- * decodes chunk by chunk straight into the caller's interleaved buffer with
- * decode_to_ptr / user_pixel_stride / user_line_stride, letting the library
- * widen HALF (and convert UINT) to FLOAT. */
+ * messages into the ba_exr object instead of stderr, and ba_exr_read_many()
+ * decodes chunk by chunk, in one pass, straight into the callers' interleaved
+ * buffers (each channel aimed at its target with decode_to_ptr /
+ * user_pixel_stride / user_line_stride), letting the library widen HALF
+ * (and convert UINT) to FLOAT. ba_exr_read() is its one-target case. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -321,103 +322,186 @@ static int find_channel(const ba_exr *e, const char *name)
     return -1;
 }
 
-/* Point the decoder's channels at this chunk's rows of dst. Request j is
- * filled by the decoder if slot_by_name[j] >= 0 (-1: a duplicate). */
-static void aim_channels(exr_decode_pipeline_t *dec, const int *slot_by_name,
-                         const char *const *names, int n, uint8_t *dst, size_t row_stride,
-                         int32_t row0)
+/* Where one request (target t, slot j) lives. */
+struct slot {
+    int t, j;
+};
+
+/* A request answered by copying another (decoded) slot afterwards. */
+struct dup {
+    struct slot from, to;
+};
+
+static uint8_t *slot_ptr(const ba_exr_target *targets, struct slot s, size_t row)
+{
+    const ba_exr_target *tg = &targets[s.t];
+    return (uint8_t *)tg->dst + row * tg->row_stride + (size_t)s.j * 4;
+}
+
+enum { SLOT_NONE = -1, SLOT_SCRATCH = -2 };
+
+/* Point the decoder's channels at this chunk's rows of their targets.
+ * by_chan[c]: the slot decoder channel c is decoded into; t is SLOT_NONE
+ * for a channel not decoded, SLOT_SCRATCH for one decoded into the one-row
+ * scratch buffer (line stride 0) and thrown away. */
+static void aim_channels(exr_decode_pipeline_t *dec, const struct slot *by_chan,
+                         const ba_exr_target *targets, float *scratch, int32_t row0)
 {
     for (int c = 0; c < dec->channel_count; ++c) {
         exr_coding_channel_info_t *ch = &dec->channels[c];
-        int k = -1;
-        for (int j = 0; j < n; ++j)
-            if (slot_by_name[j] >= 0 && strcmp(names[j], ch->channel_name) == 0) {
-                k = j;
-                break;
-            }
-        if (k < 0) {
+        struct slot s = by_chan[c];
+        if (s.t == SLOT_NONE) {
             ch->decode_to_ptr = NULL;
             continue;
         }
         ch->user_data_type = EXR_PIXEL_FLOAT;
         ch->user_bytes_per_element = 4;
-        ch->user_pixel_stride = (int32_t)((size_t)n * 4);
-        ch->user_line_stride = (int32_t)row_stride;
-        ch->decode_to_ptr = dst + (size_t)row0 * row_stride + (size_t)k * 4;
+        if (s.t == SLOT_SCRATCH) {
+            ch->user_pixel_stride = 4;
+            ch->user_line_stride = 0;
+            ch->decode_to_ptr = (uint8_t *)scratch;
+            continue;
+        }
+        const ba_exr_target *tg = &targets[s.t];
+        ch->user_pixel_stride = (int32_t)((size_t)tg->n * 4);
+        ch->user_line_stride = (int32_t)tg->row_stride;
+        ch->decode_to_ptr = slot_ptr(targets, s, (size_t)row0);
     }
 }
 
-int ba_exr_read(ba_exr *e, const char *const *names, int n, float *dst, size_t row_stride,
-                size_t dst_size)
+/* Copy duplicated requests for rows [row0, row0 + rows). */
+static void copy_dups(const ba_exr_target *targets, const struct dup *dups, int ndup,
+                      int32_t width, int32_t row0, int32_t rows)
+{
+    for (int d = 0; d < ndup; ++d) {
+        size_t from_inc = (size_t)targets[dups[d].from.t].n;
+        size_t to_inc = (size_t)targets[dups[d].to.t].n;
+        for (int32_t y = row0; y < row0 + rows; ++y) {
+            const float *src = (const float *)slot_ptr(targets, dups[d].from, (size_t)y);
+            float *dst = (float *)slot_ptr(targets, dups[d].to, (size_t)y);
+            for (int32_t x = 0; x < width; ++x) dst[(size_t)x * to_inc] = src[(size_t)x * from_inc];
+        }
+    }
+}
+
+/* Per-target messages name the target when there are several. */
+static void set_target_msg(ba_exr *e, int count, int t, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_target_msg(ba_exr *e, int count, int t, const char *fmt, ...)
+{
+    int off = 0;
+    if (count > 1) {
+        off = snprintf(e->msg, sizeof e->msg, "target %d: ", t);
+        if (off < 0 || (size_t)off >= sizeof e->msg) off = 0;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg + off, sizeof e->msg - (size_t)off, fmt, ap);
+    va_end(ap);
+}
+
+/* Argument and size checks of one target, before anything is decoded. */
+static int check_target(ba_exr *e, const ba_exr_target *tg, int count, int t)
+{
+    if (!tg->names || tg->n < 1 || !tg->dst) {
+        set_target_msg(e, count, t, "invalid argument");
+        return BA_EINVAL;
+    }
+    size_t pixel_bytes, row_bytes, need;
+    if (ba_mul_overflow((size_t)tg->n, 4, &pixel_bytes) ||
+        ba_mul_overflow(pixel_bytes, (size_t)e->width, &row_bytes)) {
+        set_target_msg(e, count, t, "row size overflows");
+        return BA_EOVERFLOW;
+    }
+    if (pixel_bytes > INT32_MAX || tg->row_stride > INT32_MAX) {
+        set_target_msg(e, count, t, "pixel or row stride above INT32_MAX bytes");
+        return BA_EOVERFLOW;
+    }
+    if (tg->row_stride < row_bytes || tg->row_stride % 4 != 0 || ((uintptr_t)tg->dst & 3u) != 0) {
+        set_target_msg(e, count, t, "row_stride %zu invalid: need a multiple of 4, at least %zu",
+                       tg->row_stride, row_bytes);
+        return BA_EINVAL;
+    }
+    if (ba_image_span((size_t)e->height, tg->row_stride, row_bytes, &need)) {
+        set_target_msg(e, count, t, "image size overflows");
+        return BA_EOVERFLOW;
+    }
+    if (tg->dst_size < need) {
+        set_target_msg(e, count, t, "buffer of %zu bytes, %zu needed", tg->dst_size, need);
+        return BA_EBUFSIZE;
+    }
+    return BA_OK;
+}
+
+int ba_exr_read_many(ba_exr *e, const ba_exr_target *targets, int count)
 {
     if (!e) return BA_EINVAL;
     e->msg[0] = '\0';
     e->io_errno = 0;
     if (!e->ctx) return BA_ESTATE;
-    if (!names || n < 1 || !dst) {
+    if (!targets || count < 1) {
         set_msg(e, "invalid argument");
         return BA_EINVAL;
     }
-
-    size_t pixel_bytes, row_bytes, need;
-    if (ba_mul_overflow((size_t)n, 4, &pixel_bytes) ||
-        ba_mul_overflow(pixel_bytes, (size_t)e->width, &row_bytes)) {
-        set_msg(e, "row size overflows");
-        return BA_EOVERFLOW;
-    }
-    if (pixel_bytes > INT32_MAX || row_stride > INT32_MAX) {
-        set_msg(e, "pixel or row stride above INT32_MAX bytes");
-        return BA_EOVERFLOW;
-    }
-    if (row_stride < row_bytes || row_stride % 4 != 0 || ((uintptr_t)dst & 3u) != 0) {
-        set_msg(e, "row_stride %zu invalid: need a multiple of 4, at least %zu", row_stride,
-                row_bytes);
-        return BA_EINVAL;
-    }
-    if (ba_image_span((size_t)e->height, row_stride, row_bytes, &need)) {
-        set_msg(e, "image size overflows");
-        return BA_EOVERFLOW;
-    }
-    if (dst_size < need) {
-        set_msg(e, "buffer of %zu bytes, %zu needed", dst_size, need);
-        return BA_EBUFSIZE;
+    int total = 0; /* requests over all targets */
+    for (int t = 0; t < count; ++t) {
+        int err = check_target(e, &targets[t], count, t);
+        if (err != BA_OK) return err;
+        if (__builtin_add_overflow(total, targets[t].n, &total)) {
+            set_msg(e, "too many channels requested");
+            return BA_EOVERFLOW;
+        }
     }
 
-    /* first[j]: index of the first request of the same name (dups are
-     * copied after decoding; the decoder has one pointer per channel) */
-    int *first = malloc((size_t)n * sizeof *first);
-    if (!first) return BA_ENOMEM;
+    /* by_file[i]: the slot file channel i is decoded into (its first
+     * request); later requests of the same channel are copied from it */
+    int nfile = e->chlist->num_channels;
+    size_t by_file_bytes, dups_bytes;
+    if (ba_mul_overflow((size_t)nfile, sizeof(struct slot), &by_file_bytes) ||
+        ba_mul_overflow((size_t)total, sizeof(struct dup), &dups_bytes)) {
+        set_msg(e, "too many channels");
+        return BA_EOVERFLOW;
+    }
+    struct slot *by_file = malloc(by_file_bytes);
+    struct dup *dups = malloc(dups_bytes);
+    struct slot *by_chan = NULL;
+    float *scratch = NULL;
     int err = BA_OK;
     int ndup = 0;
-    for (int j = 0; j < n; ++j) {
-        if (!names[j]) {
-            set_msg(e, "channel name %d is NULL", j);
-            err = BA_EINVAL;
-            goto out;
-        }
-        int idx = find_channel(e, names[j]);
-        if (idx < 0) {
-            set_msg(e, "no channel named \"%s\"", names[j]);
-            err = BA_ENOCHANNEL;
-            goto out;
-        }
-        const exr_attr_chlist_entry_t *ent = &e->chlist->entries[idx];
-        if (ent->x_sampling != 1 || ent->y_sampling != 1) {
-            set_msg(e, "channel \"%s\" is subsampled (%d x %d)", names[j], ent->x_sampling,
-                    ent->y_sampling);
-            err = BA_EUNSUPPORTED;
-            goto out;
-        }
-        first[j] = j;
-        for (int i = 0; i < j; ++i)
-            if (first[i] == i && strcmp(names[i], names[j]) == 0) {
-                first[j] = i;
-                ++ndup;
-                break;
-            }
+    if (!by_file || !dups) {
+        err = BA_ENOMEM;
+        goto out;
     }
-    /* slot_by_name: >= 0 for names the decoder fills, -1 for duplicates */
-    for (int j = 0; j < n; ++j) first[j] = first[j] == j ? j : -1 - first[j];
+    for (int i = 0; i < nfile; ++i) by_file[i] = (struct slot){-1, -1};
+    for (int t = 0; t < count; ++t) {
+        const ba_exr_target *tg = &targets[t];
+        for (int j = 0; j < tg->n; ++j) {
+            const char *name = tg->names[j];
+            if (!name) {
+                set_target_msg(e, count, t, "channel name %d is NULL", j);
+                err = BA_EINVAL;
+                goto out;
+            }
+            int idx = find_channel(e, name);
+            if (idx < 0) {
+                set_target_msg(e, count, t, "no channel named \"%s\"", name);
+                err = BA_ENOCHANNEL;
+                goto out;
+            }
+            const exr_attr_chlist_entry_t *ent = &e->chlist->entries[idx];
+            if (ent->x_sampling != 1 || ent->y_sampling != 1) {
+                set_target_msg(e, count, t, "channel \"%s\" is subsampled (%d x %d)", name,
+                               ent->x_sampling, ent->y_sampling);
+                err = BA_EUNSUPPORTED;
+                goto out;
+            }
+            if (by_file[idx].t < 0)
+                by_file[idx] = (struct slot){t, j};
+            else
+                dups[ndup++] = (struct dup){by_file[idx], (struct slot){t, j}};
+        }
+    }
 
     int32_t lines = 0;
     exr_result_t rv = exr_get_scanlines_per_chunk(e->ctx, 0, &lines);
@@ -433,14 +517,6 @@ int ba_exr_read(ba_exr *e, const char *const *names, int n, float *dst, size_t r
 
     exr_decode_pipeline_t dec = EXR_DECODE_PIPELINE_INITIALIZER;
     int have_decoder = 0;
-    uint8_t *base = (uint8_t *)dst;
-    int *slot = malloc((size_t)n * sizeof *slot);
-    if (!slot) {
-        err = BA_ENOMEM;
-        goto out;
-    }
-    for (int j = 0; j < n; ++j) slot[j] = first[j] >= 0 ? j : -1;
-
     for (int64_t y = e->dw.min.y; y <= e->dw.max.y; y += lines) {
         exr_chunk_info_t cinfo;
         memset(&cinfo, 0, sizeof cinfo);
@@ -466,7 +542,41 @@ int ba_exr_read(ba_exr *e, const char *const *names, int n, float *dst, size_t r
                 break;
             }
             have_decoder = 1;
-            aim_channels(&dec, slot, names, n, base, row_stride, row0);
+            /* the decoder's channels, by name, to their slots */
+            by_chan = malloc((size_t)(dec.channel_count > 0 ? dec.channel_count : 1) *
+                             sizeof *by_chan);
+            if (!by_chan) {
+                err = BA_ENOMEM;
+                break;
+            }
+            int filled = 0, all_half = 1;
+            for (int c = 0; c < dec.channel_count; ++c) {
+                int idx = dec.channels[c].channel_name
+                              ? find_channel(e, dec.channels[c].channel_name)
+                              : -1;
+                by_chan[c] = idx >= 0 ? by_file[idx] : (struct slot){SLOT_NONE, -1};
+                if (by_chan[c].t >= 0) {
+                    ++filled;
+                    if (dec.channels[c].data_type != EXR_PIXEL_HALF) all_half = 0;
+                }
+            }
+            /* OpenEXRCore 3.1 picks its 3- and 4-channel HALF->FLOAT
+             * unpackers by the channels it fills but then writes all of
+             * them (through NULL for the others: a crash, or into the wrong
+             * place). Decode the other channels into a scratch row, so
+             * that it either fills every channel or picks the generic
+             * unpacker. */
+            if ((dec.channel_count == 3 || dec.channel_count == 4) && filled < dec.channel_count &&
+                all_half) {
+                scratch = malloc((size_t)e->width * sizeof *scratch);
+                if (!scratch) {
+                    err = BA_ENOMEM;
+                    break;
+                }
+                for (int c = 0; c < dec.channel_count; ++c)
+                    if (by_chan[c].t == SLOT_NONE) by_chan[c].t = SLOT_SCRATCH;
+            }
+            aim_channels(&dec, by_chan, targets, scratch, row0);
             rv = exr_decoding_choose_default_routines(e->ctx, 0, &dec);
             if (rv != EXR_ERR_SUCCESS) {
                 err = fail(e, rv, "exr_decoding_choose_default_routines");
@@ -478,32 +588,32 @@ int ba_exr_read(ba_exr *e, const char *const *names, int n, float *dst, size_t r
                 err = fail(e, rv, "exr_decoding_update");
                 break;
             }
-            aim_channels(&dec, slot, names, n, base, row_stride, row0);
+            aim_channels(&dec, by_chan, targets, scratch, row0);
         }
         rv = exr_decoding_run(e->ctx, 0, &dec);
         if (rv != EXR_ERR_SUCCESS) {
             err = fail(e, rv, "exr_decoding_run");
             break;
         }
+        /* while the chunk's rows are still in cache */
+        copy_dups(targets, dups, ndup, e->width, row0, cinfo.height);
     }
     if (have_decoder) {
         rv = exr_decoding_destroy(e->ctx, &dec);
         if (rv != EXR_ERR_SUCCESS && err == BA_OK) err = fail(e, rv, "exr_decoding_destroy");
     }
-    free(slot);
-
-    if (err == BA_OK && ndup > 0) {
-        for (int32_t yy = 0; yy < e->height; ++yy) {
-            float *row = (float *)(base + (size_t)yy * row_stride);
-            for (int32_t x = 0; x < e->width; ++x) {
-                float *px = row + (size_t)x * (size_t)n;
-                for (int j = 0; j < n; ++j)
-                    if (first[j] < 0) px[j] = px[-1 - first[j]];
-            }
-        }
-    }
 
 out:
-    free(first);
+    free(scratch);
+    free(by_chan);
+    free(dups);
+    free(by_file);
     return err;
+}
+
+int ba_exr_read(ba_exr *e, const char *const *names, int n, float *dst, size_t row_stride,
+                size_t dst_size)
+{
+    ba_exr_target tg = {names, n, dst, row_stride, dst_size};
+    return ba_exr_read_many(e, &tg, 1);
 }

@@ -1,5 +1,6 @@
 /* test_exr.c — EXR files written here with OpenEXRCore, read back through
  * ba_exr_* from a path, an fd and memory, every value compared exactly. */
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -365,6 +366,297 @@ static void test_unsupported(void)
     expect_unsupported("multipart.exr", EXR_STORAGE_SCANLINE, 2);
 }
 
+/* ---------------------------------------------------------------------- */
+/*  ba_exr_read_many                                                       */
+/* ---------------------------------------------------------------------- */
+
+/* One target of a read_many request: names, and floats of padding per row
+ * (the last row unpadded, as check_read). */
+struct tspec {
+    const char *names[8];
+    int n;
+    int pad;
+};
+
+static const uint32_t k_sentinel = 0xDEADBEEFu;
+
+static float *sentinel_buf(size_t floats)
+{
+    float *buf = malloc(floats * 4);
+    for (size_t i = 0; buf && i < floats; ++i) memcpy(&buf[i], &k_sentinel, 4);
+    return buf;
+}
+
+static void make_targets(ba_exr_target *tg, float **bufs, const struct fx_exr *s,
+                         const struct tspec *ts, int count)
+{
+    for (int t = 0; t < count; ++t) {
+        size_t row_floats = (size_t)s->width * (size_t)ts[t].n + (size_t)ts[t].pad;
+        bufs[t] = sentinel_buf(row_floats * (size_t)s->height);
+        tg[t].names = ts[t].names;
+        tg[t].n = ts[t].n;
+        tg[t].dst = bufs[t];
+        tg[t].row_stride = row_floats * 4;
+        tg[t].dst_size = row_floats * 4 * (size_t)s->height - (size_t)ts[t].pad * 4;
+    }
+}
+
+/* Every value of every target against the pattern, and the padding
+ * untouched. */
+static void check_targets(const struct fx_exr *s, const ba_exr_target *tg, int count)
+{
+    int bad = 0;
+    for (int t = 0; t < count; ++t) {
+        size_t row_floats = tg[t].row_stride / 4;
+        size_t pad = row_floats - (size_t)s->width * (size_t)tg[t].n;
+        for (int32_t y = 0; y < s->height; ++y) {
+            const float *row = tg[t].dst + (size_t)y * row_floats;
+            for (int32_t x = 0; x < s->width; ++x)
+                for (int j = 0; j < tg[t].n; ++j) {
+                    int c = fx_spec_index(s, tg[t].names[j]);
+                    float want = fx_expected(
+                        s->chans[c].type, fx_pattern(c, s->chans[c].type, s->min_x + x, s->min_y + y));
+                    float got = row[(size_t)x * (size_t)tg[t].n + (size_t)j];
+                    if (!fx_same_float(got, want) && bad++ < 5)
+                        T_REPORT("target %d channel %s at (%d, %d): got %g (0x%08x), want %g", t,
+                                 tg[t].names[j], x, y, got, fx_float_bits(got), want);
+                }
+            if (y + 1 < s->height)
+                for (size_t p = 0; p < pad; ++p)
+                    if (fx_float_bits(row[(size_t)s->width * (size_t)tg[t].n + p]) != k_sentinel &&
+                        bad++ < 5)
+                        T_REPORT("target %d: padding of row %d written", t, y);
+        }
+    }
+    CHECK_INT(bad, 0);
+}
+
+/* Bitwise equal floats; with any_nan, NaNs equal whatever their bits. */
+static int same_floats(const float *a, const float *b, size_t n, int any_nan)
+{
+    if (!any_nan) return memcmp(a, b, n * 4) == 0;
+    for (size_t i = 0; i < n; ++i)
+        if (!fx_same_float(a[i], b[i])) return 0;
+    return 1;
+}
+
+/* read_many into `ts`, checked value by value; then each target read
+ * alone with ba_exr_read into a buffer of the same layout: bit-identical,
+ * padding included (with any_nan, NaN payloads may differ: OpenEXRCore's
+ * F16C unpackers quiet signalling NaNs, its generic one does not, and which
+ * one runs depends on the channels requested together). */
+static void check_many(ba_exr *exr, const struct fx_exr *s, const struct tspec *ts, int count,
+                       int any_nan)
+{
+    ba_exr_target tg[8], one[8];
+    float *bufs[8], *solo[8];
+    make_targets(tg, bufs, s, ts, count);
+    make_targets(one, solo, s, ts, count);
+    CHECK_RC(ba_exr_read_many(exr, tg, count), BA_OK);
+    if (*ba_exr_message(exr)) T_REPORT("unexpected message: %s", ba_exr_message(exr));
+    check_targets(s, tg, count);
+    for (int t = 0; t < count; ++t) {
+        CHECK_RC(ba_exr_read(exr, one[t].names, one[t].n, one[t].dst, one[t].row_stride,
+                             one[t].dst_size),
+                 BA_OK);
+        size_t bytes = one[t].row_stride * (size_t)s->height;
+        if (!same_floats(bufs[t], solo[t], bytes / 4, any_nan))
+            T_REPORT("target %d differs from ba_exr_read of the same names", t);
+        free(bufs[t]);
+        free(solo[t]);
+    }
+}
+
+/* Passes split over targets with different channel counts and strides
+ * (tight and padded), a channel in two targets and twice in one. */
+static const struct tspec k_split[] = {
+    {{"R", "G", "B", "A"}, 4, 5},
+    {{"Z"}, 1, 0},
+    {{"depth.V", "id", "A", "A"}, 4, 1},
+    {{"G"}, 1, 3},
+    {{"Z", "B"}, 2, 0},
+};
+
+static void run_many(const char *fname, exr_compression_t comp, int32_t min_x, int32_t min_y,
+                     int32_t w, int32_t h)
+{
+    struct fx_exr s = {min_x, min_y, w, h, comp, 7, k_mixed, EXR_STORAGE_SCANLINE, 1};
+    char *path = fx_join(g_dir, fname);
+    int wrc = fx_write_exr(path, &s);
+    if (wrc) T_REPORT("writing %s failed: %s", fname, exr_get_default_error_message(wrc));
+    for (int via = 0; via < VIA_COUNT && !wrc; ++via) {
+        struct opened o;
+        CHECK_RC(open_via(&o, path, via), BA_OK);
+        if (o.exr) {
+            check_many(o.exr, &s, k_split, 5, 0);
+            check_many(o.exr, &s, k_split, 2, 0);
+            check_many(o.exr, &s, k_split + 2, 1, 0);
+            /* every request of the ba_exr_read tests, one target each */
+            struct tspec ts[8];
+            int nreq = (int)(sizeof k_requests / sizeof k_requests[0]);
+            for (int r0 = 0; r0 < nreq; r0 += 8) {
+                int count = nreq - r0 < 8 ? nreq - r0 : 8;
+                for (int t = 0; t < count; ++t) {
+                    const int *req = k_requests[r0 + t];
+                    ts[t].n = req[0];
+                    ts[t].pad = t % 3;
+                    for (int j = 0; j < req[0]; ++j) ts[t].names[j] = k_mixed[req[1 + j]].name;
+                }
+                check_many(o.exr, &s, ts, count, 0);
+            }
+        }
+        close_via(&o);
+    }
+    unlink(path);
+    free(path);
+}
+
+static void test_many_none(void) { run_many("many_none.exr", EXR_COMPRESSION_NONE, 0, 0, 11, 7); }
+static void test_many_zip(void) { run_many("many_zip.exr", EXR_COMPRESSION_ZIP, 0, 0, 13, 37); }
+static void test_many_origin(void)
+{
+    run_many("many_none_origin.exr", EXR_COMPRESSION_NONE, -7, 19, 9, 5);
+    run_many("many_zip_origin.exr", EXR_COMPRESSION_ZIP, 23, -40, 10, 33);
+    run_many("many_piz_origin.exr", EXR_COMPRESSION_PIZ, 4, 4, 12, 40);
+}
+
+/* Files of 3 or 4 HALF channels where not every channel is requested:
+ * OpenEXRCore 3.1 chooses 3/4-channel unpackers for these that write the
+ * channels it was not given (ba_exr_read of "R" alone from an RGBA half
+ * file crashed). Also all-FLOAT uncompressed files read one channel per
+ * target (OpenEXRCore's direct read into the destination). */
+static void test_many_few_channels(void)
+{
+    static const struct fx_chan h4[] = {
+        {"A", EXR_PIXEL_HALF}, {"B", EXR_PIXEL_HALF}, {"G", EXR_PIXEL_HALF}, {"R", EXR_PIXEL_HALF}};
+    static const struct fx_chan h3[] = {
+        {"B", EXR_PIXEL_HALF}, {"G", EXR_PIXEL_HALF}, {"R", EXR_PIXEL_HALF}};
+    static const struct fx_chan h3f[] = {
+        {"B", EXR_PIXEL_HALF}, {"G", EXR_PIXEL_HALF}, {"R", EXR_PIXEL_HALF}, {"Z", EXR_PIXEL_FLOAT}};
+    static const struct fx_chan f3[] = {
+        {"X", EXR_PIXEL_FLOAT}, {"Y", EXR_PIXEL_FLOAT}, {"Z", EXR_PIXEL_FLOAT}};
+    static const struct {
+        const struct fx_chan *chans;
+        int nchan;
+        struct tspec ts[4];
+        int count;
+    } cases[] = {
+        {h4, 4, {{{"R"}, 1, 0}}, 1},
+        {h4, 4, {{{"B", "B", "G", "R"}, 4, 0}}, 1},
+        {h4, 4, {{{"A", "B", "G", "A"}, 4, 2}}, 1},
+        {h4, 4, {{{"R", "G", "B", "B"}, 4, 0}}, 1},
+        {h4, 4, {{{"B"}, 1, 0}, {{"G"}, 1, 1}, {{"R"}, 1, 2}}, 3},
+        {h4, 4, {{{"A"}, 1, 0}, {{"B"}, 1, 1}, {{"G"}, 1, 2}, {{"R"}, 1, 0}}, 4},
+        {h4, 4, {{{"R", "G"}, 2, 0}, {{"B", "A"}, 2, 1}}, 2},
+        {h4, 4, {{{"R", "G", "B"}, 3, 1}, {{"R"}, 1, 0}}, 2},
+        {h3, 3, {{{"B"}, 1, 0}, {{"G"}, 1, 1}, {{"R"}, 1, 2}}, 3},
+        {h3, 3, {{{"G"}, 1, 3}}, 1},
+        {h3, 3, {{{"R", "G"}, 2, 0}}, 1},
+        {h3f, 4, {{{"B", "G", "R"}, 3, 0}}, 1},
+        {h3f, 4, {{{"B"}, 1, 0}, {{"G"}, 1, 1}, {{"R"}, 1, 2}}, 3},
+        {f3, 3, {{{"X"}, 1, 1}, {{"Y"}, 1, 0}, {{"Z"}, 1, 2}}, 3},
+        {f3, 3, {{{"Z"}, 1, 1}, {{"X"}, 1, 0}}, 2},
+    };
+    const exr_compression_t comps[] = {EXR_COMPRESSION_NONE, EXR_COMPRESSION_ZIP,
+                                       EXR_COMPRESSION_RLE};
+    for (int k = 0; k < 3; ++k)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+            struct fx_exr s = {-3, 5, 19, 21, comps[k], cases[i].nchan, cases[i].chans,
+                               EXR_STORAGE_SCANLINE, 1};
+            char *path = fx_join(g_dir, "few.exr");
+            CHECK_INT(fx_write_exr(path, &s), 0);
+            ba_exr *e = NULL;
+            CHECK_RC(ba_exr_open_file(&e, path), BA_OK);
+            if (e) check_many(e, &s, cases[i].ts, cases[i].count, 1);
+            ba_exr_close(e);
+            unlink(path);
+            free(path);
+        }
+}
+
+static void test_many_errors(void)
+{
+    static const struct fx_chan chans[] = {{"G", EXR_PIXEL_HALF}, {"R", EXR_PIXEL_FLOAT}};
+    struct fx_exr s = {2, 3, 8, 5, EXR_COMPRESSION_ZIP, 2, chans, EXR_STORAGE_SCANLINE, 1};
+    char *path = fx_join(g_dir, "many_errors.exr");
+    CHECK_INT(fx_write_exr(path, &s), 0);
+    ba_exr *e = NULL;
+    CHECK_RC(ba_exr_open_file(&e, path), BA_OK);
+    REQUIRE(e);
+    const char *rg[] = {"R", "G"};
+    const char *g[] = {"G"};
+    const char *missing[] = {"G", "ViewLayer.Depth.Z"};
+    float a[8 * 5 * 2], b[8 * 5 * 2];
+    ba_exr_target tg[2] = {{rg, 2, a, 8 * 2 * 4, sizeof a}, {g, 1, b, 8 * 4, 8 * 5 * 4}};
+
+    CHECK_RC(ba_exr_read_many(e, tg, 0), BA_EINVAL);
+    CHECK(*ba_exr_message(e) != '\0');
+    CHECK_RC(ba_exr_read_many(e, tg, -1), BA_EINVAL);
+    CHECK_RC(ba_exr_read_many(e, NULL, 1), BA_EINVAL);
+    CHECK_RC(ba_exr_read_many(NULL, tg, 2), BA_EINVAL);
+
+    /* an unknown name in the 2nd target: named in the message, and nothing
+     * decoded into the 1st */
+    for (size_t i = 0; i < sizeof a / 4; ++i) memcpy(&a[i], &k_sentinel, 4);
+    tg[1].names = missing;
+    tg[1].n = 2;
+    tg[1].row_stride = 8 * 2 * 4;
+    tg[1].dst_size = sizeof b;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_ENOCHANNEL);
+    CHECK(strstr(ba_exr_message(e), "ViewLayer.Depth.Z") != NULL);
+    CHECK(strstr(ba_exr_message(e), "target 1") != NULL);
+    CHECK_HEX(fx_float_bits(a[0]), k_sentinel);
+    CHECK_HEX(fx_float_bits(a[8 * 5 * 2 - 1]), k_sentinel);
+
+    /* too small a buffer in one target */
+    tg[1].names = g;
+    tg[1].n = 1;
+    tg[1].row_stride = 8 * 4;
+    tg[1].dst_size = 8 * 5 * 4 - 1;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EBUFSIZE);
+    CHECK(strstr(ba_exr_message(e), "target 1") != NULL);
+    tg[1].dst_size = 8 * 5 * 4;
+    tg[0].dst_size = sizeof a - 4;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EBUFSIZE);
+    CHECK(strstr(ba_exr_message(e), "target 0") != NULL);
+    tg[0].dst_size = sizeof a;
+
+    /* the other per-target checks of ba_exr_read */
+    tg[1].row_stride = 8 * 4 - 4;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EINVAL);
+    tg[1].row_stride = 8 * 4 + 2;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EINVAL);
+    tg[1].row_stride = (size_t)1 << 40;
+    tg[1].dst_size = SIZE_MAX;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EOVERFLOW);
+    tg[1].row_stride = 8 * 4;
+    tg[1].dst_size = 8 * 5 * 4;
+    tg[1].n = 0;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EINVAL);
+    tg[1].n = 1;
+    tg[1].dst = NULL;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EINVAL);
+    tg[1].dst = b;
+    tg[1].names = NULL;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EINVAL);
+    const char *null_name[] = {NULL};
+    tg[1].names = null_name;
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_EINVAL);
+    tg[1].names = g;
+    tg[1].n = INT_MAX; /* overflows the row size on 32 bits, else the buffer */
+    int rc = ba_exr_read_many(e, tg, 2);
+    CHECK(rc == BA_EOVERFLOW || rc == BA_EBUFSIZE);
+    tg[1].n = 1;
+
+    /* and the object stays usable */
+    CHECK_RC(ba_exr_read_many(e, tg, 2), BA_OK);
+    CHECK_INT(*ba_exr_message(e), 0);
+    check_targets(&s, tg, 2);
+    ba_exr_close(e);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     g_dir = fx_tempdir();
@@ -384,6 +676,11 @@ int main(void)
     RUN(test_truncated);
     RUN(test_garbage);
     RUN(test_unsupported);
+    RUN(test_many_none);
+    RUN(test_many_zip);
+    RUN(test_many_origin);
+    RUN(test_many_few_channels);
+    RUN(test_many_errors);
     fx_rmdir(g_dir);
     free(g_dir);
     return t_summary();
