@@ -118,8 +118,9 @@ enum ba_exr_type { BA_EXR_UINT = 0, BA_EXR_HALF = 1, BA_EXR_FLOAT = 2 };
 BA_API int ba_exr_open_memory(ba_exr **out, const void *data, size_t size);
 
 /*! ba_exr_open_fd() : as above, on the whole content of an open file
- *  descriptor (a regular file or a memfd); reads with pread(), so the file
- *  offset is left alone. The fd must stay open until ba_exr_close(). */
+ *  descriptor (a regular file or a memfd). A regular file is mapped (read
+ *  with pread() where it cannot be), so the file offset is left alone; the
+ *  file must not shrink until ba_exr_close(). The fd must stay open until then. */
 BA_API int ba_exr_open_fd(ba_exr **out, int fd);
 
 /*! ba_exr_open_file() : as above, on a path (BA_EIO if it cannot be

@@ -13,6 +13,11 @@ _c_size = ctypes.c_size_t
 _ptr = ctypes.c_void_p
 
 
+class ExrTarget(ctypes.Structure):
+    _fields_ = [("names", ctypes.POINTER(ctypes.c_char_p)), ("n", ctypes.c_int),
+                ("dst", _ptr), ("row_stride", _c_size), ("dst_size", _c_size)]
+
+
 def _load():
     path = os.environ.get("BLENDARRAY_LIB") or os.path.join(_here, "libblendarray.so")
     try:
@@ -35,6 +40,7 @@ def _load():
         "ba_exr_channel_name": (ctypes.c_char_p, [_ptr, ctypes.c_int]),
         "ba_exr_read": (ctypes.c_int, [_ptr, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
                                        _ptr, _c_size, _c_size]),
+        "ba_exr_read_many": (ctypes.c_int, [_ptr, ctypes.POINTER(ExrTarget), ctypes.c_int]),
         "ba_png_decode_rgba8_fd": (ctypes.c_int, [ctypes.c_int, _ptr, _c_size, _c_size,
                                                   ctypes.POINTER(ctypes.c_uint32),
                                                   ctypes.POINTER(ctypes.c_uint32)]),
@@ -85,6 +91,17 @@ class Exr:
         arr = (ctypes.c_char_p * len(names))(*[n.encode() for n in names])
         self._check(lib.ba_exr_read(self._h, arr, len(names), dst.ctypes.data,
                                     dst.strides[0], dst.nbytes), f"decode EXR channels {names}")
+
+    def read_many(self, requests):
+        """Decode several (names, float32 dst) requests in one walk over the file."""
+        keep = []
+        targets = (ExrTarget * len(requests))()
+        for t, (names, dst) in zip(targets, requests):
+            arr = (ctypes.c_char_p * len(names))(*[n.encode() for n in names])
+            keep.append(arr)
+            t.names, t.n, t.dst = arr, len(names), dst.ctypes.data
+            t.row_stride, t.dst_size = dst.strides[0], dst.nbytes
+        self._check(lib.ba_exr_read_many(self._h, targets, len(requests)), "decode EXR passes")
 
     def close(self):
         if self._h:

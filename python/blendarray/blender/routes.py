@@ -254,17 +254,19 @@ def capture_exr(scene, wanted, layer_names, aovs, alloc):
         selected = select(available, wanted, layer_names, aovs)
         specs = _make_specs(selected, exr.height, exr.width)
         arrays = alloc(specs)
-        scratch = None
-        for s in specs:
+        requests, to_int = [], []
+        for s in specs:  # one walk over the file decodes every pass
             names = [f"{s.layer}.{s.blender_name}.{c}" for c in s.channel_id]
             dst = arrays[s.name]
-            if dst.dtype == np.float32:
-                exr.read_into(names, dst)
-            else:
-                if scratch is None:
-                    scratch = np.empty((exr.height, exr.width), np.float32)
-                exr.read_into(names, scratch)
-                _lib.f32_to_i32(dst, scratch)
+            if dst.dtype != np.float32:  # index passes: float in the file, int32 for the user
+                scratch = np.empty(dst.shape, np.float32)
+                to_int.append((dst, scratch))
+                dst = scratch
+            requests.append((names, dst))
+        if requests:
+            exr.read_many(requests)
+        for dst, scratch in to_int:
+            _lib.f32_to_i32(dst, scratch)
     return specs, arrays
 
 
