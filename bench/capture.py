@@ -92,9 +92,9 @@ def exr_roundtrip(scene):
     bpy.data.images["Render Result"].save_render(filepath=path, scene=scene)
     fd = os.open(path, os.O_RDONLY)
     try:
-        with _lib.Exr(fd) as exr:
-            for name in exr.channels:
-                exr.read_into([name], np.empty((exr.height, exr.width), np.float32))
+        with _lib.Exr(fd) as exr:  # every channel, in one walk over the file
+            exr.read_many([([name], np.empty((exr.height, exr.width), np.float32))
+                           for name in exr.channels])
     finally:
         os.close(fd)
         os.unlink(path)
