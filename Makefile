@@ -33,7 +33,7 @@ LIBS      := $(EXR_LIBS) $(PNG_LIBS) -lm
 
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c
+SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c src/ring.c src/msg.c
 HDR := include/blendarray.h src/internal.h
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 
@@ -41,7 +41,7 @@ TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HDR := tests/c/check.h tests/c/fixtures.h
 
-FUZZ_TARGETS := exr_fuzzer png_fuzzer
+FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer
 
 .PHONY: all lib test-c test-c-asan fuzz-replay fuzz-replay-run fuzz fuzz-bins fuzz-seeds clean
 

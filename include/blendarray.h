@@ -64,6 +64,9 @@ enum ba_errno {
     BA_ERANGE = 9,       /* a value does not fit the target type */
     BA_EEXIST = 10,      /* the output exists and overwriting was not asked */
     BA_ESTATE = 11,      /* the object is unusable after an earlier error */
+    BA_ETIMEDOUT = 12,   /* nothing arrived before the timeout */
+    BA_ECLOSED = 13,     /* the peer closed the connection */
+    BA_EPERM = 14,       /* the peer is not allowed (another user or process) */
 };
 
 /*! ba_strerror() : a static, human-readable message for an error code. */
@@ -239,6 +242,113 @@ BA_API int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype,
  *  the shape times ba_dtype_size() (BA_EINVAL otherwise). */
 BA_API int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape,
                        const void *data, size_t nbytes, int overwrite);
+
+/* ====================================================================== */
+/*  Frame ring (shared memory)                                             */
+/* ====================================================================== */
+
+/* A ring of fixed-size slots in one anonymous shared-memory file (a memfd:
+ * no name in any filesystem, nothing to clean up after a crash). The consumer
+ * creates it and hands the descriptor to Blender workers over a control
+ * socket (SCM_RIGHTS); a worker attaches and renders into the slots. Which
+ * slot belongs to whom is the control protocol's business, not the ring's.
+ *
+ * Layout: a header page, then `slots` slots of ba_ring_slot_size() bytes,
+ * each page aligned. The header, little-endian at offset 0:
+ *   char magic[8] = "BARING01"; uint32 version = 1; uint32 slots;
+ *   uint64 slot_size (bytes between slots: a multiple of the page size);
+ *   uint64 data_offset (of slot 0: a multiple of the page size).
+ * The file is sealed (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) before
+ * anyone else sees it, so no process can truncate it under another's
+ * mapping (SIGBUS). */
+typedef struct ba_ring ba_ring;
+
+#define BA_RING_MAX_SLOTS 65536u                  /* at most this many slots */
+#define BA_RING_MAX_BYTES ((uint64_t)1 << 40)     /* at most 1 TiB in all */
+
+/*! ba_ring_create() : a new ring of `slots` slots of at least `slot_size`
+ *  bytes (rounded up to the page size), zero-filled, mapped read-write.
+ *  slots must be 1..BA_RING_MAX_SLOTS and slot_size >= 1 (BA_EINVAL); a
+ *  total size beyond BA_RING_MAX_BYTES or size_t is BA_EOVERFLOW; a failed
+ *  memfd_create, ftruncate, seal or mmap is BA_EIO (errno set), e.g. when
+ *  the memory cannot be reserved. On failure *out is NULL. */
+BA_API int ba_ring_create(ba_ring **out, uint32_t slots, size_t slot_size);
+
+/*! ba_ring_attach() : map the ring in `fd` (received from its creator). The
+ *  descriptor is duplicated (close-on-exec): the caller keeps and closes its
+ *  own. The file must be a memfd sealed against shrinking, its size exactly
+ *  data_offset + slots * slot_size, the header valid as described above
+ *  (version 1, limits as for ba_ring_create()); anything else is BA_EFORMAT,
+ *  so a hostile or corrupt header never leads to an access outside the file.
+ *  The header is read once: later changes to it do not affect this mapping.
+ *  BA_EIO (errno set) when fstat, dup or mmap fails (a read-only fd cannot
+ *  be mapped read-write). On failure *out is NULL. */
+BA_API int ba_ring_attach(ba_ring **out, int fd);
+
+/*! ba_ring_fd() : the ring's descriptor, to send to another process (it
+ *  stays owned by the ring: ba_ring_close() closes it); -1 for NULL. */
+BA_API int ba_ring_fd(const ba_ring *ring);
+
+/*! ba_ring_slots() : the number of slots; 0 for NULL. */
+BA_API uint32_t ba_ring_slots(const ba_ring *ring);
+
+/*! ba_ring_slot_size() : bytes of each slot (the requested size rounded up
+ *  to the page size); 0 for NULL. */
+BA_API size_t ba_ring_slot_size(const ba_ring *ring);
+
+/*! ba_ring_slot() : the first byte of slot `index` (page aligned), valid
+ *  until ba_ring_close(); NULL for a NULL ring or an index out of range. */
+BA_API void *ba_ring_slot(ba_ring *ring, uint32_t index);
+
+/*! ba_ring_close() : unmap and close this process's view; other processes'
+ *  mappings stay valid. NULL is allowed. */
+BA_API void ba_ring_close(ba_ring *ring);
+
+/* ====================================================================== */
+/*  Control messages (AF_UNIX SOCK_SEQPACKET)                              */
+/* ====================================================================== */
+
+/* One message is one datagram: sent whole with one sendmsg(), received
+ * whole with one recvmsg(), with up to BA_MSG_MAX_FDS descriptors attached.
+ * The socket must be a connected AF_UNIX SOCK_SEQPACKET socket (socketpair()
+ * or connect()/accept()), blocking or not. */
+
+#define BA_MSG_MAX (1u << 20)  /* largest message, bytes */
+#define BA_MSG_MAX_FDS 4       /* most descriptors with one message */
+
+/*! ba_msg_send() : send `len` (1..BA_MSG_MAX) bytes with `nfds`
+ *  (0..BA_MSG_MAX_FDS) descriptors (SCM_RIGHTS; the receiver gets
+ *  duplicates, the caller keeps its own). Never raises SIGPIPE; EINTR is
+ *  retried; on a non-blocking socket it waits for room. A message larger
+ *  than the socket's send buffer allows (about 208 KiB by default) makes it
+ *  raise SO_SNDBUF, which the kernel caps at net.core.wmem_max * 2: beyond
+ *  that it is BA_EIO with errno EMSGSIZE. BA_EINVAL for bad arguments,
+ *  BA_ECLOSED when the peer is gone (EPIPE, ECONNRESET), BA_EIO (errno
+ *  set) for any other failure. */
+BA_API int ba_msg_send(int sock, const void *data, size_t len, const int *fds, int nfds);
+
+/*! ba_msg_recv() : wait up to `timeout_ms` (-1: forever; 0: do not wait)
+ *  for one message, then receive it into buf (`cap` bytes), its length into
+ *  *len and its descriptors (close-on-exec, now the caller's) into fds. On
+ *  input *nfds is the capacity of fds (nfds may be NULL: no capacity), on
+ *  output the count received. EINTR keeps waiting with the remaining time.
+ *  BA_ETIMEDOUT when nothing arrived in time, BA_ECLOSED at end of stream
+ *  (or a reset connection); a message longer than cap, more descriptors
+ *  than the capacity (or BA_MSG_MAX_FDS), or any control message other than
+ *  SCM_RIGHTS is BA_EFORMAT, with every descriptor that came with it closed
+ *  (the message is consumed). BA_EINVAL for bad arguments (timeout_ms
+ *  below -1 included), BA_EIO (errno set) for other failures. On any failure *len and *nfds are 0. */
+BA_API int ba_msg_recv(int sock, void *buf, size_t cap, size_t *len, int *fds, int *nfds,
+                       int timeout_ms);
+
+/*! ba_peer_check() : BA_OK when the process at the other end of the
+ *  AF_UNIX socket runs as our effective uid and, if expected_pid > 0, has
+ *  that pid; BA_EPERM otherwise; BA_EINVAL for a negative sock, BA_EIO
+ *  (errno set) if SO_PEERCRED fails (not an AF_UNIX socket, ...).
+ *  The kernel records the credentials when the connection is made: for a
+ *  socketpair() both ends report its creator, even after a fork, so a pid
+ *  check means something only on a connect()ed socket. */
+BA_API int ba_peer_check(int sock, int expected_pid);
 
 #ifdef __cplusplus
 }

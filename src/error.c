@@ -19,6 +19,9 @@ const char *ba_strerror(int err)
     case BA_ERANGE: return "value out of range for the target type";
     case BA_EEXIST: return "output file exists";
     case BA_ESTATE: return "object unusable after an earlier error";
+    case BA_ETIMEDOUT: return "timed out";
+    case BA_ECLOSED: return "peer closed the connection";
+    case BA_EPERM: return "peer not allowed";
     default: return "unknown error";
     }
 }

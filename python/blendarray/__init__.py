@@ -9,13 +9,15 @@ Inside Blender, use blendarray.blender (render/capture the current scene).
 This module imports no compiled extension, so it also loads in Blender's Python.
 """
 from ._errors import (BlendArrayError, BlenderNotFoundError, PassError, RenderError, SceneError,
-                      SceneNotFoundError, WorkerError)
+                      SceneNotFoundError, SetupError, WorkerError)
 from ._frame import Frame
 from ._render import render
+from ._renderer import Renderer
 
 __version__ = "0.1.0"
-__all__ = ["render", "save_npy", "Frame", "BlendArrayError", "BlenderNotFoundError", "PassError",
-           "RenderError", "SceneError", "SceneNotFoundError", "WorkerError"]
+__all__ = ["render", "Renderer", "save_npy", "Frame", "BlendArrayError", "BlenderNotFoundError",
+           "PassError", "RenderError", "SceneError", "SceneNotFoundError", "SetupError",
+           "WorkerError"]
 
 
 def save_npy(path, array, overwrite=False):

@@ -40,10 +40,14 @@ class WorkerError(BlendArrayError):
         self.returncode = returncode
 
 
+class SetupError(BlendArrayError):
+    """The per-frame setup hook could not be loaded, or raised (its traceback is in the message)."""
+
+
 class RenderError(BlendArrayError):
     """Blender itself reported an error while rendering (the message is Blender's)."""
 
 
 # Errors that cross the worker socket by name; anything else arrives as RenderError.
 BY_NAME = {cls.__name__: cls for cls in
-           (BlendArrayError, SceneError, SceneNotFoundError, PassError, RenderError)}
+           (BlendArrayError, SceneError, SceneNotFoundError, PassError, RenderError, SetupError)}

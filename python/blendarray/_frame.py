@@ -37,6 +37,11 @@ class Frame(Mapping):
             return np.array(a, dtype=dtype)
         return np.asarray(a, dtype=dtype)
 
+    def release(self):
+        """Drop this frame's arrays. Their shared-memory slot goes back to its worker
+        as soon as no array over it is left (arrays you still hold stay valid)."""
+        self._arrays = {}
+
     def copy(self):
         """A Frame whose arrays are private copies (detached from shared memory)."""
         return Frame({k: v.copy() for k, v in self._arrays.items()}, self.meta)

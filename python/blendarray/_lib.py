@@ -5,6 +5,7 @@ Blender embeds, where a compiled extension would be tied to one Python version.
 """
 import ctypes
 import os
+import threading
 
 from ._errors import BlendArrayError
 
@@ -21,7 +22,7 @@ class ExrTarget(ctypes.Structure):
 def _load():
     path = os.environ.get("BLENDARRAY_LIB") or os.path.join(_here, "libblendarray.so")
     try:
-        lib = ctypes.CDLL(path)
+        lib = ctypes.CDLL(path, use_errno=True)
     except OSError as e:
         raise BlendArrayError(f"cannot load the blendarray C library at {path}: {e}; "
                               "build it with `make` in the project root") from None
@@ -121,3 +122,126 @@ def png_decode_rgba8_fd(fd, dst):
                                      ctypes.byref(w), ctypes.byref(h)), "decode PNG")
     if (h.value, w.value) != dst.shape[:2]:
         raise BlendArrayError(f"PNG is {w.value}x{h.value}, expected {dst.shape[1]}x{dst.shape[0]}")
+
+
+# ---------------------------------------------------------------------------
+# Transport: the worker's side of the shared-memory frame ring and the
+# control messages (the consumer's side is blendarray._core).
+
+BA_ETIMEDOUT, BA_ECLOSED, BA_EPERM = 12, 13, 14
+MSG_MAX = 1 << 20
+MSG_MAX_FDS = 4
+
+_transport_sig = {
+    "ba_ring_create": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_uint32, _c_size]),
+    "ba_ring_attach": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_int]),
+    "ba_ring_fd": (ctypes.c_int, [_ptr]),
+    "ba_ring_slots": (ctypes.c_uint32, [_ptr]),
+    "ba_ring_slot_size": (_c_size, [_ptr]),
+    "ba_ring_slot": (_ptr, [_ptr, ctypes.c_uint32]),
+    "ba_ring_close": (None, [_ptr]),
+    "ba_msg_send": (ctypes.c_int, [ctypes.c_int, ctypes.c_char_p, _c_size,
+                                   ctypes.POINTER(ctypes.c_int), ctypes.c_int]),
+    "ba_msg_recv": (ctypes.c_int, [ctypes.c_int, _ptr, _c_size, ctypes.POINTER(_c_size),
+                                   ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int),
+                                   ctypes.c_int]),
+    "ba_peer_check": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
+}
+for _name, (_res, _args) in _transport_sig.items():
+    _fn = getattr(lib, _name)
+    _fn.restype, _fn.argtypes = _res, _args
+
+
+def _fileno(sock):
+    return sock if isinstance(sock, int) else sock.fileno()
+
+
+def _check_io(err, what):
+    """check(), with errno's words for BA_EIO (a failed system call)."""
+    if err:
+        check(err, what, os.strerror(ctypes.get_errno()) if err == 4 else "")
+
+
+class Ring:
+    """A frame ring received from the consumer (its fd came over SCM_RIGHTS)."""
+
+    def __init__(self, handle):
+        self._h = handle
+        self._close = lib.ba_ring_close  # still there for __del__ at shutdown
+        self.slots = lib.ba_ring_slots(handle)
+        self.slot_size = lib.ba_ring_slot_size(handle)
+
+    @classmethod
+    def attach(cls, fd):
+        """Map the ring in `fd`; the fd is duplicated, the caller still closes its own."""
+        h = _ptr()
+        _check_io(lib.ba_ring_attach(ctypes.byref(h), fd), "attach to the frame ring")
+        return cls(h)
+
+    def slot(self, index):
+        """The address (an int) of slot `index`'s first byte, slot_size bytes long."""
+        if not self._h:
+            raise BlendArrayError("the frame ring is closed")
+        if not 0 <= index < self.slots:
+            raise IndexError(f"slot {index} out of range (the ring has {self.slots})")
+        return lib.ba_ring_slot(self._h, index)
+
+    def close(self):
+        if self._h:
+            self._close(self._h)
+            self._h = _ptr()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+def msg_send(sock, data, fds=()):
+    """Send one message (1..MSG_MAX bytes) with up to MSG_MAX_FDS fds on a SOCK_SEQPACKET socket."""
+    data = bytes(data)
+    fds = [_fileno(f) for f in fds]
+    if not 1 <= len(data) <= MSG_MAX:
+        raise ValueError(f"msg_send: a message is 1..{MSG_MAX} bytes, not {len(data)}")
+    if len(fds) > MSG_MAX_FDS:
+        raise ValueError(f"msg_send: at most {MSG_MAX_FDS} fds, not {len(fds)}")
+    arr = (ctypes.c_int * len(fds))(*fds) if fds else None
+    _check_io(lib.ba_msg_send(_fileno(sock), data, len(data), arr, len(fds)), "msg_send")
+
+
+_recv_local = threading.local()
+
+
+def msg_recv(sock, timeout_ms=-1):
+    """One message: (bytes, [fds]), None at end of stream; TimeoutError after timeout_ms.
+
+    The fds are the caller's to close. The wait happens in C with the GIL
+    released; a signal does not end it early (Python handlers run after).
+    """
+    buf = getattr(_recv_local, "buf", None)
+    if buf is None:
+        buf = _recv_local.buf = ctypes.create_string_buffer(MSG_MAX)
+    n = _c_size()
+    fds = (ctypes.c_int * MSG_MAX_FDS)()
+    nfds = ctypes.c_int(MSG_MAX_FDS)
+    err = lib.ba_msg_recv(_fileno(sock), buf, MSG_MAX, ctypes.byref(n), fds,
+                          ctypes.byref(nfds), timeout_ms)
+    if err == BA_ECLOSED:
+        return None
+    if err == BA_ETIMEDOUT:
+        raise TimeoutError(f"msg_recv: nothing within {timeout_ms} ms")
+    _check_io(err, "msg_recv")
+    return ctypes.string_at(buf, n.value), list(fds[:nfds.value])
+
+
+def peer_check(sock, pid):
+    """True when the socket's peer runs as our user and, if pid > 0, has that pid."""
+    err = lib.ba_peer_check(_fileno(sock), pid)
+    if err == BA_EPERM:
+        return False
+    _check_io(err, "peer_check")
+    return True

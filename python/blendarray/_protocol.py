@@ -1,57 +1,50 @@
 """The worker control channel: one JSON object per SOCK_SEQPACKET message,
-file descriptors (the frame's memfd) riding along with SCM_RIGHTS.
+file descriptors (ring, frame memfds) riding along with SCM_RIGHTS.
 
-Pixel data never crosses the socket: only descriptions of it.
+The bytes move through libblendarray's ba_msg_send/ba_msg_recv: the CPython
+extension on the consumer side, ctypes inside Blender. Pixel data never
+crosses the socket: only descriptions of where it lies in shared memory.
+
+consumer -> worker                          worker -> consumer
+  {"op": "init", scene, settings,             {"ok": true, "blender_version"}
+   setup, seed}
+  {"op": "ring"} + ring fd                    {"ok": true}
+  {"op": "render", job, index, params, slot}  {"ok": true, job, parts, meta} + memfds
+                                              {"ok": false, job, error}
+  {"op": "quit"}
 """
 import json
-import socket
-
-MAX_MESSAGE = 1 << 20
-MAX_FDS = 4
+import os
 
 
 class ProtocolError(Exception):
     pass
 
 
-def send(sock, obj, fds=()):
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    if len(data) > MAX_MESSAGE:
-        raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}")
-    if fds:
-        n = socket.send_fds(sock, [data], list(fds))
-    else:
-        n = sock.send(data)
-    if n != len(data):
-        raise ProtocolError(f"short send: {n} of {len(data)} bytes")
+def _plain(o):
+    # NumPy scalars/arrays and the like, from a setup hook's metadata.
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
 
 
-def recv(sock):
-    """(message, fds), or (None, []) at end of stream."""
-    data, fds, flags, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
-    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-        for fd in fds:
-            _close(fd)
-        raise ProtocolError("message or descriptors truncated")
-    if not data:
-        for fd in fds:
-            _close(fd)
-        return None, []
+def encode(obj):
+    return json.dumps(obj, separators=(",", ":"), default=_plain).encode()
+
+
+def decode(data, fds=()):
     try:
         obj = json.loads(data)
+        if not isinstance(obj, dict):
+            raise ValueError("not an object")
     except ValueError as e:
         for fd in fds:
-            _close(fd)
+            close_quietly(fd)
         raise ProtocolError(f"malformed message: {e}") from None
-    if not isinstance(obj, dict):
-        for fd in fds:
-            _close(fd)
-        raise ProtocolError("message is not an object")
-    return obj, fds
+    return obj
 
 
-def _close(fd):
-    import os
+def close_quietly(fd):
     try:
         os.close(fd)
     except OSError:

@@ -1,12 +1,13 @@
-"""Consumer side: find a Blender, start a worker, talk to it, clean up.
+"""Consumer side of one worker: find a Blender, start it, talk to it, clean up.
 
 A worker is a Blender process (the `blender` binary, or a Python that imports
 the `bpy` module) running blendarray.blender.worker. It inherits one end of a
-socketpair; the frame's pixels come back in memfds, mapped here without a copy.
+SOCK_SEQPACKET socketpair: no socket file exists anywhere, so nothing else can
+connect to it and nothing is left behind; the worker also checks with
+SO_PEERCRED that the other end is its parent.
 """
 import collections
 import importlib.util
-import mmap
 import os
 import shutil
 import signal
@@ -16,11 +17,8 @@ import sys
 import tempfile
 import threading
 
-import numpy as np
-
 from . import _protocol
-from ._errors import BY_NAME, BlenderNotFoundError, RenderError, WorkerError, PassError
-from ._frame import Frame
+from ._errors import BlenderNotFoundError, WorkerError
 
 _PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKER_MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "blender", "worker_main.py")
@@ -59,14 +57,50 @@ def find_blender(blender=None):
                                f"({sys.executable}) cannot import bpy; {INSTALL_HINT}")
 
 
+def sweep_stale(tmp=None):
+    """Remove temporary directories of consumers that died without cleaning up
+    (kill -9): they are named blendarray-<pid>-*, and that pid is gone."""
+    tmp = tmp or tempfile.gettempdir()
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) < 3 or parts[0] != "blendarray" or not parts[1].isdigit():
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            os.kill(int(parts[1]), 0)
+            continue  # its consumer lives
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # someone else's process
+        try:
+            if os.stat(path).st_uid == os.getuid():
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _core():
+    from . import _core as core  # the extension: imported only where it is used
+    return core
+
+
 class Worker:
     """One Blender process and its control socket."""
 
-    def __init__(self, blender=None, verbose=False):
+    def __init__(self, blender=None, verbose=False, name="worker"):
         self.flavour, exe = find_blender(blender)
-        self.tmpdir = tempfile.mkdtemp(prefix="blendarray-")  # 0700: Blender's temp files go here
+        self.name = name
+        sweep_stale()
+        # 0700, named for this process so that a later run can remove it if we are killed
+        self.tmpdir = tempfile.mkdtemp(prefix=f"blendarray-{os.getpid()}-")
         self.output = collections.deque(maxlen=40)
         self.proc = None
+        self.verbose = verbose
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             env = dict(os.environ, BLENDARRAY_FD=str(child.fileno()), TMPDIR=self.tmpdir,
@@ -80,7 +114,7 @@ class Worker:
                     [_PKG_PARENT] + [p for p in [env.get("PYTHONPATH")] if p])
             self.proc = subprocess.Popen(
                 cmd, env=env, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         except BaseException:
             parent.close()
             shutil.rmtree(self.tmpdir, ignore_errors=True)
@@ -88,9 +122,14 @@ class Worker:
         finally:
             child.close()
         self.sock = parent
-        self.verbose = verbose
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
+
+    # start_new_session: Ctrl-C in a terminal goes to the consumer only; the
+    # consumer then stops its workers itself, in order, and cleans up.
+
+    def fileno(self):
+        return self.sock.fileno()
 
     def _read_output(self):
         for raw in self.proc.stdout:
@@ -98,9 +137,9 @@ class Worker:
             if line:
                 self.output.append(line)
                 if self.verbose:
-                    print(line, file=sys.stderr)
+                    print(f"[{self.name}] {line}", file=sys.stderr)
 
-    def _last_lines(self):
+    def last_lines(self):
         self._reader.join(timeout=2)
         lines = list(self.output)
         crash = os.path.join(self.tmpdir, "blender.crash.txt")
@@ -110,67 +149,65 @@ class Worker:
                 lines += f.read().splitlines()[:40]
         return "\n".join(lines)
 
-    def _died(self, doing):
+    def died(self, doing):
+        """The WorkerError for a worker that is gone (reaping it)."""
         try:
             rc = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
         how = (f"was killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}")
-        out = self._last_lines()
-        return WorkerError(f"Blender ({self.flavour}, pid {self.proc.pid}) {how} while {doing}.\n"
-                           f"Blender's last output:\n{out}", out, rc)
+        out = self.last_lines()
+        return WorkerError(f"Blender ({self.name}, {self.flavour}, pid {self.proc.pid}) {how} while "
+                           f"{doing}.\nBlender's last output:\n{out}", out, rc)
 
-    def request(self, msg, timeout=None):
+    def send(self, msg, fds=()):
+        """False if the worker is gone."""
         try:
-            _protocol.send(self.sock, msg)
-        except OSError:
-            raise self._died("receiving a command") from None
-        self.sock.settimeout(timeout)
+            _core().msg_send(self.sock.fileno(), _protocol.encode(msg), list(fds))
+            return True
+        except Exception:  # a closed peer: the caller turns it into died()
+            return False
+
+    def recv(self, timeout=None):
+        """(message, fds), or (None, []) when the worker is gone. TimeoutError after timeout s."""
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
         try:
-            reply, fds = _protocol.recv(self.sock)
-        except socket.timeout:
+            got = _core().msg_recv(self.sock.fileno(), ms)
+        except TimeoutError:
+            raise
+        except Exception:
+            return None, []
+        if got is None:
+            return None, []
+        data, fds = got
+        try:
+            return _protocol.decode(data, fds), fds
+        except _protocol.ProtocolError:
+            return None, []
+
+    def request(self, msg, fds=(), timeout=None, doing="starting"):
+        """Send and wait for the reply; raise WorkerError if Blender is gone or silent."""
+        if not self.send(msg, fds):
+            raise self.died(doing)
+        try:
+            reply, rfds = self.recv(timeout)
+        except TimeoutError:
             self.close(kill=True)
-            raise WorkerError(f"Blender did not answer within {timeout} s; it was stopped.\n"
-                              f"Blender's last output:\n{self._last_lines()}") from None
-        except (OSError, _protocol.ProtocolError):
-            reply, fds = None, []
+            raise WorkerError(f"Blender ({self.name}) did not answer within {timeout} s while "
+                              f"{doing}; it was stopped.\nBlender's last output:\n"
+                              f"{self.last_lines()}") from None
         if reply is None:
-            raise self._died("rendering")
-        return reply, fds
-
-    def render(self, timeout=None, **params):
-        reply, fds = self.request(dict(params, op="render"), timeout)
-        try:
-            if not reply.get("ok"):
-                err = reply.get("error") or {}
-                cls = BY_NAME.get(err.get("type"), RenderError)
-                msg = err.get("message") or "unknown error in the worker"
-                if cls is RenderError and err.get("type") not in BY_NAME:
-                    msg = f"{err.get('type')}: {msg}\n{err.get('traceback', '')}"
-                if cls is PassError:
-                    raise cls(msg, err.get("available", ()))
-                raise cls(msg)
-            arrays = {}
-            for part, fd in zip(reply["parts"], fds, strict=True):
-                mm = mmap.mmap(fd, part["size"])  # shared with nobody now: the worker closed it
-                for a in part["arrays"]:
-                    count = int(np.prod(a["shape"]))
-                    arrays[a["name"]] = np.frombuffer(mm, a["dtype"], count,
-                                                      a["offset"]).reshape(a["shape"])
-            return Frame(arrays, reply.get("meta"))
-        finally:
-            for fd in fds:
-                os.close(fd)
+            raise self.died(doing)
+        return reply, rfds
 
     def close(self, kill=False):
         """Stop Blender (politely unless kill) and remove everything it left."""
         if self.proc is not None and self.proc.poll() is None:
-            if not kill:
+            if not kill and self.send({"op": "quit"}):
                 try:
-                    _protocol.send(self.sock, {"op": "quit"})
                     self.proc.wait(timeout=10)
-                except (OSError, subprocess.TimeoutExpired, _protocol.ProtocolError):
+                except subprocess.TimeoutExpired:
                     pass
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -180,9 +217,3 @@ class Worker:
             self.proc.stdout.close()
         self.sock.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, et, ev, tb):
-        self.close(kill=et is not None)

@@ -1,41 +1,64 @@
 """The worker loop that runs inside Blender (binary or bpy module).
 
-The consumer starts Blender with one end of a socketpair as fd
-$BLENDARRAY_FD and sends commands; each rendered frame's arrays are written
-straight into a fresh memfd that is passed back with SCM_RIGHTS.
+The consumer starts Blender with one end of a socketpair as fd $BLENDARRAY_FD
+and sends commands (see blendarray._protocol). Each frame is rendered straight
+into the ring slot the consumer names, or into fresh memfds when it does not
+fit; only a description of where the arrays lie goes back on the socket.
 """
+import ctypes
+import importlib
+import inspect
 import mmap
 import os
-import socket
+import runpy
 import sys
 import traceback
 
 import bpy
 import numpy as np
 
-from .. import _protocol
-from .._errors import BlendArrayError, SceneError
-from . import render as _render, configure, scenes
+from .. import _lib, _protocol
+from .._errors import BlendArrayError, SceneError, SetupError
+from . import configure, render as _render, scenes
 
 PAGE = mmap.PAGESIZE
+SETTINGS = ("engine", "samples", "resolution", "denoise", "threads")
 
 
-class Arena:
-    """Destination arrays of one frame, laid out page-aligned in one memfd."""
+def _layout(specs, start=0):
+    layout, off = [], start
+    for s in specs:
+        nbytes = int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize
+        layout.append({"name": s.name, "dtype": np.dtype(s.dtype).str, "shape": list(s.shape),
+                       "offset": off, "nbytes": nbytes})
+        off += -(-nbytes // PAGE) * PAGE
+    return layout, off
 
-    def __init__(self):
-        self.fd = None
-        self.layout = []
-        self.size = 0
+
+def _views(buf, layout):
+    return {e["name"]: np.frombuffer(buf, e["dtype"], int(np.prod(e["shape"])),
+                                     e["offset"]).reshape(e["shape"]) for e in layout}
+
+
+class FrameAlloc:
+    """Where one frame's arrays go: its ring slot while they fit, else memfds."""
+
+    def __init__(self, ring, slot):
+        self.ring, self.slot = ring, slot
+        self.used = 0
+        self.slot_layout = []
+        self.memfds = []  # (fd, size, layout)
 
     def __call__(self, specs):
-        layout, off = [], 0
-        for s in specs:
-            nbytes = int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize
-            layout.append({"name": s.name, "dtype": np.dtype(s.dtype).str, "shape": list(s.shape),
-                           "offset": off, "nbytes": nbytes})
-            off += -(-nbytes // PAGE) * PAGE
-        size = max(off, PAGE)
+        if self.ring is not None and self.slot is not None:
+            layout, end = _layout(specs, self.used)
+            if end <= self.ring.slot_size:
+                buf = (ctypes.c_uint8 * self.ring.slot_size).from_address(self.ring.slot(self.slot))
+                self.slot_layout += layout
+                self.used = end
+                return _views(buf, layout)
+        layout, size = _layout(specs)
+        size = max(size, PAGE)
         fd = os.memfd_create("blendarray-frame", os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, size)
@@ -43,33 +66,67 @@ class Arena:
         except BaseException:
             os.close(fd)
             raise
-        if self.fd is not None:  # display after passes: a second allocation in one frame
-            raise BlendArrayError("internal: one arena per frame")
-        self.fd, self.size, self.layout = fd, size, layout
-        return {e["name"]: np.frombuffer(mm, e["dtype"], int(np.prod(e["shape"])),
-                                         e["offset"]).reshape(e["shape"]) for e in layout}
+        self.memfds.append((fd, size, layout))
+        return _views(mm, layout)
+
+    def parts(self):
+        parts = []
+        if self.slot_layout:
+            parts.append({"slot": self.slot, "size": self.used, "arrays": self.slot_layout})
+        parts += [{"slot": None, "size": size, "arrays": layout} for _, size, layout in self.memfds]
+        return parts, [fd for fd, _, _ in self.memfds]
 
 
-class MultiArena:
-    """Several allocations in one frame (passes, then display) -> several memfds."""
-
-    def __init__(self):
-        self.parts = []
-
-    def __call__(self, specs):
-        a = Arena()
-        self.parts.append(a)
-        return a(specs)
+def load_hook(spec):
+    """The setup hook a consumer described (see blendarray._renderer._hook_spec)."""
+    if not spec:
+        return None
+    try:
+        kind, name = spec["kind"], spec.get("name") or "setup"
+        fn = None
+        if kind == "file":
+            fn = runpy.run_path(spec["path"], run_name="blendarray_setup")[name]
+        elif spec.get("module"):
+            if spec.get("path") and spec["path"] not in sys.path:
+                sys.path.insert(0, spec["path"])
+            try:
+                fn = importlib.import_module(spec["module"])
+                for part in name.split("."):
+                    fn = getattr(fn, part)
+            except ImportError:
+                if not spec.get("source"):
+                    raise
+                fn = None  # the module needs what this Blender lacks: run the source alone
+        if fn is None:
+            ns = {"__name__": "blendarray_setup", "bpy": bpy}
+            exec(compile(spec["source"], "<setup hook>", "exec"), ns)
+            fn = ns[name.rpartition(".")[2]]
+    except Exception as e:
+        raise SetupError(f"cannot load the setup hook: {type(e).__name__}: {e}\n"
+                         f"{traceback.format_exc()}") from None
+    if not callable(fn):
+        raise SetupError(f"setup hook {name!r} is not callable")
+    try:
+        nargs = len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        nargs = 3
+    return fn, nargs
 
 
 class Worker:
-    def __init__(self, sock):
-        self.sock = sock
-        self.loaded = object()  # the scene file now loaded (None: the demo)
+    def __init__(self, fd):
+        self.fd = fd
+        self.ring = None
+        self.hook = None
+        self.seed = 0
+        self.passes = None
+        self.display = False
 
-    def load(self, path):
-        if path == self.loaded:
-            return
+    def send(self, obj, fds=()):
+        _lib.msg_send(self.fd, _protocol.encode(obj), list(fds))
+
+    def init(self, msg):
+        path = msg.get("scene")
         if path is None:
             scenes.build_demo()
         else:
@@ -77,50 +134,94 @@ class Worker:
                 bpy.ops.wm.open_mainfile(filepath=path, load_ui=False)
             except RuntimeError as e:
                 raise SceneError(f"Blender cannot open {path}: {str(e).strip()}") from None
-        self.loaded = path
+        st = msg.get("settings") or {}
+        configure(**{k: st.get(k) for k in SETTINGS})
+        self.passes, self.display = st.get("passes"), bool(st.get("display"))
+        self.hook = load_hook(msg.get("setup"))
+        self.seed = int(msg.get("seed") or 0)
+        return {"ok": True, "blender_version": bpy.app.version_string}
+
+    def attach_ring(self, fds):
+        if not fds:
+            raise BlendArrayError("ring command without a ring descriptor")
+        if self.ring is not None:
+            self.ring.close()
+        self.ring = _lib.Ring.attach(fds[0])
+        return {"ok": True}
 
     def render(self, msg):
-        self.load(msg.get("scene"))
-        scene = configure(engine=msg.get("engine"), samples=msg.get("samples"),
-                          resolution=msg.get("resolution"), frame=msg.get("frame"),
-                          denoise=msg.get("denoise"), threads=msg.get("threads"))
-        arena = MultiArena()
-        frame = _render(passes=msg.get("passes"), display=bool(msg.get("display")), scene=scene,
-                        alloc=arena, keep_settings=True)
-        parts = [{"size": a.size, "arrays": a.layout} for a in arena.parts]
-        fds = [a.fd for a in arena.parts]
+        index, params = int(msg["index"]), msg.get("params") or {}
+        scene = configure(**{k: params[k] for k in ("frame",) + SETTINGS if k in params})
+        extra = {}
+        if self.hook is not None:
+            fn, nargs = self.hook
+            rng = np.random.default_rng([self.seed, index])
+            try:
+                if nargs >= 4:
+                    extra = fn(scene, index, rng, dict(params, **(msg.get("user") or {})))
+                else:
+                    extra = fn(scene, index, rng)
+            except Exception as e:
+                raise SetupError(f"the setup hook raised on frame {index}: "
+                                 f"{type(e).__name__}: {e}\n{traceback.format_exc()}") from None
+            if extra is None:
+                extra = {}
+            if not isinstance(extra, dict):
+                raise SetupError(f"the setup hook returned {type(extra).__name__}; return a dict "
+                                 "(merged into frame.meta) or None")
+        alloc = FrameAlloc(self.ring, msg.get("slot"))
+        frame = _render(passes=self.passes, display=self.display, scene=scene, alloc=alloc,
+                        keep_settings=True)
+        meta = dict(frame.meta, **extra)
+        del frame
+        parts, fds = alloc.parts()
         try:
-            _protocol.send(self.sock, {"ok": True, "parts": parts, "meta": frame.meta}, fds)
+            self.send({"ok": True, "job": msg.get("job"), "parts": parts, "meta": meta}, fds)
         finally:
-            del frame
             for fd in fds:
                 os.close(fd)
 
     def serve(self):
         while True:
-            msg, fds = _protocol.recv(self.sock)
-            for fd in fds:
-                os.close(fd)
-            if msg is None or msg.get("op") == "quit":
+            got = _lib.msg_recv(self.fd)
+            if got is None:
+                return 0  # the consumer is gone
+            data, fds = got
+            try:
+                msg = _protocol.decode(data, fds)
+            except _protocol.ProtocolError:
+                return 2
+            op = msg.get("op")
+            if op == "quit":
+                for fd in fds:
+                    os.close(fd)
                 return 0
             try:
-                if msg.get("op") == "render":
+                if op == "render":
                     self.render(msg)
+                    continue
+                if op == "init":
+                    reply = self.init(msg)
+                elif op == "ring":
+                    reply = self.attach_ring(fds)
                 else:
-                    raise BlendArrayError(f"unknown command {msg.get('op')!r}")
+                    raise BlendArrayError(f"unknown command {op!r}")
+                self.send(reply)
             except Exception as e:
                 err = {"type": type(e).__name__, "message": str(e),
                        "traceback": traceback.format_exc()}
                 if hasattr(e, "available"):
                     err["available"] = list(e.available)
-                _protocol.send(self.sock, {"ok": False, "error": err})
+                self.send({"ok": False, "job": msg.get("job"), "error": err})
+            finally:
+                for fd in fds:
+                    _protocol.close_quietly(fd)
 
 
 def _die_with_parent():
     """The worker must not outlive its consumer, even after kill -9 of it.
     Done here, not in a preexec_fn: forking a threaded consumer and running
     Python before exec can deadlock."""
-    import ctypes
     import signal
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != int(os.environ.get("BLENDARRAY_PARENT", os.getppid())):
@@ -130,8 +231,10 @@ def _die_with_parent():
 def main():
     _die_with_parent()
     fd = int(os.environ["BLENDARRAY_FD"])
-    sock = socket.socket(fileno=fd)
-    code = Worker(sock).serve()
-    sock.close()
+    if not _lib.peer_check(fd, int(os.environ.get("BLENDARRAY_PARENT", "0"))):
+        print("blendarray worker: the control socket's peer is not my parent; exiting",
+              file=sys.stderr)
+        return 3
+    code = Worker(fd).serve()
     sys.stdout.flush()
     return code
