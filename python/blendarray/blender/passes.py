@@ -100,18 +100,22 @@ def enable(view_layer, name):
             obj, attr = _resolve(view_layer, "eevee." + path[len("cycles."):])
         if obj is None:
             return None
-        old = getattr(obj, attr)
-        setattr(obj, attr, True)
-        return [(obj, attr, old)]
+        return _turn_on(obj, attr)
     m = _CRYPTO_RE.match(name)
     if m:
         obj, attr = _resolve(view_layer, CRYPTO[m.group(1)][1])
         if obj is None:
             return None
-        old = getattr(obj, attr)
-        setattr(obj, attr, True)
-        return [(obj, attr, old)]
+        return _turn_on(obj, attr)
     return None
+
+
+def _turn_on(obj, attr):
+    # Only write what changes: every RNA write tags the scene for a re-sync.
+    if getattr(obj, attr):
+        return []
+    setattr(obj, attr, True)
+    return [(obj, attr, False)]
 
 
 def enabled_names(view_layer):
