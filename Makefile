@@ -24,16 +24,21 @@ EXR_LIBS   := -L$(shell $(PKG_CONFIG) --variable=libdir OpenEXR) \
               -lOpenEXRCore$(shell $(PKG_CONFIG) --variable=libsuffix OpenEXR)
 PNG_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpng)
 PNG_LIBS   := $(shell $(PKG_CONFIG) --libs libpng)
+ZIP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libzip)
+ZIP_LIBS   := $(shell $(PKG_CONFIG) --libs libzip)
+JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson)
+JSON_LIBS  := $(shell $(PKG_CONFIG) --libs jansson)
 
 WARN      := -Wall -Wextra -Werror
 CFLAGS    ?= -O2 -g
 BA_CFLAGS := -std=c11 $(WARN) -fPIC -D_GNU_SOURCE -fvisibility=hidden \
-             -Iinclude $(EXR_CFLAGS) $(PNG_CFLAGS) $(CFLAGS)
-LIBS      := $(EXR_LIBS) $(PNG_LIBS) -lm
+             -Iinclude $(EXR_CFLAGS) $(PNG_CFLAGS) $(ZIP_CFLAGS) $(JSON_CFLAGS) $(CFLAGS)
+LIBS      := $(EXR_LIBS) $(PNG_LIBS) $(ZIP_LIBS) $(JSON_LIBS) -lm
 
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c src/ring.c src/msg.c
+SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c src/ring.c src/msg.c \
+       src/npyread.c src/npystack.c src/npz.c src/renderer.c
 HDR := include/blendarray.h src/internal.h
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 
@@ -41,11 +46,11 @@ TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HDR := tests/c/check.h tests/c/fixtures.h
 
-FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer
+FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer
 
 .PHONY: all lib test-c test-c-asan fuzz-replay fuzz-replay-run fuzz fuzz-bins fuzz-seeds clean
 
-all: lib python
+all: lib python cli
 lib: $(BUILD)/$(LIBNAME).so $(BUILD)/$(LIBNAME).a
 
 $(BUILD)/obj/%.o: src/%.c $(HDR) | $(BUILD)/obj
@@ -121,6 +126,18 @@ fuzz-seeds: $(BUILD)/tests/make_seeds
 
 $(BUILD)/tests/make_seeds: tests/c/make_seeds.c $(TEST_HDR) $(BUILD)/$(LIBNAME).a | $(BUILD)/tests
 	$(CC) $(BA_CFLAGS) -Itests/c $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+
+# ---------------------------------------------------------------------------
+# The command-line tool: a client of the public header only.
+CLI_SRC := cli/main.c cli/render.c cli/inspect.c cli/preview.c
+CLI_BIN := $(BUILD)/blendarray
+
+.PHONY: cli
+cli: $(CLI_BIN)
+
+$(CLI_BIN): $(CLI_SRC) cli/cli.h include/blendarray.h $(BUILD)/$(LIBNAME).a
+	$(CC) $(BA_CFLAGS) -fvisibility=default -Icli $(CLI_SRC) -o $@ $(BUILD)/$(LIBNAME).a $(LIBS) \
+	    -DBA_PYTHON_DIR='"$(abspath python)"'
 
 # ---------------------------------------------------------------------------
 # Python side: the ctypes library that Blender's Python loads, and the CPython

@@ -67,6 +67,9 @@ enum ba_errno {
     BA_ETIMEDOUT = 12,   /* nothing arrived before the timeout */
     BA_ECLOSED = 13,     /* the peer closed the connection */
     BA_EPERM = 14,       /* the peer is not allowed (another user or process) */
+    BA_EWORKER = 15,     /* a Blender worker died or stopped answering */
+    BA_ERENDER = 16,     /* Blender (or the setup hook) reported an error */
+    BA_EINTR = 17,       /* stopped on request (a signal) */
 };
 
 /*! ba_strerror() : a static, human-readable message for an error code. */
@@ -243,6 +246,136 @@ BA_API int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype,
 BA_API int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape,
                        const void *data, size_t nbytes, int overwrite);
 
+/*! ba_dtype_descr() : NumPy's descr string of a dtype ("<f4", ...), NULL if unknown. */
+BA_API const char *ba_dtype_descr(int dtype);
+
+/* ====================================================================== */
+/*  NPY reading                                                            */
+/* ====================================================================== */
+
+/* What an NPY header says. dtype is an enum ba_dtype, or -1 for an element
+ * type blendarray does not write (descr then still names it). */
+typedef struct ba_npy_info {
+    int dtype;
+    char descr[16];
+    int fortran_order;
+    int ndim;
+    uint64_t shape[BA_NPY_MAX_DIMS];
+    size_t itemsize;
+    uint64_t data_offset; /* bytes from the start of the file to the data */
+    uint64_t nbytes;      /* itemsize * prod(shape), overflow-checked */
+} ba_npy_info;
+
+/*! ba_npy_parse_header() : parse the NPY header at the start of `data`
+ *  (versions 1.0, 2.0, 3.0), strictly: magic, lengths, the dict's three keys
+ *  ('descr', 'fortran_order', 'shape', each once, in any order) and nothing
+ *  else, a shape tuple of non-negative integers (at most BA_NPY_MAX_DIMS),
+ *  a descr of a plain numeric type ('|b1', '|i1', '|u1', '<' or '>' with
+ *  i2/i4/i8, u2/u4/u8, f2/f4/f8, c8/c16), only spaces between the dict and
+ *  the final '\n'. Every header np.save writes is accepted (also the "3L"
+ *  longs of Python 2 files in versions 1.0/2.0, as numpy's reader allows).
+ *  data_offset is the header's total length. BA_EFORMAT on anything else,
+ *  BA_EBUFSIZE when `size` ends before the header does, BA_EOVERFLOW when a
+ *  dimension or the byte size of the non-zero dimensions exceeds INT64_MAX
+ *  (numpy refuses those too). Never reads outside data[0, size). */
+BA_API int ba_npy_parse_header(const void *data, size_t size, ba_npy_info *info);
+
+/* ====================================================================== */
+/*  Stacked NPY: frames appended as they arrive                            */
+/* ====================================================================== */
+
+/* One (N, ...) array written frame by frame, N unknown until the end: the
+ * header is written with room for any N and fixed up by finish. Memory stays
+ * bounded whatever N; the result is memory-mappable. Written to a temporary
+ * name beside `path`; nothing appears under `path` before finish succeeds. */
+typedef struct ba_npy_stack ba_npy_stack;
+
+/*! ba_npy_stack_open() : start `path` for frames of `frame_ndim` dims
+ *  (0..BA_NPY_MAX_DIMS - 1) of shape `frame_shape` and element type `dtype`.
+ *  overwrite == 0: BA_EEXIST if path exists (checked now, and again,
+ *  atomically, at finish). The temporary file ".<name>.XXXXXX" beside path
+ *  is created now (mode 0666 less the umask, as np.save), with a header of
+ *  the length it will keep for any N (128 bytes for every shape whose sizes
+ *  fit int64). BA_EIO (errno set) if it cannot be created. */
+BA_API int ba_npy_stack_open(ba_npy_stack **out, const char *path, int dtype, int frame_ndim,
+                             const uint64_t *frame_shape, int overwrite);
+
+/*! ba_npy_stack_append() : one frame; nbytes must be exactly one frame's size
+ *  (BA_EINVAL otherwise, nothing written). BA_EOVERFLOW when one more frame
+ *  would make the array's size exceed INT64_MAX. After a failed write
+ *  (BA_EIO) the stack is unusable: later calls are BA_ESTATE, and finish
+ *  returns BA_ESTATE after removing the temporary file. */
+BA_API int ba_npy_stack_append(ba_npy_stack *st, const void *data, size_t nbytes);
+
+/*! ba_npy_stack_finish() : fix the header, fsync, rename into place, free st
+ *  (also on failure, after removing the temporary file). Zero frames are
+ *  valid: shape (0, ...). */
+BA_API int ba_npy_stack_finish(ba_npy_stack *st);
+
+/*! ba_npy_stack_abort() : remove the temporary file and free st (NULL ok). */
+BA_API void ba_npy_stack_abort(ba_npy_stack *st);
+
+/* ====================================================================== */
+/*  NPZ (zip of .npy members, libzip)                                      */
+/* ====================================================================== */
+
+typedef struct ba_npz_writer ba_npz_writer;
+
+/*! ba_npz_open() : start an .npz at `path` (written to a temporary name
+ *  ".<name>.XXXXXX" beside it, reserved now, renamed by finish). compress:
+ *  0 stored (as numpy.savez), 1 deflate (as numpy.savez_compressed); any
+ *  other value is BA_EINVAL. ZIP64 is used where sizes need it. overwrite ==
+ *  0: BA_EEXIST if path exists (now, and again, atomically, at finish).
+ *  BA_EIO (errno set) if the directory cannot be written. */
+BA_API int ba_npz_open(ba_npz_writer **out, const char *path, int compress, int overwrite);
+
+/*! ba_npz_add_npy_file() : add the complete .npy file at `npy_path` as
+ *  member "<name>.npy"; its header is checked now (BA_EIO if it cannot be
+ *  opened, BA_EFORMAT if it is not a valid .npy of the right size), its
+ *  content read when finish writes the archive (streamed: memory stays
+ *  bounded). An empty or repeated name is BA_EINVAL. */
+BA_API int ba_npz_add_npy_file(ba_npz_writer *w, const char *name, const char *npy_path);
+
+/*! ba_npz_add_array() : add a C-contiguous array as member "<name>.npy";
+ *  `data` must stay valid until finish. nbytes must equal the product of the
+ *  shape times ba_dtype_size() (BA_EINVAL otherwise, as for a repeated or
+ *  empty name). */
+BA_API int ba_npz_add_array(ba_npz_writer *w, const char *name, int dtype, int ndim,
+                            const uint64_t *shape, const void *data, size_t nbytes);
+
+/*! ba_npz_finish() : write the archive, fsync, rename into place, free w
+ *  (on failure nothing is left under either name). Members are in the order
+ *  added; with none the archive is an empty zip, as np.savez() writes. */
+BA_API int ba_npz_finish(ba_npz_writer *w);
+
+/*! ba_npz_abort() : forget everything, leave no file, free w (NULL ok). */
+BA_API void ba_npz_abort(ba_npz_writer *w);
+
+typedef struct ba_npz_reader ba_npz_reader;
+
+/*! ba_npz_read_open() : open an .npz (or any zip of .npy members) for
+ *  reading. BA_EIO (errno set) if it cannot be opened, BA_EFORMAT if it is
+ *  not a zip archive (an empty file included). */
+BA_API int ba_npz_read_open(ba_npz_reader **out, const char *path);
+
+/*! ba_npz_count() / ba_npz_name() : members (directory entries left out) in
+ *  archive order, names without ".npy"; the name is valid until
+ *  ba_npz_read_close(). 0 for NULL, NULL for an index out of range. */
+BA_API int ba_npz_count(const ba_npz_reader *r);
+BA_API const char *ba_npz_name(const ba_npz_reader *r, int index);
+
+/*! ba_npz_read() : member `index` parsed and read whole: *data is malloc'd
+ *  (free() it) and holds the array's info->nbytes bytes of data, without
+ *  the header (a valid pointer also when nbytes is 0); info describes it.
+ *  Sizes are checked against the zip's own: data_offset + nbytes must be the
+ *  member's size, and the member's CRC must match (BA_EFORMAT otherwise).
+ *  On failure *data is NULL. */
+BA_API int ba_npz_read(ba_npz_reader *r, int index, ba_npy_info *info, void **data);
+
+/*! ba_npz_read_close() : NULL ok. */
+BA_API void ba_npz_read_close(ba_npz_reader *r);
+
+
 /* ====================================================================== */
 /*  Frame ring (shared memory)                                             */
 /* ====================================================================== */
@@ -349,6 +482,90 @@ BA_API int ba_msg_recv(int sock, void *buf, size_t cap, size_t *len, int *fds, i
  *  socketpair() both ends report its creator, even after a fork, so a pid
  *  check means something only on a connect()ed socket. */
 BA_API int ba_peer_check(int sock, int expected_pid);
+
+/* ====================================================================== */
+/*  Renderer: frames from Blender workers                                  */
+/* ====================================================================== */
+
+/* The consumer side of blendarray's worker protocol, for C programs (the
+ * blendarray command is one): starts Blender worker processes (Debian's
+ * `blender` binary or a Python with the `bpy` module) that run the Python
+ * package's blendarray.blender.worker, gives each a shared-memory ring, and
+ * hands every rendered frame to a callback, in order, as arrays over the
+ * ring (no copy). A worker that dies mid-frame is restarted and its frames
+ * rendered again, up to `retries` times. */
+typedef struct ba_renderer ba_renderer;
+
+typedef struct ba_renderer_options {
+    const char *blender;     /* "blender" (PATH), "bpy", or a Blender binary's path;
+                                NULL: $BLENDARRAY_BLENDER, else "blender" */
+    const char *python;      /* for "bpy": the Python to run (NULL: $BLENDARRAY_PYTHON, else python3) */
+    const char *package_dir; /* folder holding the blendarray Python package
+                                (NULL: $BLENDARRAY_PYTHONPATH, else the build's) */
+    const char *scene;       /* a .blend file; NULL: the built-in demo scene */
+    const char *passes;      /* comma-separated pass names; NULL: every pass */
+    const char *engine;      /* NULL: the scene's */
+    int samples;             /* 0: the scene's */
+    int width, height;       /* 0: the scene's */
+    int threads;             /* render threads per worker, 0: Blender's choice */
+    int denoise;             /* -1: the scene's, 0 off, 1 on */
+    int display;             /* also the colour-managed "display" image (uint8 RGBA) */
+    const char *setup;       /* per-frame hook: "file.py" or "file.py:function", NULL: none */
+    long long seed;          /* the hook's RNG: default_rng([seed, index]) */
+    int workers;             /* Blender processes (>= 1) */
+    int ring;                /* shared-memory slots per worker (>= 1) */
+    int retries;             /* re-renders of a frame whose worker died */
+    double timeout;          /* seconds a frame may take, 0: no limit */
+    int verbose;             /* copy Blender's output to stderr */
+    volatile const int *stop;/* when *stop becomes non-zero (a signal handler), runs end with BA_EINTR */
+} ba_renderer_options;
+
+/*! ba_renderer_options_init() : defaults (1 worker, ring 4, 1 retry, denoise -1). */
+BA_API void ba_renderer_options_init(ba_renderer_options *opts);
+
+/* One array of a frame, valid during the callback only. */
+typedef struct ba_frame_array {
+    const char *name;        /* "rgba", "depth", "Layer/depth", "display", ... */
+    int dtype;               /* enum ba_dtype */
+    int ndim;                /* 2 or 3: (H, W) or (H, W, C), C order, row 0 the top */
+    uint64_t shape[3];
+    const void *data;
+    size_t nbytes;
+} ba_frame_array;
+
+typedef struct ba_frame {
+    int64_t index;           /* position in the request */
+    int64_t frame;           /* the scene frame number rendered */
+    int narrays;
+    const ba_frame_array *arrays;
+    const char *meta_json;   /* the frame's metadata, a JSON object */
+} ba_frame;
+
+/*! The callback: return 0 to go on, non-zero to stop the run (it then
+ *  returns that value). */
+typedef int (*ba_frame_fn)(const ba_frame *frame, void *user);
+
+/*! ba_renderer_open() : start the workers and load the scene in each. On
+ *  failure *out is still set when it is not NULL, so that
+ *  ba_renderer_message() can say why; close it. */
+BA_API int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts);
+
+/*! ba_renderer_run() : render `count` frames: frames[i] is the scene frame
+ *  number of index i (frames == NULL: the scene's current frame, count times),
+ *  and call fn for each, in index order. Returns BA_OK, fn's non-zero value,
+ *  BA_EINTR when *opts.stop was set, BA_ERENDER (Blender or the setup hook
+ *  reported an error), BA_EWORKER (a worker died more than `retries` times)
+ *  or another code; ba_renderer_message() has the details. */
+BA_API int ba_renderer_run(ba_renderer *r, const int64_t *frames, size_t count, ba_frame_fn fn,
+                           void *user);
+
+/*! ba_renderer_message() : what went wrong last, with Blender's last output
+ *  lines where a worker failed ("" when nothing did). */
+BA_API const char *ba_renderer_message(const ba_renderer *r);
+
+/*! ba_renderer_close() : stop every worker (they also die with this process:
+ *  PR_SET_PDEATHSIG), free everything. NULL ok. */
+BA_API void ba_renderer_close(ba_renderer *r);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc make pkg-config clang libopenexr-dev libpng-dev zlib1g-dev
+APT_PACKAGES=(gcc make pkg-config clang libopenexr-dev libpng-dev zlib1g-dev libzip-dev libjansson-dev
               blender python3-numpy python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 make test-c
 make test-c-asan
 make fuzz-replay
-BLENDARRAY_REQUIRE_FLAVOURS=1 exec .venv/bin/python -m pytest -q tests/python "$@"
+BLENDARRAY_REQUIRE_FLAVOURS=1 exec .venv/bin/python -m pytest -q tests/python tests/cli "$@"

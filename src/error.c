@@ -22,6 +22,9 @@ const char *ba_strerror(int err)
     case BA_ETIMEDOUT: return "timed out";
     case BA_ECLOSED: return "peer closed the connection";
     case BA_EPERM: return "peer not allowed";
+    case BA_EWORKER: return "a Blender worker failed";
+    case BA_ERENDER: return "Blender reported an error";
+    case BA_EINTR: return "interrupted";
     default: return "unknown error";
     }
 }

@@ -40,6 +40,11 @@ static const char *dtype_descr(int dtype)
     }
 }
 
+const char *ba_dtype_descr(int dtype)
+{
+    return dtype_descr(dtype);
+}
+
 int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype, int ndim, const uint64_t *shape)
 {
     const char *descr = dtype_descr(dtype);

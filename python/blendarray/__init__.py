@@ -13,9 +13,10 @@ from ._errors import (BlendArrayError, BlenderNotFoundError, PassError, RenderEr
 from ._frame import Frame
 from ._render import render
 from ._renderer import Renderer
+from ._stream import read_stream
 
 __version__ = "0.1.0"
-__all__ = ["render", "Renderer", "save_npy", "Frame", "BlendArrayError", "BlenderNotFoundError",
+__all__ = ["render", "Renderer", "read_stream", "save_npy", "Frame", "BlendArrayError", "BlenderNotFoundError",
            "PassError", "RenderError", "SceneError", "SceneNotFoundError", "SetupError",
            "WorkerError"]
 

@@ -509,7 +509,12 @@ static void test_strerror(void)
     CHECK(strcmp(ba_strerror(BA_ETIMEDOUT), "timed out") == 0);
     CHECK(strcmp(ba_strerror(BA_ECLOSED), "peer closed the connection") == 0);
     CHECK(strcmp(ba_strerror(BA_EPERM), "peer not allowed") == 0);
-    CHECK(strcmp(ba_strerror(15), "unknown error") == 0);
+    CHECK(strcmp(ba_strerror(BA_EWORKER), "a Blender worker failed") == 0);
+    CHECK(strcmp(ba_strerror(BA_EINTR), "interrupted") == 0);
+    CHECK(strcmp(ba_strerror(BA_EINTR + 1), "unknown error") == 0);
+    CHECK_INT(BA_EWORKER, 15);
+    CHECK_INT(BA_ERENDER, 16);
+    CHECK_INT(BA_EINTR, 17);
     CHECK_INT(BA_ETIMEDOUT, 12);
     CHECK_INT(BA_ECLOSED, 13);
     CHECK_INT(BA_EPERM, 14);

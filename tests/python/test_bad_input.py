@@ -12,7 +12,7 @@ import time
 import pytest
 
 import blendarray as ba
-from conftest import ROOT
+from support import ROOT
 
 
 def _children():

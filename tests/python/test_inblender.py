@@ -1,7 +1,7 @@
 """blendarray.blender, run inside each Blender flavour."""
 import os
 
-from conftest import SCRIPTS, run_blender
+from support import SCRIPTS, run_blender
 
 
 def test_inblender_api(flavour, scenes):

@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT
+from support import ROOT
 
 
 def _blocks(lang):
@@ -47,3 +47,10 @@ def test_shell_example_then_inblender_example():
                        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert "README-OK ['rgba', 'depth', 'normal', 'object_index'] ['rgba'" in p.stdout
+    # the command-line block, on the scenes the first block made
+    subprocess.run(["make", "-C", ROOT, "cli"], check=True, capture_output=True)
+    sh = _blocks("sh")[2].replace(".venv/bin/python", sys.executable)
+    p = subprocess.run(["bash", "-euc", sh], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "[(72, 96, 4), (72, 96)]" in p.stdout and "object_index" in p.stdout

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import blendarray as ba
-from conftest import ENGINES, SCRIPTS, run_blender
+from support import ENGINES, SCRIPTS, run_blender
 
 ALL_PASSES_EXPECTED = {  # a few passes each engine must produce in the allpasses scene
     "CYCLES": {"rgba", "depth", "normal", "position", "vector", "uv", "object_index",

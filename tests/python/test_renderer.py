@@ -11,7 +11,7 @@ import pytest
 import blendarray as ba
 from blendarray import _core
 from blendarray._worker import sweep_stale
-from conftest import ROOT
+from support import ROOT
 from test_bad_input import _blenders_with_tmpdir, _children, leaves_nothing  # noqa: F401
 
 HOOKS = os.path.join(ROOT, "tests", "python", "hooks.py")

@@ -1,0 +1,615 @@
+/* preview.c — `blendarray preview FILE -o sheet.png`: a contact sheet of one
+ * frame's passes, written with libpng, atomically. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <png.h>
+
+#include "cli.h"
+
+#define GAP 4
+#define MAX_COLS 4
+static const uint8_t GAP_RGB[3] = {40, 40, 40};
+
+static void preview_usage(FILE *f)
+{
+    fputs("usage: blendarray preview FILE.npz|FILE.npy -o SHEET.png [--frame N] [--force]\n"
+          "\n"
+          "Write a contact sheet PNG: one tile per image array of frame N, in a grid of\n"
+          "up to 4 columns with 4 px gaps, every tile at the size of the first.\n"
+          "\n"
+          "options:\n"
+          "  -o, --output PNG  the sheet to write (atomically: a temporary file, renamed)\n"
+          "  --frame N         which frame of arrays with a leading frame axis (default 0);\n"
+          "                    an array has one when it has 4 dims, or 3 dims and a last\n"
+          "                    dim outside 1..4\n"
+          "  --force           replace PNG if it exists (otherwise that is an error)\n"
+          "  -h, --help        this text\n"
+          "\n"
+          "How arrays are shown:\n"
+          "  float, 3-4 channels          colour (sRGB-encoded, alpha dropped)\n"
+          "  float, name has \"normal\"     -1..1 mapped to 0..255 per channel\n"
+          "  float, 1 channel (depth...)  viridis-like colour map over the finite min..max;\n"
+          "                               NaN and Inf black\n"
+          "  integer, 1 channel (index)   a distinct colour per value, 0 black\n"
+          "  uint8, 3-4 channels          as is (alpha dropped); 1 channel: grey\n"
+          "Arrays that are not images (1-D, 5 channels, ...) are skipped with a note.\n"
+          "\n"
+          "example:\n"
+          "  blendarray preview out/frames.npz -o sheet.png --frame 3 --force\n",
+          f);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  element access                                                         */
+/* ---------------------------------------------------------------------- */
+
+static uint64_t load_bits(const uint8_t *p, size_t size, int big)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < size; ++i) v |= (uint64_t)p[big ? size - 1 - i : i] << (8 * i);
+    return v;
+}
+
+static double half_to_double(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v;
+    if (e == 0) v = ldexp(m, -24);
+    else if (e == 31) v = m ? NAN : INFINITY;
+    else v = ldexp(m + 1024, e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+static double elem_float(const ba_npy_info *info, const uint8_t *p)
+{
+    uint64_t bits = load_bits(p, info->itemsize, info->descr[0] == '>');
+    if (info->itemsize == 2) return half_to_double((uint16_t)bits);
+    if (info->itemsize == 4) {
+        uint32_t b = (uint32_t)bits;
+        float f;
+        memcpy(&f, &b, 4);
+        return f;
+    }
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
+
+static int64_t elem_int(const ba_npy_info *info, const uint8_t *p)
+{
+    size_t size = info->itemsize;
+    uint64_t bits = load_bits(p, size, info->descr[0] == '>');
+    if (info->descr[1] != 'i' || size == 8) return (int64_t)bits;
+    uint64_t sign = (uint64_t)1 << (8 * size - 1);
+    return (int64_t)(bits ^ sign) - (int64_t)sign;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  colours                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* viridis at 0, 1/8, ..., 1 */
+static const uint8_t VIRIDIS[9][3] = {
+    {68, 1, 84},    {71, 44, 122},  {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
+    {39, 173, 129}, {92, 200, 99},  {170, 220, 50}, {253, 231, 37},
+};
+
+static void colormap(double t, uint8_t *rgb)
+{
+    if (!(t > 0)) t = 0;
+    if (t > 1) t = 1;
+    double pos = t * 8;
+    int i = (int)pos;
+    if (i > 7) i = 7;
+    double f = pos - i;
+    for (int c = 0; c < 3; ++c)
+        rgb[c] = (uint8_t)lround(VIRIDIS[i][c] + (VIRIDIS[i + 1][c] - VIRIDIS[i][c]) * f);
+}
+
+/* a distinct, visible colour per index value; 0 is black */
+static void index_colour(int64_t v, uint8_t *rgb)
+{
+    if (v == 0) {
+        rgb[0] = rgb[1] = rgb[2] = 0;
+        return;
+    }
+    uint64_t u = (uint64_t)v;
+    uint32_t x = (uint32_t)(u ^ (u >> 32));
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    for (int c = 0; c < 3; ++c) rgb[c] = (uint8_t)(55 + ((x >> (8 * c)) & 0xff) * 200 / 255);
+}
+
+static uint8_t unit_to_u8(double v) /* -1..1 → 0..255 */
+{
+    if (!(v == v) || isinf(v)) return 0;
+    double t = (v + 1) * 0.5 * 255.0;
+    if (t < 0) t = 0;
+    if (t > 255) t = 255;
+    return (uint8_t)lround(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  tiles                                                                  */
+/* ---------------------------------------------------------------------- */
+
+typedef struct tile {
+    size_t w, h;
+    uint8_t *rgb; /* w * h * 3 */
+} tile;
+
+typedef struct sheet {
+    tile *tiles;
+    size_t count, cap;
+} sheet;
+
+/* Convert one image (h, w, c) at `px` to RGB8. Returns 0, or 1 after a
+ * message. */
+static int make_tile(const char *what, const char *name, const ba_npy_info *info,
+                     const uint8_t *px, size_t h, size_t w, size_t c, tile *t)
+{
+    size_t npix, bytes;
+    if (__builtin_mul_overflow(h, w, &npix) || __builtin_mul_overflow(npix, (size_t)3, &bytes))
+        return cli_fail("%s: '%s': image too large", what, name);
+    uint8_t *rgb = malloc(bytes ? bytes : 1);
+    if (!rgb) return cli_fail("%s: '%s': out of memory", what, name);
+    size_t isz = info->itemsize;
+    size_t pstride = c * isz; /* cannot overflow: part of nbytes */
+    char kind = info->descr[1];
+
+    if (kind == 'f') {
+        int is_normal = strcasestr(name, "normal") != NULL;
+        if (c == 1) {
+            double lo = 0, hi = 0;
+            int any = 0;
+            for (size_t i = 0; i < npix; ++i) {
+                double v = elem_float(info, px + i * pstride);
+                if (!isfinite(v)) continue;
+                if (!any || v < lo) lo = v;
+                if (!any || v > hi) hi = v;
+                any = 1;
+            }
+            for (size_t i = 0; i < npix; ++i) {
+                double v = elem_float(info, px + i * pstride);
+                if (!isfinite(v)) {
+                    rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 0;
+                } else {
+                    colormap(hi > lo ? (v - lo) / (hi - lo) : 0, rgb + 3 * i);
+                }
+            }
+        } else if (is_normal && c >= 3) {
+            for (size_t i = 0; i < npix; ++i)
+                for (size_t k = 0; k < 3; ++k)
+                    rgb[3 * i + k] = unit_to_u8(elem_float(info, px + i * pstride + k * isz));
+        } else {
+            for (size_t i = 0; i < npix; ++i) {
+                float f[4] = {0, 0, 0, 1};
+                for (size_t k = 0; k < c; ++k) {
+                    double v = elem_float(info, px + i * pstride + k * isz);
+                    f[k] = isnan(v) ? 0.0f : (float)v;
+                }
+                uint8_t out[4];
+                ba_linear_to_srgb8(out, f, 1, (int)c);
+                rgb[3 * i] = out[0];
+                rgb[3 * i + 1] = out[1];
+                rgb[3 * i + 2] = c >= 3 ? out[2] : 0;
+            }
+        }
+    } else if (kind == 'u' && isz == 1) {
+        for (size_t i = 0; i < npix; ++i) {
+            const uint8_t *p = px + i * pstride;
+            rgb[3 * i] = p[0];
+            rgb[3 * i + 1] = c >= 3 ? p[1] : p[0];
+            rgb[3 * i + 2] = c >= 3 ? p[2] : p[0];
+        }
+    } else if (kind == 'b') {
+        for (size_t i = 0; i < npix; ++i)
+            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = px[i * pstride] ? 255 : 0;
+    } else if (kind == 'u' && isz == 2 && c >= 3) { /* 16-bit colour */
+        for (size_t i = 0; i < npix; ++i)
+            for (size_t k = 0; k < 3; ++k)
+                rgb[3 * i + k] = (uint8_t)(elem_int(info, px + i * pstride + k * isz) >> 8);
+    } else { /* integer index passes (the first channel) */
+        for (size_t i = 0; i < npix; ++i) index_colour(elem_int(info, px + i * pstride), rgb + 3 * i);
+    }
+    t->w = w;
+    t->h = h;
+    t->rgb = rgb;
+    return 0;
+}
+
+/* One array: pick frame `frame` if it has a frame axis, make its tile (or
+ * skip it with a note). Returns 0 or 1 after a message. */
+static int add_array(sheet *sh, const char *what, const char *name, const ba_npy_info *info,
+                     const uint8_t *data, uint64_t frame, int frame_given)
+{
+    int nd = info->ndim;
+    int framed = nd == 4 || (nd == 3 && !(info->shape[2] >= 1 && info->shape[2] <= 4));
+    int a = framed ? 1 : 0;
+    int img = nd - a;
+    if (info->descr[1] == 'c' || img < 2 || img > 3 || (img == 3 && info->shape[a + 2] > 4) ||
+        (img == 3 && info->shape[a + 2] == 0)) {
+        fprintf(stderr, "blendarray: note: %s: skipping '%s': not an image\n", what, name);
+        return 0;
+    }
+    if (info->fortran_order && nd > 1) {
+        fprintf(stderr, "blendarray: note: %s: skipping '%s': Fortran-order array\n", what, name);
+        return 0;
+    }
+    uint64_t h = info->shape[a], w = info->shape[a + 1], c = img == 3 ? info->shape[a + 2] : 1;
+    if (h == 0 || w == 0) {
+        fprintf(stderr, "blendarray: note: %s: skipping '%s': empty\n", what, name);
+        return 0;
+    }
+    const uint8_t *px = data;
+    if (framed) {
+        if (frame >= info->shape[0])
+            return cli_fail("%s: '%s' has %llu frame%s, no frame %llu", what, name,
+                            (unsigned long long)info->shape[0], info->shape[0] == 1 ? "" : "s",
+                            (unsigned long long)frame);
+        px += (size_t)(info->nbytes / info->shape[0]) * (size_t)frame; /* within nbytes */
+    } else if (frame_given && frame > 0) {
+        fprintf(stderr, "blendarray: note: %s: '%s' has no frame axis; shown as is\n", what, name);
+    }
+    if (h > SIZE_MAX || w > SIZE_MAX) return cli_fail("%s: '%s': image too large", what, name);
+    if (sh->count == sh->cap) {
+        size_t cap = sh->cap ? sh->cap * 2 : 8;
+        tile *nt = realloc(sh->tiles, cap * sizeof *nt);
+        if (!nt) return cli_fail("%s: out of memory", what);
+        sh->tiles = nt;
+        sh->cap = cap;
+    }
+    if (make_tile(what, name, info, px, (size_t)h, (size_t)w, (size_t)c, &sh->tiles[sh->count]))
+        return 1;
+    sh->count++;
+    return 0;
+}
+
+static int load_npy(sheet *sh, const char *path, uint64_t frame, int frame_given)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cli_fail("%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        int e = errno;
+        close(fd);
+        return st.st_size == 0 ? cli_fail("%s: not a valid .npy file (empty)", path)
+                               : cli_fail("%s: %s", path, strerror(e));
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (map == MAP_FAILED) return cli_fail("%s: cannot map the file: %s", path, strerror(e));
+    ba_npy_info info;
+    int rc = ba_npy_parse_header(map, (size_t)st.st_size, &info);
+    int status;
+    if (rc != BA_OK) {
+        status = cli_fail("%s: not a valid .npy file (%s)", path,
+                          rc == BA_EBUFSIZE ? "truncated header" : ba_strerror(rc));
+    } else if (info.data_offset + info.nbytes != (uint64_t)st.st_size) {
+        status = cli_fail("%s: corrupt .npy file: its size does not match its header", path);
+    } else {
+        char name[256];
+        const char *slash = strrchr(path, '/');
+        snprintf(name, sizeof name, "%s", slash ? slash + 1 : path);
+        size_t len = strlen(name);
+        if (len > 4 && strcmp(name + len - 4, ".npy") == 0) name[len - 4] = '\0';
+        status = add_array(sh, path, name, &info, (const uint8_t *)map + info.data_offset, frame,
+                           frame_given);
+    }
+    munmap(map, (size_t)st.st_size);
+    return status;
+}
+
+static int load_npz(sheet *sh, const char *path, uint64_t frame, int frame_given)
+{
+    ba_npz_reader *rd = NULL;
+    int rc = ba_npz_read_open(&rd, path);
+    if (rc == BA_EIO) return cli_fail("%s: %s", path, strerror(errno));
+    if (rc != BA_OK) return cli_fail("%s: not a valid .npz file (%s)", path, ba_strerror(rc));
+    int status = 0;
+    for (int i = 0; i < ba_npz_count(rd) && status == 0; ++i) {
+        ba_npy_info info;
+        void *data = NULL;
+        rc = ba_npz_read(rd, i, &info, &data);
+        if (rc != BA_OK) {
+            status = cli_fail("%s: member '%s': %s", path, ba_npz_name(rd, i),
+                              rc == BA_EFORMAT ? "not a valid .npy member (invalid or corrupt)"
+                                               : ba_strerror(rc));
+            break;
+        }
+        status = add_array(sh, path, ba_npz_name(rd, i), &info, data, frame, frame_given);
+        free(data);
+    }
+    ba_npz_read_close(rd);
+    return status;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  the sheet                                                              */
+/* ---------------------------------------------------------------------- */
+
+static int compose(const sheet *sh, uint8_t **out, size_t *ow, size_t *oh, const char *out_path)
+{
+    size_t tw = sh->tiles[0].w, th = sh->tiles[0].h;
+    size_t cols = sh->count < MAX_COLS ? sh->count : MAX_COLS;
+    size_t rows = (sh->count + cols - 1) / cols;
+    size_t w, h, stride, bytes;
+    if (__builtin_mul_overflow(cols, tw, &w) || __builtin_add_overflow(w, (cols - 1) * GAP, &w) ||
+        __builtin_mul_overflow(rows, th, &h) || __builtin_add_overflow(h, (rows - 1) * GAP, &h) ||
+        __builtin_mul_overflow(w, (size_t)3, &stride) || __builtin_mul_overflow(stride, h, &bytes) ||
+        w > PNG_UINT_31_MAX || h > PNG_UINT_31_MAX)
+        return cli_fail("%s: the sheet would be too large (%zu tiles of %zux%zu)", out_path,
+                        sh->count, tw, th);
+    uint8_t *img = malloc(bytes);
+    if (!img) return cli_fail("%s: out of memory for a %zux%zu sheet", out_path, w, h);
+    for (size_t i = 0; i < w * h; ++i) memcpy(img + 3 * i, GAP_RGB, 3);
+    for (size_t k = 0; k < sh->count; ++k) {
+        const tile *t = &sh->tiles[k];
+        size_t x0 = (k % cols) * (tw + GAP), y0 = (k / cols) * (th + GAP);
+        for (size_t y = 0; y < th; ++y) {
+            /* nearest neighbour when a tile's size differs from the first's */
+            size_t sy = t->h == th ? y : (size_t)((unsigned __int128)y * t->h / th);
+            uint8_t *dst = img + (y0 + y) * stride + x0 * 3;
+            const uint8_t *src = t->rgb + sy * t->w * 3;
+            if (t->w == tw) {
+                memcpy(dst, src, tw * 3);
+            } else {
+                for (size_t x = 0; x < tw; ++x) {
+                    size_t sx = (size_t)((unsigned __int128)x * t->w / tw);
+                    memcpy(dst + 3 * x, src + 3 * sx, 3);
+                }
+            }
+        }
+    }
+    *out = img;
+    *ow = w;
+    *oh = h;
+    return 0;
+}
+
+/* "<dir>/.<base>.XXXXXX", created exclusively, mode 0666 less the umask */
+static int make_temp(const char *path, char **tmp_out)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    size_t need = strlen(path) + 10;
+    char *tmp = malloc(need);
+    if (!tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() << 20 ^
+                 (uint64_t)ts.tv_sec;
+    if (!x) x = 1;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        char suffix[7];
+        for (int i = 0; i < 6; ++i) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            suffix[i] = alphabet[x % (sizeof alphabet - 1)];
+        }
+        suffix[6] = '\0';
+        snprintf(tmp, need, "%.*s.%s.%s", (int)dirlen, path, path + dirlen, suffix);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            return fd;
+        }
+        if (errno != EEXIST && errno != EINTR) break;
+    }
+    int e = errno;
+    free(tmp);
+    errno = e;
+    return -1;
+}
+
+typedef struct png_ctx {
+    const char *msg;
+} png_ctx;
+
+static void png_error_cb(png_structp png, png_const_charp msg)
+{
+    png_ctx *ctx = png_get_error_ptr(png);
+    if (ctx) ctx->msg = msg;
+    png_longjmp(png, 1);
+}
+
+static void png_warning_cb(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+/* Encode into an open FILE; returns NULL or libpng's message. */
+static const char *encode_png(FILE *f, const uint8_t *img, size_t w, size_t h)
+{
+    static png_ctx ctx; /* static: read after longjmp */
+    ctx.msg = NULL;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_error_cb,
+                                              png_warning_cb);
+    if (!png) return "out of memory";
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        return "out of memory";
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return ctx.msg ? ctx.msg : "libpng error";
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (size_t y = 0; y < h; ++y) png_write_row(png, img + y * w * 3);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return NULL;
+}
+
+static int write_sheet(const char *out_path, const uint8_t *img, size_t w, size_t h, int force)
+{
+    char *tmp = NULL;
+    int fd = make_temp(out_path, &tmp);
+    if (fd < 0) return cli_fail("%s: cannot create a file there: %s", out_path, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return cli_fail("%s: %s", out_path, strerror(e));
+    }
+    const char *msg = encode_png(f, img, w, h);
+    int e = 0;
+    if (!msg && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+        e = errno;
+        msg = strerror(e);
+    }
+    if (fclose(f) != 0 && !msg) msg = strerror(errno);
+    if (msg) {
+        unlink(tmp);
+        free(tmp);
+        return cli_fail("%s: cannot write the PNG: %s", out_path, msg);
+    }
+    int rc = 0;
+    if (force) {
+        if (rename(tmp, out_path) != 0) rc = errno;
+    } else {
+        rc = 0;
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out_path, RENAME_NOREPLACE) != 0) {
+            rc = errno;
+            if (rc == EINVAL || rc == ENOSYS || rc == ENOTSUP) { /* no NOREPLACE here */
+                rc = link(tmp, out_path) == 0 ? 0 : errno;
+                if (rc == 0) unlink(tmp);
+            }
+        }
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        free(tmp);
+        if (rc == EEXIST) return cli_fail("%s: exists (use --force to replace it)", out_path);
+        return cli_fail("%s: %s", out_path, strerror(rc));
+    }
+    free(tmp);
+    /* the directory entry, best effort */
+    const char *slash = strrchr(out_path, '/');
+    char *dir = slash ? strndup(out_path, slash == out_path ? 1 : (size_t)(slash - out_path))
+                      : strdup(".");
+    if (dir) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s) return -1;
+    uint64_t v = 0;
+    for (const char *p = s; *p; ++p) {
+        if (*p < '0' || *p > '9') return -1;
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int cmd_preview(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    uint64_t frame = 0;
+    int frame_given = 0, force = 0;
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            preview_usage(stdout);
+            return 0;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            if (++i >= argc) {
+                cli_fail("preview: %s needs a file name", a);
+                return 2;
+            }
+            out = argv[i];
+        } else if (strncmp(a, "--output=", 9) == 0) {
+            out = a + 9;
+        } else if (strcmp(a, "--frame") == 0 || strncmp(a, "--frame=", 8) == 0) {
+            const char *v = a[7] == '=' ? a + 8 : (++i < argc ? argv[i] : NULL);
+            if (parse_u64(v, &frame) != 0) {
+                cli_fail("preview: --frame needs a non-negative integer");
+                return 2;
+            }
+            frame_given = 1;
+        } else if (strcmp(a, "--force") == 0) {
+            force = 1;
+        } else if (a[0] == '-' && a[1]) {
+            cli_fail("preview: unknown option '%s' (see blendarray preview --help)", a);
+            return 2;
+        } else if (!in) {
+            in = a;
+        } else {
+            cli_fail("preview: one input file only ('%s' and '%s')", in, a);
+            return 2;
+        }
+    }
+    if (!in || !out || !*out) {
+        preview_usage(stderr);
+        return 2;
+    }
+    struct stat st;
+    if (!force && lstat(out, &st) == 0)
+        return cli_fail("%s: exists (use --force to replace it)", out);
+
+    int fd = open(in, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cli_fail("%s: %s", in, strerror(errno));
+    unsigned char magic[6] = {0};
+    ssize_t got = pread(fd, magic, sizeof magic, 0);
+    int e = errno;
+    int isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    close(fd);
+    if (isdir) return cli_fail("%s: is a directory", in);
+    if (got < 0) return cli_fail("%s: %s", in, strerror(e));
+
+    sheet sh = {NULL, 0, 0};
+    int status;
+    if (got == 6 && memcmp(magic, "\x93NUMPY", 6) == 0)
+        status = load_npy(&sh, in, frame, frame_given);
+    else if (got >= 4 && memcmp(magic, "PK", 2) == 0)
+        status = load_npz(&sh, in, frame, frame_given);
+    else
+        status = cli_fail("%s: not an .npy or .npz file", in);
+
+    if (status == 0 && sh.count == 0) status = cli_fail("%s: no image arrays to show", in);
+    uint8_t *img = NULL;
+    size_t w = 0, h = 0;
+    if (status == 0) status = compose(&sh, &img, &w, &h, out);
+    if (status == 0) status = write_sheet(out, img, w, h, force);
+    free(img);
+    for (size_t i = 0; i < sh.count; ++i) free(sh.tiles[i].rgb);
+    free(sh.tiles);
+    return status;
+}

@@ -1,0 +1,658 @@
+/* render.c — `blendarray render`: frames from Blender workers into .npz,
+ * .npy files or a stream of NPY arrays on stdout. */
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#ifndef BA_PYTHON_DIR
+#define BA_PYTHON_DIR ""
+#endif
+
+#define MAX_FRAMES 10000000
+#define MAX_PASSES 256
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static const char HELP[] =
+    "usage: blendarray render [SCENE.blend] [options] -o OUTPUT\n"
+    "\n"
+    "Render frames with Blender workers and write every pass as arrays.\n"
+    "Without SCENE, the built-in demo scene is rendered.\n"
+    "\n"
+    "output (-o):\n"
+    "  -o out.npz            one array per pass with a leading frame axis (N, H, W[, C])\n"
+    "  -o frames/            one .npy per frame and pass: frames/rgba_0001.npy ...\n"
+    "  -o stack/ --stack     one (N, H, W[, C]) .npy per pass, written as frames arrive\n"
+    "                        (memory stays bounded; np.load(..., mmap_mode='r') opens it)\n"
+    "  -o -                  a stream of NPY arrays on stdout: for each frame in order,\n"
+    "                        one array per pass in the order of --passes (all passes:\n"
+    "                        Blender's order), then display; in Python,\n"
+    "                        blendarray.read_stream(sys.stdin.buffer) yields them (np.load\n"
+    "                        seeks, so it reads the stream only once saved to a file)\n"
+    "\n"
+    "what to render:\n"
+    "  -f, --frames LIST     frame numbers: 1-250, 1,5,9, 1-100:10 or a mix (1-3,7)\n"
+    "                        (default: the scene's current frame)\n"
+    "  -n, --count N         render the scene as it is N times (with --setup: N variations)\n"
+    "  -p, --passes LIST     comma-separated: rgba,depth,normal,object_index,... (default: all)\n"
+    "  -e, --engine NAME     cycles, eevee or workbench (default: the scene's)\n"
+    "  -s, --samples N       render samples\n"
+    "      --size WxH        resolution, e.g. 640x480\n"
+    "      --display         also the colour-managed image, uint8 (H, W, 4)\n"
+    "      --dtype TYPE      float32 (default) or float16 for float passes\n"
+    "      --denoise on|off  Cycles denoising (default: the scene's)\n"
+    "      --setup FILE[:FN] a Python function (scene, index, rng) run in Blender before\n"
+    "                        each frame (default function name: setup)\n"
+    "      --seed N          the setup hook's rng is numpy.random.default_rng([seed, index])\n"
+    "\n"
+    "workers:\n"
+    "  -w, --workers N       Blender processes (default 1)\n"
+    "      --threads N       render threads per worker\n"
+    "      --blender PATH    a Blender binary, or 'bpy' for a Python with the bpy module\n"
+    "                        (default: $BLENDARRAY_BLENDER, else blender on PATH)\n"
+    "      --python PATH     with --blender bpy: the Python that has bpy\n"
+    "                        (default: $BLENDARRAY_PYTHON, else python3)\n"
+    "      --ring N          shared-memory slots per worker (default 4)\n"
+    "      --retries N       re-renders of a frame whose worker died (default 1)\n"
+    "      --timeout SEC     stop a worker that takes longer for a frame (and retry it)\n"
+    "\n"
+    "  -z, --compress        deflate the .npz (like numpy.savez_compressed)\n"
+    "      --force           overwrite existing outputs\n"
+    "  -q, --quiet           no progress; -v, --verbose  Blender's own output on stderr\n"
+    "\n"
+    "examples:\n"
+    "  blendarray render scene.blend --frames 1-250 --passes rgba,depth,object_index \\\n"
+    "      --engine cycles --samples 16 --size 640x480 --workers 2 -o out.npz\n"
+    "  blendarray render scene.blend -f 1,5,9 -o frames/\n"
+    "  blendarray render scene.blend -f 1-100 -o stack/ --stack\n"
+    "  blendarray render scene.blend -f 1 -o - | python -c 'import blendarray as ba, sys; "
+    "print([a.shape for a in ba.read_stream(sys.stdin.buffer)])'\n"
+    "  blendarray render scene.blend -f 1 -p rgba -o - > x.npy  # one array: np.load('x.npy')\n"
+    "  blendarray render scene.blend -n 1000 --setup randomize.py --seed 7 -o data.npz\n"
+    "\n"
+    "Outputs are written to temporary names and renamed when complete: an interrupted or\n"
+    "failed run leaves nothing under the output's name (or a complete earlier file).\n"
+    "Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted.\n";
+
+/* ---------------------------------------------------------------------- */
+
+static int parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* "1-250", "1,5,9", "1-100:10", "1-3,7" -> frame numbers. */
+static int parse_frames(const char *spec, int64_t **out, size_t *count)
+{
+    size_t cap = 64, n = 0;
+    int64_t *v = malloc(cap * sizeof *v);
+    char *copy = strdup(spec), *save = NULL;
+    if (!v || !copy) {
+        free(v);
+        free(copy);
+        return cli_fail("out of memory");
+    }
+    int bad = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !bad; tok = strtok_r(NULL, ",", &save)) {
+        long long a, b, step = 1;
+        char *colon = strchr(tok, ':');
+        if (colon) {
+            *colon = '\0';
+            if (parse_int(colon + 1, 1, MAX_FRAMES, &step)) bad = 1;
+        }
+        char *dash = strchr(tok + (tok[0] == '-'), '-');
+        if (dash) {
+            *dash = '\0';
+            if (parse_int(tok, -1000000000LL, 1000000000LL, &a) ||
+                parse_int(dash + 1, -1000000000LL, 1000000000LL, &b) || b < a)
+                bad = 1;
+        } else {
+            if (parse_int(tok, -1000000000LL, 1000000000LL, &a) || colon) bad = 1;
+            b = a;
+        }
+        for (long long f = a; !bad && f <= b; f += step) {
+            if (n == MAX_FRAMES) {
+                bad = 1;
+                break;
+            }
+            if (n == cap) {
+                int64_t *nv = realloc(v, cap * 2 * sizeof *v);
+                if (!nv) {
+                    bad = 1;
+                    break;
+                }
+                v = nv;
+                cap *= 2;
+            }
+            v[n++] = f;
+        }
+    }
+    if (!bad && n == 0) bad = 1;
+    free(copy);
+    if (bad) {
+        free(v);
+        return cli_fail("malformed frame list '%s': use e.g. 1-250, 1,5,9 or 1-100:10", spec);
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  outputs                                                                */
+/* ---------------------------------------------------------------------- */
+
+enum mode { OUT_NPZ, OUT_DIR, OUT_STACK, OUT_STDOUT };
+
+typedef struct pass_out {
+    char name[128];        /* the pass name, made safe for a file name */
+    ba_npy_stack *stack;   /* OUT_NPZ, OUT_STACK */
+    char path[PATH_MAX];   /* the stack's final path */
+} pass_out;
+
+typedef struct out_state {
+    enum mode mode;
+    const char *target;
+    char partdir[PATH_MAX]; /* OUT_NPZ: a private folder beside the .npz for the members */
+    int f16, force, compress, quiet, tty;
+    pass_out passes[MAX_PASSES];
+    int npasses;
+    size_t done, total;
+    double t0;
+    uint16_t *half;
+    size_t half_cap;
+    char errbuf[PATH_MAX + 256];
+    int failed;
+} out_state;
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void safe_name(char *dst, size_t cap, const char *name)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < cap; i++) {
+        char c = name[i];
+        dst[i] = (c == '/' || c == '\\' || c == ' ') ? '.' : c;
+    }
+    dst[i] = '\0';
+    if (dst[0] == '.' || dst[0] == '\0') dst[0] = '_'; /* no hidden files, no "" */
+}
+
+/* The array as written: float32 passes become float16 with --dtype float16. */
+static int converted(out_state *o, const ba_frame_array *a, const void **data, size_t *nbytes,
+                     int *dtype)
+{
+    *data = a->data;
+    *nbytes = a->nbytes;
+    *dtype = a->dtype;
+    if (!o->f16 || a->dtype != BA_DTYPE_F32) return BA_OK;
+    size_t n = a->nbytes / 4;
+    if (n > o->half_cap) {
+        uint16_t *h = realloc(o->half, n * sizeof *h);
+        if (!h) return BA_ENOMEM;
+        o->half = h;
+        o->half_cap = n;
+    }
+    int err = ba_f32_to_f16(o->half, a->data, n);
+    *data = o->half;
+    *nbytes = n * 2;
+    *dtype = BA_DTYPE_F16;
+    return err;
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int on_frame(const ba_frame *f, void *user)
+{
+    out_state *o = user;
+    for (int i = 0; i < f->narrays; i++) {
+        const ba_frame_array *a = &f->arrays[i];
+        const void *data;
+        size_t nbytes;
+        int dtype, err = converted(o, a, &data, &nbytes, &dtype);
+        if (err) return err;
+        if (o->mode == OUT_STDOUT) {
+            char head[256];
+            size_t hl;
+            err = ba_npy_header(head, sizeof head, &hl, dtype, a->ndim, a->shape);
+            if (err) return err;
+            if (write_all(1, head, hl) || write_all(1, data, nbytes)) {
+                snprintf(o->errbuf, sizeof o->errbuf, "writing to stdout: %s", strerror(errno));
+                return BA_EIO;
+            }
+            continue;
+        }
+        if (o->mode == OUT_DIR) {
+            char name[128], path[PATH_MAX];
+            safe_name(name, sizeof name, a->name);
+            int len = snprintf(path, sizeof path, "%s/%s_%04lld.npy", o->target, name,
+                               (long long)f->frame);
+            if (len < 0 || (size_t)len >= sizeof path) return BA_EINVAL;
+            err = ba_npy_save(path, dtype, a->ndim, a->shape, data, nbytes, o->force);
+            if (err) {
+                snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s", path, ba_strerror(err),
+                         err == BA_EEXIST ? " (use --force to overwrite)"
+                         : err == BA_EIO ? (errno ? "" : "") : "");
+                if (err == BA_EIO && errno)
+                    snprintf(o->errbuf + strlen(o->errbuf), sizeof o->errbuf - strlen(o->errbuf),
+                             " (%s)", strerror(errno));
+                return err;
+            }
+            continue;
+        }
+        /* stacks: one per pass, opened on the first frame */
+        pass_out *po = NULL;
+        for (int k = 0; k < o->npasses; k++)
+            if (strcmp(o->passes[k].name, a->name) == 0) po = &o->passes[k];
+        if (!po) {
+            if (f->index != 0 || o->npasses == MAX_PASSES) {
+                snprintf(o->errbuf, sizeof o->errbuf, "frame %lld has a pass '%s' the first "
+                         "frame did not have", (long long)f->frame, a->name);
+                return BA_EFORMAT;
+            }
+            po = &o->passes[o->npasses++];
+            snprintf(po->name, sizeof po->name, "%s", a->name);
+            char safe[128];
+            safe_name(safe, sizeof safe, a->name);
+            int len = snprintf(po->path, sizeof po->path, "%s/%s.npy",
+                               o->mode == OUT_NPZ ? o->partdir : o->target, safe);
+            if (len < 0 || (size_t)len >= sizeof po->path) return BA_EINVAL;
+            err = ba_npy_stack_open(&po->stack, po->path, dtype, a->ndim, a->shape,
+                                    o->mode == OUT_NPZ || o->force);
+            if (err) {
+                snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s", po->path, ba_strerror(err),
+                         err == BA_EEXIST ? " (use --force to overwrite)" : "");
+                return err;
+            }
+        }
+        err = ba_npy_stack_append(po->stack, data, nbytes);
+        if (err) {
+            snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s%s", po->path, ba_strerror(err),
+                     errno ? ": " : "", errno ? strerror(errno) : "");
+            return err;
+        }
+    }
+    o->done++;
+    if (!o->quiet) {
+        double dt = seconds() - o->t0;
+        double fps = dt > 0 ? (double)o->done / dt : 0;
+        if (o->tty) {
+            int width = 30, fill = (int)(width * o->done / (o->total ? o->total : 1));
+            double eta = fps > 0 ? (double)(o->total - o->done) / fps : 0;
+            fprintf(stderr, "\r[%.*s%*s] %zu/%zu frames  %.1f fps  ETA %dm%02ds ", fill,
+                    "##############################", width - fill, "", o->done, o->total, fps,
+                    (int)eta / 60, (int)eta % 60);
+            if (o->done == o->total) fputc('\n', stderr);
+        } else {
+            fprintf(stderr, "frame %lld (%zu/%zu): %d arrays, %.1f fps\n", (long long)f->frame,
+                    o->done, o->total, f->narrays, fps);
+        }
+    }
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void abort_outputs(out_state *o)
+{
+    for (int i = 0; i < o->npasses; i++) {
+        ba_npy_stack_abort(o->passes[i].stack);
+        o->passes[i].stack = NULL;
+    }
+    if (o->partdir[0]) nftw(o->partdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static int finish_outputs(out_state *o)
+{
+    int err = BA_OK;
+    for (int i = 0; i < o->npasses; i++) {
+        int e = ba_npy_stack_finish(o->passes[i].stack);
+        o->passes[i].stack = NULL;
+        if (e && !err) {
+            err = e;
+            snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s", o->passes[i].path, ba_strerror(e),
+                     e == BA_EEXIST ? " (use --force to overwrite)" : "");
+        }
+    }
+    if (err || o->mode != OUT_NPZ) return err;
+    ba_npz_writer *z = NULL;
+    err = ba_npz_open(&z, o->target, o->compress, o->force);
+    for (int i = 0; i < o->npasses && !err; i++) {
+        char safe[128];
+        safe_name(safe, sizeof safe, o->passes[i].name);
+        err = ba_npz_add_npy_file(z, o->passes[i].name, o->passes[i].path);
+    }
+    if (!err) {
+        err = ba_npz_finish(z);
+    } else {
+        ba_npz_abort(z);
+    }
+    if (err)
+        snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s", o->target, ba_strerror(err),
+                 err == BA_EEXIST ? " (use --force to overwrite)" : "");
+    return err;
+}
+
+/* ---------------------------------------------------------------------- */
+
+int cmd_render(int argc, char **argv)
+{
+    enum { O_SIZE = 256, O_DISPLAY, O_DTYPE, O_DENOISE, O_SETUP, O_SEED, O_THREADS, O_BLENDER,
+           O_RING, O_RETRIES, O_TIMEOUT, O_FORCE, O_STACK, O_PYTHON };
+    static const struct option longopts[] = {
+        {"frames", required_argument, 0, 'f'},  {"count", required_argument, 0, 'n'},
+        {"passes", required_argument, 0, 'p'},  {"engine", required_argument, 0, 'e'},
+        {"samples", required_argument, 0, 's'}, {"size", required_argument, 0, O_SIZE},
+        {"display", no_argument, 0, O_DISPLAY}, {"dtype", required_argument, 0, O_DTYPE},
+        {"denoise", required_argument, 0, O_DENOISE}, {"setup", required_argument, 0, O_SETUP},
+        {"seed", required_argument, 0, O_SEED}, {"workers", required_argument, 0, 'w'},
+        {"threads", required_argument, 0, O_THREADS}, {"blender", required_argument, 0, O_BLENDER},
+        {"python", required_argument, 0, O_PYTHON},
+        {"ring", required_argument, 0, O_RING}, {"retries", required_argument, 0, O_RETRIES},
+        {"timeout", required_argument, 0, O_TIMEOUT}, {"output", required_argument, 0, 'o'},
+        {"stack", no_argument, 0, O_STACK},     {"compress", no_argument, 0, 'z'},
+        {"force", no_argument, 0, O_FORCE},     {"quiet", no_argument, 0, 'q'},
+        {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    ba_renderer_options opts;
+    ba_renderer_options_init(&opts);
+    static out_state o;
+    memset(&o, 0, sizeof o);
+    const char *frames_spec = NULL, *output = NULL;
+    long long count = 0, v;
+    int stack = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "f:n:p:e:s:w:o:zqvh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f': frames_spec = optarg; break;
+        case 'n':
+            if (parse_int(optarg, 1, MAX_FRAMES, &count)) {
+                cli_fail("--count wants a number 1..%d, not '%s'", MAX_FRAMES, optarg);
+                return 2;
+            }
+            break;
+        case 'p': opts.passes = optarg; break;
+        case 'e': opts.engine = optarg; break;
+        case 's':
+            if (parse_int(optarg, 1, 1 << 24, &v)) {
+                cli_fail("--samples wants a positive number, not '%s'", optarg);
+                return 2;
+            }
+            opts.samples = (int)v;
+            break;
+        case O_SIZE: {
+            int w, h;
+            char x, tail;
+            if (sscanf(optarg, "%d%c%d%c", &w, &x, &h, &tail) != 3 || (x != 'x' && x != 'X') ||
+                w < 1 || h < 1 || w > 65536 || h > 65536) {
+                cli_fail("--size wants WIDTHxHEIGHT, each 1..65536, e.g. 640x480, not '%s'", optarg);
+                return 2;
+            }
+            opts.width = w;
+            opts.height = h;
+            break;
+        }
+        case O_DISPLAY: opts.display = 1; break;
+        case O_DTYPE:
+            if (strcmp(optarg, "float16") == 0) o.f16 = 1;
+            else if (strcmp(optarg, "float32") != 0) {
+                cli_fail("--dtype is float32 or float16, not '%s'", optarg);
+                return 2;
+            }
+            break;
+        case O_DENOISE:
+            if (strcmp(optarg, "on") == 0) opts.denoise = 1;
+            else if (strcmp(optarg, "off") == 0) opts.denoise = 0;
+            else {
+                cli_fail("--denoise is on or off, not '%s'", optarg);
+                return 2;
+            }
+            break;
+        case O_SETUP: opts.setup = optarg; break;
+        case O_SEED:
+            if (parse_int(optarg, 0, LLONG_MAX, &v)) {
+                cli_fail("--seed wants a non-negative integer, not '%s'", optarg);
+                return 2;
+            }
+            opts.seed = v;
+            break;
+        case 'w':
+            if (parse_int(optarg, 1, 256, &v)) {
+                cli_fail("--workers wants 1..256, not '%s'", optarg);
+                return 2;
+            }
+            opts.workers = (int)v;
+            break;
+        case O_THREADS:
+            if (parse_int(optarg, 1, 1024, &v)) {
+                cli_fail("--threads wants 1..1024, not '%s'", optarg);
+                return 2;
+            }
+            opts.threads = (int)v;
+            break;
+        case O_BLENDER: opts.blender = optarg; break;
+        case O_PYTHON: opts.python = optarg; break;
+        case O_RING:
+            if (parse_int(optarg, 1, 1024, &v)) {
+                cli_fail("--ring wants 1..1024, not '%s'", optarg);
+                return 2;
+            }
+            opts.ring = (int)v;
+            break;
+        case O_RETRIES:
+            if (parse_int(optarg, 0, 100, &v)) {
+                cli_fail("--retries wants 0..100, not '%s'", optarg);
+                return 2;
+            }
+            opts.retries = (int)v;
+            break;
+        case O_TIMEOUT: {
+            char *end;
+            opts.timeout = strtod(optarg, &end);
+            if (*end || !(opts.timeout > 0)) {
+                cli_fail("--timeout wants seconds > 0, not '%s'", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'o': output = optarg; break;
+        case O_STACK: stack = 1; break;
+        case 'z': o.compress = 1; break;
+        case O_FORCE: o.force = 1; break;
+        case 'q': o.quiet = 1; break;
+        case 'v': opts.verbose = 1; break;
+        case 'h': fputs(HELP, stdout); return 0;
+        default: fputs("see: blendarray render --help\n", stderr); return 2;
+        }
+    }
+    if (optind < argc) opts.scene = argv[optind++];
+    if (optind < argc) {
+        cli_fail("unexpected argument '%s' (one scene per run)", argv[optind]);
+        return 2;
+    }
+    if (!output) {
+        cli_fail("no output: give -o out.npz, -o folder/, or -o - (see --help)");
+        return 2;
+    }
+    if (frames_spec && count) {
+        cli_fail("give --frames or --count, not both");
+        return 2;
+    }
+    /* the scene: checked here for a clear message before any Blender starts */
+    if (opts.scene) {
+        struct stat st;
+        if (stat(opts.scene, &st) != 0)
+            return cli_fail("scene %s: %s", opts.scene, strerror(errno));
+        if (S_ISDIR(st.st_mode)) return cli_fail("scene %s is a directory, not a .blend file", opts.scene);
+        FILE *f = fopen(opts.scene, "rb");
+        unsigned char head[8] = {0};
+        size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+        if (f) fclose(f);
+        if (!f) return cli_fail("scene %s: %s", opts.scene, strerror(errno));
+        if (!(got >= 7 && memcmp(head, "BLENDER", 7) == 0) &&
+            !(got >= 2 && head[0] == 0x1f && head[1] == 0x8b) &&
+            !(got >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd))
+            return cli_fail("%s is not a .blend file", opts.scene);
+    }
+    int64_t *frames = NULL;
+    size_t total = 1;
+    if (frames_spec) {
+        if (parse_frames(frames_spec, &frames, &total)) return 2;
+    } else if (count) {
+        total = (size_t)count;
+    }
+    /* the output */
+    size_t olen = strlen(output);
+    struct stat st;
+    int is_dir = (olen && output[olen - 1] == '/') || (stat(output, &st) == 0 && S_ISDIR(st.st_mode));
+    o.target = output;
+    if (strcmp(output, "-") == 0) {
+        o.mode = OUT_STDOUT;
+        if (isatty(1)) {
+            free(frames);
+            return cli_fail("-o - writes binary NPY data: pipe it into a program, not a terminal");
+        }
+    } else if (is_dir) {
+        o.mode = stack ? OUT_STACK : OUT_DIR;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", output);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            free(frames);
+            return cli_fail("cannot create output folder %s: %s", dir, strerror(errno));
+        }
+        if (access(dir, W_OK) != 0) {
+            free(frames);
+            return cli_fail("output folder %s is not writable: %s", dir, strerror(errno));
+        }
+    } else {
+        if (stack) {
+            free(frames);
+            cli_fail("--stack writes one .npy per pass into a folder: give -o folder/");
+            return 2;
+        }
+        o.mode = OUT_NPZ;
+        if (!o.force && access(output, F_OK) == 0) {
+            free(frames);
+            return cli_fail("%s exists (use --force to overwrite)", output);
+        }
+        /* members are built in a private folder beside the .npz (same file system) */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", output);
+        char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : dir;
+        char parent[PATH_MAX];
+        if (slash) {
+            *slash = '\0';
+            snprintf(parent, sizeof parent, "%s", dir[0] ? dir : "/");
+        } else {
+            snprintf(parent, sizeof parent, ".");
+        }
+        int len = snprintf(o.partdir, sizeof o.partdir, "%s/.%s.parts-XXXXXX", parent, base);
+        if (len < 0 || (size_t)len >= sizeof o.partdir) {
+            o.partdir[0] = '\0';
+            free(frames);
+            return cli_fail("output path too long: %s", output);
+        }
+        if (!mkdtemp(o.partdir)) {
+            int e = errno;
+            o.partdir[0] = '\0';
+            free(frames);
+            return cli_fail("cannot write beside %s: %s", output, strerror(e));
+        }
+    }
+    o.total = total;
+    o.tty = isatty(2);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed pipe or a full disk: an error to report, not death */
+    signal(SIGXFSZ, SIG_IGN);
+    opts.stop = &stop_flag;
+    const char *pkg = getenv("BLENDARRAY_PYTHONPATH");
+    opts.package_dir = pkg && *pkg ? pkg : BA_PYTHON_DIR;
+
+    ba_renderer *r = NULL;
+    o.t0 = seconds();
+    int err = ba_renderer_open(&r, &opts);
+    if (err == BA_OK) err = ba_renderer_run(r, frames, total, on_frame, &o);
+    if (err == BA_OK) err = finish_outputs(&o);
+    int status = 0;
+    if (err != BA_OK) {
+        abort_outputs(&o);
+        if (o.tty && !o.quiet && o.done) fputc('\n', stderr);
+        if (err == BA_EINTR || stop_flag) {
+            cli_fail("interrupted: workers stopped, partial output removed");
+            status = 130;
+        } else {
+            const char *m = o.errbuf[0] ? o.errbuf : ba_renderer_message(r);
+            if (!m || !*m) m = ba_strerror(err);
+            /* one line; for a worker that died, Blender's last lines follow, indented */
+            const char *nl = strchr(m, '\n');
+            cli_fail("%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
+            if (nl && err == BA_EWORKER)
+                for (const char *l = nl + 1; *l;) {
+                    const char *e = strchr(l, '\n');
+                    int n = e ? (int)(e - l) : (int)strlen(l);
+                    fprintf(stderr, "  | %.*s\n", n, l);
+                    l += n + (e ? 1 : 0);
+                }
+            status = 1;
+        }
+    }
+    if (o.partdir[0]) nftw(o.partdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    ba_renderer_close(r);
+    free(frames);
+    free(o.half);
+    return status;
+}

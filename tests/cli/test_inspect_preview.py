@@ -1,0 +1,457 @@
+"""`blendarray inspect` and `blendarray preview` on files NumPy writes, and
+NumPy on the files the library writes (.npz writer and stacked .npy, called
+through ctypes): the cross-checks the C tests cannot make without NumPy.
+
+The binary is build/blendarray (built with `make cli` when missing), the
+library build/libblendarray.so (`make lib`)."""
+import ctypes
+import math
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "build", "blendarray")
+LIB = os.path.join(ROOT, "build", "libblendarray.so")
+
+H, W = 6, 8
+GAP = 4
+GAP_RGB = (40, 40, 40)
+VIRIDIS_LO = (68, 1, 84)
+VIRIDIS_HI = (253, 231, 37)
+
+
+@pytest.fixture(scope="session")
+def blendarray():
+    if not os.path.exists(BIN):
+        subprocess.run(["make", "cli"], cwd=ROOT, check=True)
+    assert os.access(BIN, os.X_OK)
+    return BIN
+
+
+@pytest.fixture(scope="session")
+def lib():
+    if not os.path.exists(LIB):
+        subprocess.run(["make", "lib"], cwd=ROOT, check=True)
+    lib = ctypes.CDLL(LIB)
+    u64p = ctypes.POINTER(ctypes.c_uint64)
+    vp = ctypes.c_void_p
+    lib.ba_npz_open.argtypes = [ctypes.POINTER(vp), ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+    lib.ba_npz_add_array.argtypes = [vp, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, u64p, vp,
+                                     ctypes.c_size_t]
+    lib.ba_npz_add_npy_file.argtypes = [vp, ctypes.c_char_p, ctypes.c_char_p]
+    lib.ba_npz_finish.argtypes = [vp]
+    lib.ba_npy_stack_open.argtypes = [ctypes.POINTER(vp), ctypes.c_char_p, ctypes.c_int,
+                                      ctypes.c_int, u64p, ctypes.c_int]
+    lib.ba_npy_stack_append.argtypes = [vp, vp, ctypes.c_size_t]
+    lib.ba_npy_stack_finish.argtypes = [vp]
+    return lib
+
+
+def run(*args, cwd=None):
+    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def listing(d):
+    return sorted(os.listdir(d))
+
+
+def assert_one_line_error(r, *words):
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("blendarray: "), r.stderr
+    for w in words:
+        assert w in lines[0], r.stderr
+
+
+# ---------------------------------------------------------------------------
+# inspect
+
+
+def parse_inspect(stdout):
+    """{file: {name: {"shape":..., "dtype":..., "min":..., ...}}}"""
+    out, cur = {}, None
+    for line in stdout.splitlines():
+        if not line.startswith("  "):
+            m = re.match(r"^(.*): (npy|npz), (\d+) arrays?$", line)
+            assert m, line
+            cur = out.setdefault(m.group(1), {})
+            continue
+        m = re.match(r"^  (\S+)\s+(\(.*?\))\s+(\S+)\s+(.*)$", line)
+        assert m, line
+        fields = dict(kv.split("=") for kv in m.group(4).split())
+        fields["shape"] = m.group(2)
+        fields["dtype"] = m.group(3)
+        cur[m.group(1)] = fields
+    return out
+
+
+KNOWN = np.array([1.0, 2.0, 3.0, 6.0, np.nan, np.inf, -np.inf, np.nan], dtype="<f4").reshape(2, 4)
+
+
+def test_inspect_npy_and_npz_values(blendarray, tmp_path):
+    np.save(tmp_path / "known.npy", KNOWN)
+    ints = np.array([[-5, 0, 7], [100, 3, 1]], dtype="<i4")
+    np.savez(tmp_path / "stored.npz", known=KNOWN, ints=ints)
+    np.savez_compressed(tmp_path / "deflated.npz", known=KNOWN, ints=ints)
+    files = [tmp_path / "known.npy", tmp_path / "stored.npz", tmp_path / "deflated.npz"]
+    r = run("inspect", *files)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    got = parse_inspect(r.stdout)
+    assert list(got) == [str(f) for f in files]
+    for f, arrays in got.items():
+        k = arrays["known"]
+        assert k["shape"] == "(2, 4)" and k["dtype"] == "<f4"
+        assert float(k["min"]) == 1 and float(k["max"]) == 6 and float(k["mean"]) == 3
+        assert k["nan"] == "2" and k["inf"] == "2"
+        if f.endswith(".npz"):
+            i = arrays["ints"]
+            assert i["dtype"] == "<i4" and i["shape"] == "(2, 3)"
+            assert (i["min"], i["max"]) == ("-5", "100")
+            assert math.isclose(float(i["mean"]), ints.mean(), rel_tol=1e-5)
+            assert i["nan"] == "-" and i["inf"] == "-"
+    # the array lines of a file are aligned: columns start at the same place
+    lines = [l for l in r.stdout.splitlines() if l.startswith("  ")]
+    npz_lines = lines[1:3]
+    assert npz_lines[0].index("(") == npz_lines[1].index("(")
+    assert npz_lines[0].index("min=") == npz_lines[1].index("min=")
+
+
+def test_inspect_other_dtypes(blendarray, tmp_path):
+    arrays = {
+        "f8": np.array([-1.5, 2.25], "<f8"),
+        "f2": np.array([0.5, 4.0, np.inf], "<f2"),
+        "be": np.array([1.0, -3.0], ">f4"),
+        "i8": np.array([-(2**62), 2**62], "<i8"),
+        "u8": np.array([0, 2**64 - 1], "<u8"),
+        "u1": np.arange(256, dtype="u1").reshape(16, 16),
+        "i1": np.array([-128, 127], "i1"),
+        "b": np.array([True, False, True]),
+        "u16": np.array([65535, 1], "<u2"),
+        "scalar": np.array(7.0, "<f4"),
+        "empty": np.zeros((0, 3), "<f4"),
+        "fort": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    }
+    np.savez(tmp_path / "many.npz", **arrays)
+    r = run("inspect", tmp_path / "many.npz")
+    assert r.returncode == 0, r.stderr
+    got = parse_inspect(r.stdout)[str(tmp_path / "many.npz")]
+    assert list(got) == list(arrays)
+    assert (got["f8"]["min"], got["f8"]["max"]) == ("-1.5", "2.25")
+    assert (got["f2"]["max"], got["f2"]["inf"]) == ("4", "1")
+    assert (got["be"]["dtype"], got["be"]["min"], got["be"]["max"]) == (">f4", "-3", "1")
+    assert (got["i8"]["min"], got["i8"]["max"]) == (str(-(2**62)), str(2**62))
+    assert got["u8"]["max"] == str(2**64 - 1)
+    assert (got["u1"]["min"], got["u1"]["max"], got["u1"]["mean"]) == ("0", "255", "127.5")
+    assert (got["i1"]["min"], got["i1"]["max"]) == ("-128", "127")
+    assert (got["b"]["dtype"], got["b"]["max"]) == ("|b1", "1")
+    assert got["u16"]["max"] == "65535"
+    assert got["scalar"]["shape"] == "()" and got["scalar"]["mean"] == "7"
+    assert got["empty"]["shape"] == "(0, 3)" and got["empty"]["min"] == "-"
+    assert got["fort"]["max"] == "5" and got["fort"]["dtype"] == "<f8(F)"
+
+
+def test_inspect_help(blendarray):
+    r = run("inspect", "--help")
+    assert r.returncode == 0
+    assert "usage: blendarray inspect" in r.stdout and "example" in r.stdout
+
+
+def test_inspect_errors(blendarray, tmp_path):
+    np.save(tmp_path / "good.npy", KNOWN)
+    missing = tmp_path / "missing.npz"
+    r = run("inspect", missing)
+    assert_one_line_error(r, str(missing), "No such file")
+
+    good = (tmp_path / "good.npy").read_bytes()
+    cases = {
+        "truncated.npy": good[:-4],
+        "short_header.npy": good[:40],
+        "garbage.npz": b"PK\x03\x04" + b"\x00" * 60,
+        "empty.npz": b"",
+        "text.npy": b"hello, world\n",
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        r = run("inspect", tmp_path / name)
+        assert_one_line_error(r, str(tmp_path / name))
+        assert r.stdout == ""
+
+    # a member that is not a valid .npy, in an otherwise fine zip
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "badmember.npz", "w") as z:
+        z.writestr("a.npy", good[:100])
+    r = run("inspect", tmp_path / "badmember.npz")
+    assert_one_line_error(r, "badmember.npz", "'a'")
+
+    # one bad file among good ones: the good ones still shown, exit 1
+    r = run("inspect", tmp_path / "good.npy", missing)
+    assert r.returncode == 1
+    assert "good.npy: npy, 1 array" in r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------
+# preview
+
+
+def srgb8(x):
+    x = min(max(x, 0.0), 1.0)
+    y = 12.92 * x if x <= 0.0031308 else 1.055 * x ** (1 / 2.4) - 0.055
+    return int(math.floor(y * 255 + 0.5))
+
+
+def index_colour(v):
+    if v == 0:
+        return (0, 0, 0)
+    u = v & 0xFFFFFFFFFFFFFFFF
+    x = (u ^ (u >> 32)) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x ^= x >> 16
+    return tuple(55 + ((x >> (8 * c)) & 0xFF) * 200 // 255 for c in range(3))
+
+
+def passes(scale=1.0):
+    rgba = np.zeros((H, W, 4), "<f4")
+    rgba[..., 0] = 1.0 * scale
+    rgba[..., 1] = 0.5 * scale
+    rgba[..., 2] = 0.0
+    rgba[..., 3] = 0.25
+    depth = np.linspace(1.0, 2.0, H * W, dtype="<f4").reshape(H, W) * scale
+    depth[0, 0] = np.inf
+    depth[0, 1] = np.nan
+    normal = np.zeros((H, W, 3), "<f4")
+    normal[..., 0] = -1.0
+    normal[..., 2] = 1.0
+    index = np.arange(H * W, dtype="<i4").reshape(H, W) * int(scale)
+    return {"rgba": rgba, "depth": depth, "normal": normal, "object_index": index}
+
+
+def tile_origin(k, cols=4):
+    return ((k % cols) * (W + GAP), (k // cols) * (H + GAP))
+
+
+def check_sheet(png, scale=1.0):
+    im = Image.open(png)
+    assert im.mode == "RGB"
+    assert im.size == (4 * W + 3 * GAP, H)
+    px = im.load()
+    # rgba: linear → sRGB, alpha dropped
+    x0, y0 = tile_origin(0)
+    assert px[x0 + 3, y0 + 2] == (srgb8(1.0 * scale), srgb8(0.5 * scale), 0)
+    # depth: colour-mapped over the finite range; inf and NaN black
+    x0, y0 = tile_origin(1)
+    assert px[x0 + 0, y0 + 0] == (0, 0, 0)
+    assert px[x0 + 1, y0 + 0] == (0, 0, 0)
+    assert px[x0 + 2, y0 + 0] == VIRIDIS_LO  # the finite minimum
+    assert px[x0 + W - 1, y0 + H - 1] == VIRIDIS_HI  # the maximum
+    # normal (-1, 0, 1) → (0, 128, 255)
+    x0, y0 = tile_origin(2)
+    assert px[x0 + 5, y0 + 5] == (0, 128, 255)
+    # object_index: 0 black, others hashed
+    x0, y0 = tile_origin(3)
+    assert px[x0, y0] == (0, 0, 0)
+    assert px[x0 + 1, y0] == index_colour(1 * int(scale))
+    assert px[x0 + 3, y0 + 2] == index_colour((2 * W + 3) * int(scale))
+    # the gaps
+    assert px[W, 0] == GAP_RGB and px[W + GAP - 1, H - 1] == GAP_RGB
+
+
+def test_preview_single_frame(blendarray, tmp_path):
+    np.savez(tmp_path / "frame.npz", **passes())
+    out = tmp_path / "sheet.png"
+    r = run("preview", tmp_path / "frame.npz", "-o", out)
+    assert r.returncode == 0, r.stderr
+    check_sheet(out)
+    assert listing(tmp_path) == ["frame.npz", "sheet.png"]
+    assert (os.stat(out).st_mode & 0o777) == 0o666 & ~current_umask()
+
+
+def current_umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def test_preview_frame_axis(blendarray, tmp_path):
+    frames = [passes(1.0), passes(2.0), passes(3.0)]
+    stacked = {k: np.stack([f[k] for f in frames]) for k in frames[0]}
+    np.savez_compressed(tmp_path / "frames.npz", **stacked)
+    out = tmp_path / "sheet.png"
+    r = run("preview", tmp_path / "frames.npz", "-o", out)  # frame 0 by default
+    assert r.returncode == 0, r.stderr
+    # rgba of frame 0 at scale 1; depth's colour map is over the frame's own range
+    check_sheet(out, 1.0)
+    r = run("preview", tmp_path / "frames.npz", "-o", out, "--frame", 1, "--force")
+    assert r.returncode == 0, r.stderr
+    im = Image.open(out)
+    px = im.load()
+    assert px[3, 2] == (srgb8(2.0), srgb8(1.0), 0)
+    assert px[tile_origin(3)[0] + 1, 0] == index_colour(2)
+    r = run("preview", tmp_path / "frames.npz", "-o", tmp_path / "x.png", "--frame", 3)
+    assert_one_line_error(r, "frame 3")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_preview_grid_and_npy(blendarray, tmp_path):
+    # 6 tiles → 4 columns, 2 rows; a tile of another size is scaled to the first's
+    arrays = passes()
+    arrays["more_depth"] = arrays["depth"] * 2
+    arrays["u8_rgba"] = np.full((H * 2, W * 2, 4), (10, 20, 30, 0), "u1")
+    arrays["vector_1d"] = np.arange(5.0)  # not an image: skipped with a note
+    np.savez(tmp_path / "six.npz", **arrays)
+    out = tmp_path / "grid.png"
+    r = run("preview", tmp_path / "six.npz", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "vector_1d" in r.stderr
+    im = Image.open(out)
+    assert im.size == (4 * W + 3 * GAP, 2 * H + GAP)
+    px = im.load()
+    x0, y0 = tile_origin(5)
+    assert px[x0 + W - 1, y0 + H - 1] == (10, 20, 30)
+    assert px[tile_origin(6)[0] + 1, tile_origin(6)[1] + 1] == GAP_RGB  # the empty cell
+
+    # a single .npy: one tile of its own size
+    np.save(tmp_path / "depth.npy", arrays["depth"])
+    r = run("preview", tmp_path / "depth.npy", "-o", tmp_path / "one.png")
+    assert r.returncode == 0, r.stderr
+    im = Image.open(tmp_path / "one.png")
+    assert im.size == (W, H)
+    assert im.getpixel((W - 1, H - 1)) == VIRIDIS_HI
+
+
+def test_preview_help(blendarray):
+    r = run("preview", "--help")
+    assert r.returncode == 0
+    for word in ("--frame", "--force", "-o", "example"):
+        assert word in r.stdout
+
+
+def test_preview_errors(blendarray, tmp_path):
+    np.savez(tmp_path / "frame.npz", **passes())
+    src = tmp_path / "frame.npz"
+
+    r = run("preview", tmp_path / "missing.npz", "-o", tmp_path / "a.png")
+    assert_one_line_error(r, "missing.npz", "No such file")
+
+    (tmp_path / "corrupt.npz").write_bytes(src.read_bytes()[:200])
+    r = run("preview", tmp_path / "corrupt.npz", "-o", tmp_path / "a.png")
+    assert_one_line_error(r, "corrupt.npz")
+    assert listing(tmp_path) == ["corrupt.npz", "frame.npz"]
+
+    # an existing output is kept unless --force
+    out = tmp_path / "sheet.png"
+    out.write_bytes(b"precious")
+    r = run("preview", src, "-o", out)
+    assert_one_line_error(r, "sheet.png", "--force")
+    assert out.read_bytes() == b"precious"
+    r = run("preview", src, "-o", out, "--force")
+    assert r.returncode == 0, r.stderr
+    check_sheet(out)
+
+    # output directories that cannot be written: nothing left behind
+    r = run("preview", src, "-o", tmp_path / "no" / "such" / "dir.png")
+    assert_one_line_error(r, "dir.png")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        # permissions do not stop root: there, /proc stands in for a read-only directory
+        target = ro / "x.png" if os.geteuid() != 0 else "/proc/blendarray-preview-test.png"
+        r = run("preview", src, "-o", target)
+        assert_one_line_error(r, "x.png" if os.geteuid() != 0 else "/proc/")
+        assert listing(ro) == []
+    finally:
+        ro.chmod(0o755)
+    assert listing(tmp_path) == ["corrupt.npz", "frame.npz", "ro", "sheet.png"]
+
+    # usage errors
+    r = run("preview", src)
+    assert r.returncode == 2
+    r = run("preview", src, "-o", tmp_path / "b.png", "--frame", "x")
+    assert r.returncode == 2
+    assert not (tmp_path / "b.png").exists()
+
+
+# ---------------------------------------------------------------------------
+# NumPy reads what the library writes
+
+
+BA_F32, BA_F16, BA_U8, BA_I32, BA_U16 = range(5)
+
+
+def shape_arg(shape):
+    return (ctypes.c_uint64 * max(len(shape), 1))(*shape)
+
+
+@pytest.mark.parametrize("compress", [0, 1])
+def test_numpy_loads_library_npz(lib, tmp_path, compress):
+    rgba = np.random.default_rng(1).random((5, 7, 4), dtype=np.float32)
+    index = np.arange(35, dtype="<i4").reshape(5, 7) - 3
+    half = np.linspace(-2, 2, 9).astype("<f2")
+    member = np.arange(12, dtype="<u2").reshape(3, 4)
+    np.save(tmp_path / "member.npy", member)
+
+    path = str(tmp_path / "out.npz").encode()
+    w = ctypes.c_void_p()
+    assert lib.ba_npz_open(ctypes.byref(w), path, compress, 0) == 0
+    for name, dt, arr in (("rgba", BA_F32, rgba), ("object_index", BA_I32, index),
+                          ("half", BA_F16, half), ("empty", BA_U8, np.zeros((0, 2), "u1"))):
+        arr = np.ascontiguousarray(arr)
+        rc = lib.ba_npz_add_array(w, name.encode(), dt, arr.ndim, shape_arg(arr.shape),
+                                  arr.ctypes.data, arr.nbytes)
+        assert rc == 0, name
+    assert lib.ba_npz_add_npy_file(w, b"member", str(tmp_path / "member.npy").encode()) == 0
+    assert lib.ba_npz_finish(w) == 0
+    assert sorted(os.listdir(tmp_path)) == ["member.npy", "out.npz"]
+
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "out.npz") as z:
+        kinds = {i.filename: i.compress_type for i in z.infolist()}
+    want = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    assert kinds == {n + ".npy": want for n in ("rgba", "object_index", "half", "empty", "member")}
+
+    with np.load(tmp_path / "out.npz") as z:
+        assert z.files == ["rgba", "object_index", "half", "empty", "member"]
+        np.testing.assert_array_equal(z["rgba"], rgba)
+        np.testing.assert_array_equal(z["object_index"], index)
+        np.testing.assert_array_equal(z["half"], half)
+        assert z["empty"].shape == (0, 2) and z["empty"].dtype == np.uint8
+        np.testing.assert_array_equal(z["member"], member)
+
+
+def test_numpy_loads_empty_library_npz(lib, tmp_path):
+    w = ctypes.c_void_p()
+    assert lib.ba_npz_open(ctypes.byref(w), str(tmp_path / "e.npz").encode(), 0, 0) == 0
+    assert lib.ba_npz_finish(w) == 0
+    with np.load(tmp_path / "e.npz") as z:
+        assert z.files == []
+
+
+@pytest.mark.parametrize("frames", [0, 1, 4])
+def test_numpy_maps_library_stack(lib, tmp_path, frames):
+    data = np.arange(frames * 3 * 5 * 4, dtype="<f4").reshape(frames, 3, 5, 4)
+    path = str(tmp_path / "stack.npy").encode()
+    st = ctypes.c_void_p()
+    assert lib.ba_npy_stack_open(ctypes.byref(st), path, BA_F32, 3, shape_arg((3, 5, 4)), 0) == 0
+    for f in range(frames):
+        frame = np.ascontiguousarray(data[f])
+        assert lib.ba_npy_stack_append(st, frame.ctypes.data, frame.nbytes) == 0
+    assert lib.ba_npy_stack_finish(st) == 0
+    assert os.listdir(tmp_path) == ["stack.npy"]
+    m = np.load(tmp_path / "stack.npy", mmap_mode="r")
+    assert m.shape == (frames, 3, 5, 4) and m.dtype == np.float32
+    np.testing.assert_array_equal(m, data)
+    # the header is exactly what np.save writes for that array
+    ref = tmp_path / "ref.npy"
+    np.save(ref, data)
+    assert ref.read_bytes() == (tmp_path / "stack.npy").read_bytes()

@@ -1,0 +1,195 @@
+"""blendarray render: every output mode round-trips through numpy.load and
+equals the Python API's arrays for the same render; bad input and faults give
+a one-line error, a non-zero exit and no leftovers."""
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import blendarray as ba
+from support import ROOT
+from test_bad_input import _blenders_with_tmpdir
+
+COMMON = ["-p", "rgba,depth,object_index", "-e", "cycles", "-s", "1", "--size", "48x36", "-q"]
+
+
+def run(cli, *args, **kw):
+    return subprocess.run([cli, *args], capture_output=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(demo_blend):
+    """The Python API's arrays for frames 1-3 of the demo scene."""
+    with ba.Renderer(demo_blend(), passes=["rgba", "depth", "object_index"], engine="CYCLES",
+                     samples=1, resolution=(48, 36), blender="blender") as r:
+        return [f.copy() for f in r.frames(range(1, 4))]
+
+
+def same(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_npz_equals_python_api(cli, demo_blend, reference, tmp_path):
+    out = tmp_path / "out.npz"
+    p = run(cli, "render", demo_blend(), "-f", "1-3", *COMMON, "-o", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    with np.load(out) as z:
+        assert sorted(z.files) == ["depth", "object_index", "rgba"]
+        for name in z.files:
+            assert same(z[name], np.stack([f[name] for f in reference])), name
+    assert os.listdir(tmp_path) == ["out.npz"]  # nothing else left beside it
+
+
+def test_compressed_npz(cli, demo_blend, reference, tmp_path):
+    out = tmp_path / "c.npz"
+    p = run(cli, "render", demo_blend(), "-f", "1-3", *COMMON, "-z", "-o", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    with np.load(out) as z:
+        assert same(z["rgba"], np.stack([f["rgba"] for f in reference]))
+
+
+def test_folder_of_npy(cli, demo_blend, reference, tmp_path):
+    p = run(cli, "render", demo_blend(), "-f", "1,2,3", *COMMON, "-o", str(tmp_path) + "/frames/")
+    assert p.returncode == 0, p.stderr.decode()
+    names = sorted(os.listdir(tmp_path / "frames"))
+    assert names == sorted(f"{n}_{i:04d}.npy" for n in ("rgba", "depth", "object_index")
+                           for i in (1, 2, 3))
+    for i, f in enumerate(reference, 1):
+        for name in ("rgba", "depth", "object_index"):
+            assert same(np.load(tmp_path / "frames" / f"{name}_{i:04d}.npy"), f[name])
+
+
+def test_stack_is_memory_mappable(cli, demo_blend, reference, tmp_path):
+    p = run(cli, "render", demo_blend(), "-f", "1-3", *COMMON, "--stack", "-o", str(tmp_path) + "/s/")
+    assert p.returncode == 0, p.stderr.decode()
+    for name in ("rgba", "depth", "object_index"):
+        a = np.load(tmp_path / "s" / f"{name}.npy", mmap_mode="r")
+        assert isinstance(a, np.memmap)
+        assert same(np.asarray(a), np.stack([f[name] for f in reference]))
+
+
+def test_stdout_stream(cli, demo_blend, reference):
+    p = run(cli, "render", demo_blend(), "-f", "1-3", *COMMON, "-o", "-")
+    assert p.returncode == 0, p.stderr.decode()
+    s = io.BytesIO(p.stdout)
+    for f in reference:  # frames in order; within a frame, passes in --passes order
+        for name in ("rgba", "depth", "object_index"):
+            assert same(np.load(s), f[name]), name
+    assert s.read() == b""
+
+
+def test_stdout_through_a_real_pipe(cli, demo_blend, reference):
+    code = ("import sys, blendarray as ba\n"
+            "for a in ba.read_stream(sys.stdin.buffer):\n"
+            "    print(a.dtype, a.shape, float(a.astype('f8').sum()))\n")
+    p = subprocess.run(f"{cli} render {demo_blend()} -f 1-2 {' '.join(COMMON)} -o - | "
+                       f"{sys.executable} -c \"{code}\"", shell=True, capture_output=True,
+                       text=True, timeout=600,
+                       env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python")))
+    assert p.returncode == 0, p.stderr
+    want = [f"{f[n].dtype} {f[n].shape} {float(f[n].astype('f8').sum())}"
+            for f in reference[:2] for n in ("rgba", "depth", "object_index")]
+    assert p.stdout.splitlines() == want
+
+
+def test_float16_and_display(cli, demo_blend, reference, tmp_path):
+    out = tmp_path / "h.npz"
+    p = run(cli, "render", demo_blend(), "-f", "1", *COMMON, "--dtype", "float16", "--display",
+            "-o", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    with np.load(out) as z:
+        assert z["rgba"].dtype == np.float16
+        assert np.array_equal(z["rgba"][0].view(np.uint16),
+                              reference[0]["rgba"].astype(np.float16).view(np.uint16))
+        assert z["object_index"].dtype == np.int32  # integer passes stay integers
+        assert z["display"].dtype == np.uint8 and z["display"].shape == (1, 36, 48, 4)
+
+
+def test_help_and_version(cli):
+    p = run(cli, "render", "--help")
+    assert p.returncode == 0 and b"examples:" in p.stdout and b"--stack" in p.stdout
+    p = run(cli, "--version")
+    assert p.returncode == 0 and p.stdout.startswith(b"blendarray 0.")
+
+
+def _one_line(p):
+    err = p.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("blendarray: "), p.stderr.decode()
+    return err[0]
+
+
+def test_existing_output_is_refused(cli, demo_blend, tmp_path):
+    out = tmp_path / "x.npz"
+    out.write_bytes(b"precious")
+    p = run(cli, "render", demo_blend(), "-f", "1", *COMMON, "-o", str(out))
+    assert p.returncode == 1 and "--force" in _one_line(p)
+    assert out.read_bytes() == b"precious"
+    p = run(cli, "render", demo_blend(), "-f", "1", *COMMON, "-o", str(out), "--force")
+    assert p.returncode == 0 and np.load(out)["rgba"].shape == (1, 36, 48, 4)
+
+
+@pytest.mark.parametrize("spec", ["1-", "a-b", "5-1", "1,,x", "1-10:0", ""])
+def test_malformed_frame_range(cli, demo_blend, tmp_path, spec):
+    p = run(cli, "render", demo_blend(), "-f", spec, "-o", str(tmp_path / "o.npz"))
+    assert p.returncode == 2 and "frame list" in _one_line(p)
+    assert os.listdir(tmp_path) == []
+
+
+def test_unknown_pass_and_missing_scene(cli, demo_blend, tmp_path):
+    p = run(cli, "render", demo_blend(), "-f", "1", "-p", "rgba,dpeth", "-o", str(tmp_path / "o.npz"))
+    line = _one_line(p)
+    assert p.returncode == 1 and "dpeth" in line and "depth" in line
+    p = run(cli, "render", str(tmp_path / "none.blend"), "-o", str(tmp_path / "o.npz"))
+    assert p.returncode == 1 and "none.blend" in _one_line(p)
+    assert os.listdir(tmp_path) == []
+    assert not _blenders_with_tmpdir("/tmp")
+
+
+def test_unwritable_output(cli, demo_blend, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    p = run(cli, "render", demo_blend(), "-f", "1", "-o", str(tmp_path / "file" / "o.npz"))
+    assert p.returncode == 1 and "file" in _one_line(p)
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_disk_full_leaves_nothing(cli, demo_blend, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
+    try:
+        (mnt / "old.npz").write_bytes(b"an earlier complete file")
+        p = run(cli, "render", demo_blend(), "-f", "1-4", "-p", "rgba,depth", "-e", "cycles",
+                "-s", "1", "--size", "96x72", "-q", "--force", "-o", str(mnt / "old.npz"))
+        assert p.returncode == 1, p.stderr.decode()
+        line = _one_line(p)
+        assert "space" in line or "No space" in line or "output" in line, line
+        assert os.listdir(mnt) == ["old.npz"]
+        assert (mnt / "old.npz").read_bytes() == b"an earlier complete file"
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_ctrl_c_stops_workers_and_removes_partial_output(cli, demo_blend, tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    p = subprocess.Popen([cli, "render", demo_blend("slow"), "-f", "1-100", "-w", "2",
+                          "-o", str(tmp_path / "out.npz")], env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_blenders_with_tmpdir(str(tmp_path / "tmp"))) < 2:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert time.time() - t0 < 3, "Ctrl-C took too long"
+    assert p.returncode == 130 and b"interrupted" in err
+    assert sorted(os.listdir(tmp_path)) == ["tmp"]
+    assert os.listdir(tmp_path / "tmp") == []
+    assert not _blenders_with_tmpdir(str(tmp_path / "tmp"))
