@@ -604,7 +604,9 @@ int cmd_render(int argc, char **argv)
             int e = errno;
             o.partdir[0] = '\0';
             free(frames);
-            return cli_fail("cannot write beside %s: %s", output, strerror(e));
+            if (e == ENOENT)
+                return cli_fail("cannot write %s: the folder %s does not exist", output, parent);
+            return cli_fail("cannot write %s: %s", output, strerror(e));
         }
     }
     o.total = total;

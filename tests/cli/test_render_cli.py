@@ -157,6 +157,12 @@ def test_unwritable_output(cli, demo_blend, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["file"]
 
 
+def test_missing_output_folder(cli, demo_blend, tmp_path):
+    p = run(cli, "render", demo_blend(), "-f", "1", "-o", str(tmp_path / "nope" / "o.npz"))
+    assert p.returncode == 1 and "does not exist" in _one_line(p)
+    assert os.listdir(tmp_path) == []
+
+
 def test_disk_full_leaves_nothing(cli, demo_blend, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
@@ -193,3 +199,46 @@ def test_ctrl_c_stops_workers_and_removes_partial_output(cli, demo_blend, tmp_pa
     assert sorted(os.listdir(tmp_path)) == ["tmp"]
     assert os.listdir(tmp_path / "tmp") == []
     assert not _blenders_with_tmpdir(str(tmp_path / "tmp"))
+
+
+def test_setup_hook_and_seed_match_python_api(cli, demo_blend, tmp_path):
+    hook = os.path.join(ROOT, "tests", "cli", "randomize.py")
+    out = tmp_path / "r.npz"
+    p = run(cli, "render", demo_blend(), "-n", "4", "-w", "2", "--setup", hook, "--seed", "7",
+            "-p", "rgba", "-e", "cycles", "-s", "1", "--size", "48x36", "-q", "-o", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    with ba.Renderer(demo_blend(), passes=["rgba"], engine="CYCLES", samples=1,
+                     resolution=(48, 36), setup=hook, seed=7, blender="blender") as r:
+        want = np.stack([f["rgba"] for f in r.frames(4)])
+    got = np.load(out)["rgba"]
+    assert same(got, want)
+    assert not np.array_equal(got[0], got[1]), "the hook varied the frames"
+
+
+def test_progress_bar_on_a_terminal(cli, demo_blend, tmp_path):
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([cli, "render", demo_blend(), "-f", "1-3", "-p", "rgba", "-e", "cycles",
+                          "-s", "1", "--size", "32x24", "-o", str(tmp_path / "o.npz")],
+                         stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    p.wait(timeout=120)
+    os.close(master)
+    assert p.returncode == 0
+    assert b"\r[" in err and b"3/3 frames" in err and b"fps" in err and b"ETA" in err
+
+
+def test_one_line_per_frame_when_not_a_terminal(cli, demo_blend, tmp_path):
+    p = run(cli, "render", demo_blend(), "-f", "1-3", "-p", "rgba", "-e", "cycles", "-s", "1",
+            "--size", "32x24", "-o", str(tmp_path / "o.npz"))
+    lines = p.stderr.decode().splitlines()
+    assert p.returncode == 0 and len(lines) == 3 and lines[-1].startswith("frame 3 (3/3)")
