@@ -1,5 +1,6 @@
 /* render.c — `blendarray render`: frames from Blender workers into .npz,
  * .npy files or a stream of NPY arrays on stdout. */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -201,7 +202,12 @@ static void safe_name(char *dst, size_t cap, const char *name)
         dst[i] = (c == '/' || c == '\\' || c == ' ') ? '.' : c;
     }
     dst[i] = '\0';
-    if (dst[0] == '.' || dst[0] == '\0') dst[0] = '_'; /* no hidden files, no "" */
+    if (i == 0 && cap > 1) {
+        dst[0] = '_'; /* no "" */
+        dst[1] = '\0';
+    } else if (dst[0] == '.') {
+        dst[0] = '_'; /* no hidden files, no ".." */
+    }
 }
 
 /* The array as written: float32 passes become float16 with --dtype float16. */
@@ -339,6 +345,28 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
+/* A run killed with SIGKILL cannot remove its parts folder; the next run to
+ * the same output removes those whose process is gone. */
+static void sweep_parts(const char *parent, const char *base)
+{
+    char prefix[NAME_MAX + 16];
+    int plen = snprintf(prefix, sizeof prefix, ".%s.parts-", base);
+    if (plen < 0 || (size_t)plen >= sizeof prefix) return;
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, (size_t)plen) != 0) continue;
+        long pid = strtol(e->d_name + plen, NULL, 10);
+        if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
+            char path[PATH_MAX];
+            int n = snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+            if (n > 0 && (size_t)n < sizeof path) nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        }
+    }
+    closedir(d);
+}
+
 static void abort_outputs(out_state *o)
 {
     for (int i = 0; i < o->npasses; i++) {
@@ -364,9 +392,10 @@ static int finish_outputs(out_state *o)
     ba_npz_writer *z = NULL;
     err = ba_npz_open(&z, o->target, o->compress, o->force);
     for (int i = 0; i < o->npasses && !err; i++) {
+        /* member names come from the scene (AOV names): no path separators in a zip */
         char safe[128];
         safe_name(safe, sizeof safe, o->passes[i].name);
-        err = ba_npz_add_npy_file(z, o->passes[i].name, o->passes[i].path);
+        err = ba_npz_add_npy_file(z, safe, o->passes[i].path);
     }
     if (!err) {
         err = ba_npz_finish(z);
@@ -594,7 +623,9 @@ int cmd_render(int argc, char **argv)
         } else {
             snprintf(parent, sizeof parent, ".");
         }
-        int len = snprintf(o.partdir, sizeof o.partdir, "%s/.%s.parts-XXXXXX", parent, base);
+        sweep_parts(parent, base);
+        int len = snprintf(o.partdir, sizeof o.partdir, "%s/.%s.parts-%d-XXXXXX", parent, base,
+                           (int)getpid());
         if (len < 0 || (size_t)len >= sizeof o.partdir) {
             o.partdir[0] = '\0';
             free(frames);

@@ -242,3 +242,27 @@ def test_one_line_per_frame_when_not_a_terminal(cli, demo_blend, tmp_path):
             "--size", "32x24", "-o", str(tmp_path / "o.npz"))
     lines = p.stderr.decode().splitlines()
     assert p.returncode == 0 and len(lines) == 3 and lines[-1].startswith("frame 3 (3/3)")
+
+
+def test_kill_9_of_the_cli(cli, demo_blend, tmp_path):
+    """Workers die with the CLI; what it could not remove, the next run to that output does."""
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "out.npz"
+    p = subprocess.Popen([cli, "render", demo_blend("slow"), "-f", "1-100", "-q", "-o", str(out)],
+                         env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and not _blenders_with_tmpdir(str(tmp_path / "tmp")):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    p.kill()
+    p.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and _blenders_with_tmpdir(str(tmp_path / "tmp")):
+        time.sleep(0.1)
+    assert not _blenders_with_tmpdir(str(tmp_path / "tmp")), "a worker outlived the CLI"
+    assert not out.exists()
+    p = run(cli, "render", demo_blend(), "-f", "1", "-p", "rgba", "-e", "workbench",
+            "--size", "16x12", "-q", "-o", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    assert sorted(os.listdir(tmp_path)) == ["out.npz", "tmp"]
