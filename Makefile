@@ -3,9 +3,12 @@
 #   make              build/libblendarray.so and build/libblendarray.a
 #   make test-c       build and run the C unit tests
 #   make test-c-asan  the same, built into build/asan/ with ASan + UBSan
+#   make test-python-asan  the extension's tests, ASan/UBSan build (build/asan/python)
+#   make valgrind-cli render, inspect, preview under valgrind (build/valgrind)
 #   make fuzz-replay  fuzz targets built with gcc + ASan/UBSan, replaying
 #                     fuzz/corpus/<target>/*
-#   make fuzz         libFuzzer (clang) runs, FUZZ_SECONDS each (default 60)
+#   make fuzz         libFuzzer (clang) runs, FUZZ_SECONDS each (default 60);
+#                     fails on any crash, leak or sanitizer report
 #   make clean
 
 CC        ?= cc
@@ -38,7 +41,7 @@ LIBS      := $(EXR_LIBS) $(PNG_LIBS) $(ZIP_LIBS) $(JSON_LIBS) -lm
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c src/ring.c src/msg.c \
-       src/npyread.c src/npystack.c src/npz.c src/renderer.c
+       src/npyread.c src/npystack.c src/npz.c src/renderer.c src/frames.c
 HDR := include/blendarray.h src/internal.h
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 
@@ -46,7 +49,7 @@ TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HDR := tests/c/check.h tests/c/fixtures.h
 
-FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer
+FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer
 
 .PHONY: all lib test-c test-c-asan fuzz-replay fuzz-replay-run fuzz fuzz-bins fuzz-seeds clean
 
@@ -105,15 +108,30 @@ FUZZ_BUILD := $(BUILD)/libfuzzer
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 
+# New corpus entries go to $(FUZZ_BUILD)/corpus/<target> (the first corpus
+# folder: libFuzzer writes only there); fuzz/corpus/<target> is read only.
+# Any crash, leak, timeout, out-of-memory or sanitizer report fails the run;
+# the input is left in $(FUZZ_BUILD)/artifacts/<target>/ (commit it to
+# fuzz/corpus/<target>/ as a regression input once the bug is fixed).
+FUZZ_OPTIONS ?= -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=0
+
 fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS)" fuzz-bins
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t; \
 	    echo "== $$t for $(FUZZ_SECONDS)s"; \
-	    $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	        -rss_limit_mb=2048 -timeout=10 \
+	    ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \
+	    $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTIONS) \
 	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ \
-	        $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t; done
+	        $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t 2> $(FUZZ_BUILD)/$$t.log; rc=$$?; \
+	    grep -E '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs)' $(FUZZ_BUILD)/$$t.log | tail -n 2; \
+	    if [ $$rc -ne 0 ]; then \
+	        tail -n 60 $(FUZZ_BUILD)/$$t.log; \
+	        echo "fuzz: $$t failed (exit $$rc); the input is in $(FUZZ_BUILD)/artifacts/$$t/," \
+	             "the whole log in $(FUZZ_BUILD)/$$t.log" >&2; \
+	        exit 1; \
+	    fi; \
+	done
 
 fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 
@@ -155,6 +173,55 @@ $(PYPKG)/$(LIBNAME).so: $(BUILD)/$(LIBNAME).so
 
 $(PY_EXT): $(PYPKG)/_core.c $(HDR) $(BUILD)/$(LIBNAME).a
 	$(CC) $(BA_CFLAGS) -fvisibility=default -I$(PY_INC) -shared $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+# ---------------------------------------------------------------------------
+# The CPython extension under ASan/UBSan: $(BUILD)/asan/python/blendarray is
+# a copy of the package with the sanitized _core and libblendarray.so.
+# CPython is not built with ASan, so libasan is preloaded; CPython's own
+# allocations at exit look like leaks, hence detect_leaks=0. The package is
+# imported before pytest starts, so tests that put python/ first on sys.path
+# still get the sanitized one (checked).
+ASAN_PYTESTS := tests/python/test_transport.py tests/python/test_core_ext.py tests/python/test_stream.py
+PY_ASAN_DIR  := $(BUILD)/asan/python
+
+.PHONY: python-asan python-asan-pkg test-python-asan valgrind-cli
+
+python-asan:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g $(SANITIZE)" python-asan-pkg
+
+python-asan-pkg: $(BUILD)/$(LIBNAME).so $(BUILD)/$(LIBNAME).a
+	rm -rf $(BUILD)/python/blendarray
+	mkdir -p $(BUILD)/python
+	tar -C python --exclude='*.so' --exclude=__pycache__ --exclude='*.c' -cf - blendarray | \
+	    tar -C $(BUILD)/python -xf -
+	cp $(BUILD)/$(LIBNAME).so $(BUILD)/python/blendarray/
+	$(CC) $(BA_CFLAGS) -fvisibility=default -I$(PY_INC) -shared $(PYPKG)/_core.c \
+	    -o $(BUILD)/python/blendarray/$(notdir $(PY_EXT)) $(BUILD)/$(LIBNAME).a $(LIBS)
+
+test-python-asan: python-asan
+	PYTHONPATH=$(abspath $(PY_ASAN_DIR)) \
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	$(PYTHON) -c 'import sys, pytest, blendarray, blendarray._core, blendarray._lib; \
+	    want = "$(abspath $(PY_ASAN_DIR))/blendarray/"; \
+	    assert all(m.__file__.startswith(want) for m in (blendarray, blendarray._core)), blendarray._core.__file__; \
+	    assert blendarray._lib.lib._name.startswith(want), blendarray._lib.lib._name; \
+	    sys.exit(pytest.main(["-q", "-p", "no:cacheprovider"] + sys.argv[1:]))' $(ASAN_PYTESTS)
+
+# ---------------------------------------------------------------------------
+# The command-line tool under valgrind: a small render (the Blender workers
+# are child processes, not traced), then inspect and preview of its output.
+VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=1 --suppressions=tests/cli/valgrind.supp
+VG_OUT   := $(BUILD)/valgrind
+
+valgrind-cli: $(CLI_BIN) python
+	rm -rf $(VG_OUT) && mkdir -p $(VG_OUT)
+	$(VALGRIND) $(CLI_BIN) render -f 1-2 -p rgba,depth -e workbench --size 32x24 -q \
+	    -o $(VG_OUT)/out.npz --force
+	$(VALGRIND) $(CLI_BIN) inspect $(VG_OUT)/out.npz > $(VG_OUT)/inspect.txt
+	$(VALGRIND) $(CLI_BIN) preview $(VG_OUT)/out.npz -o $(VG_OUT)/sheet.png
+	@echo "valgrind-cli: render, inspect and preview clean"
+
 # ---------------------------------------------------------------------------
 
 clean:

@@ -103,63 +103,6 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out)
     return 0;
 }
 
-/* "1-250", "1,5,9", "1-100:10", "1-3,7" -> frame numbers. */
-static int parse_frames(const char *spec, int64_t **out, size_t *count)
-{
-    size_t cap = 64, n = 0;
-    int64_t *v = malloc(cap * sizeof *v);
-    char *copy = strdup(spec), *save = NULL;
-    if (!v || !copy) {
-        free(v);
-        free(copy);
-        return cli_fail("out of memory");
-    }
-    int bad = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && !bad; tok = strtok_r(NULL, ",", &save)) {
-        long long a, b, step = 1;
-        char *colon = strchr(tok, ':');
-        if (colon) {
-            *colon = '\0';
-            if (parse_int(colon + 1, 1, MAX_FRAMES, &step)) bad = 1;
-        }
-        char *dash = strchr(tok + (tok[0] == '-'), '-');
-        if (dash) {
-            *dash = '\0';
-            if (parse_int(tok, -1000000000LL, 1000000000LL, &a) ||
-                parse_int(dash + 1, -1000000000LL, 1000000000LL, &b) || b < a)
-                bad = 1;
-        } else {
-            if (parse_int(tok, -1000000000LL, 1000000000LL, &a) || colon) bad = 1;
-            b = a;
-        }
-        for (long long f = a; !bad && f <= b; f += step) {
-            if (n == MAX_FRAMES) {
-                bad = 1;
-                break;
-            }
-            if (n == cap) {
-                int64_t *nv = realloc(v, cap * 2 * sizeof *v);
-                if (!nv) {
-                    bad = 1;
-                    break;
-                }
-                v = nv;
-                cap *= 2;
-            }
-            v[n++] = f;
-        }
-    }
-    if (!bad && n == 0) bad = 1;
-    free(copy);
-    if (bad) {
-        free(v);
-        return cli_fail("malformed frame list '%s': use e.g. 1-250, 1,5,9 or 1-100:10", spec);
-    }
-    *out = v;
-    *count = n;
-    return 0;
-}
-
 /* ---------------------------------------------------------------------- */
 /*  outputs                                                                */
 /* ---------------------------------------------------------------------- */
@@ -573,7 +516,15 @@ int cmd_render(int argc, char **argv)
     int64_t *frames = NULL;
     size_t total = 1;
     if (frames_spec) {
-        if (parse_frames(frames_spec, &frames, &total)) return 2;
+        int e = ba_parse_frames(frames_spec, &frames, &total, MAX_FRAMES);
+        if (e == BA_EOVERFLOW) {
+            cli_fail("frame list '%s' has more than %d frames", frames_spec, MAX_FRAMES);
+            return 2;
+        }
+        if (e) {
+            cli_fail("malformed frame list '%s': use e.g. 1-250, 1,5,9 or 1-100:10", frames_spec);
+            return 2;
+        }
     } else if (count) {
         total = (size_t)count;
     }

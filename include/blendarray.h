@@ -484,6 +484,24 @@ BA_API int ba_msg_recv(int sock, void *buf, size_t cap, size_t *len, int *fds, i
 BA_API int ba_peer_check(int sock, int expected_pid);
 
 /* ====================================================================== */
+/*  Frame lists                                                            */
+/* ====================================================================== */
+
+/*! ba_parse_frames() : a frame list as people type it ("1-250", "1,5,9",
+ *  "1-100:10", "1-3,7", "-5-3") to frame numbers, in the order written
+ *  (repeats kept). Items are separated by commas (empty items are skipped,
+ *  as by strtok); each is "N", "A-B" (A <= B, both included) or "A-B:STEP"
+ *  (STEP >= 1: A, A + STEP, ... up to B). Numbers are decimal, as strtoll()
+ *  reads them (leading white space and a sign allowed), N, A and B within
+ *  -1000000000..1000000000, STEP within 1..1000000000; a leading '-' is A's
+ *  sign ("-5--3" is -5..-3). *frames is malloc'd (free() it) and holds
+ *  *count >= 1 frames. BA_EINVAL for NULL arguments or a malformed list
+ *  (no frame at all included), checked over the whole list first;
+ *  BA_EOVERFLOW when it holds more than max_count frames; BA_ENOMEM. On any
+ *  failure *frames is NULL and *count 0. */
+BA_API int ba_parse_frames(const char *spec, int64_t **frames, size_t *count, size_t max_count);
+
+/* ====================================================================== */
 /*  Renderer: frames from Blender workers                                  */
 /* ====================================================================== */
 

@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc make pkg-config clang libopenexr-dev libpng-dev zlib1g-dev libzip-dev libjansson-dev
-              blender python3-numpy python3-venv)
+# clang and llvm (llvm-symbolizer for readable sanitizer reports): make fuzz;
+# valgrind: make valgrind-cli.
+APT_PACKAGES=(gcc make pkg-config clang llvm valgrind libopenexr-dev libpng-dev zlib1g-dev libzip-dev
+              libjansson-dev blender python3-numpy python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,6 +20,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "install.sh: installing ${missing[*]}" >&2
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+# libFuzzer's runtime is in libclang-rt-<version>-dev on Debian 12 / Ubuntu,
+# only "recommended" by clang: install it if clang cannot link a fuzzer.
+if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' |
+        clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
+    v=$(clang -dumpversion | cut -d. -f1)
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "install.sh: installing libclang-rt-$v-dev (libFuzzer)" >&2
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "libclang-rt-$v-dev"
 fi
 
 PYTHON=${PYTHON:-python3}

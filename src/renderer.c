@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -659,6 +660,17 @@ static int take_frame(ba_renderer *r, worker *w, json_t *reply, int *fds, int nf
                 err = say(r, BA_EFORMAT, "worker %d sent a frame part without its memory", w->id);
                 break;
             }
+            /* a memfd shorter than the size it comes with, or one the worker could
+             * shrink later, would SIGBUS us on access: it must be sealed */
+            struct stat st;
+            int seals = fcntl(fds[fdi], F_GET_SEALS);
+            if (fstat(fds[fdi], &st) != 0 || !S_ISREG(st.st_mode) ||
+                (uint64_t)st.st_size < (uint64_t)size || seals < 0 ||
+                !(seals & F_SEAL_SHRINK)) {
+                err = say(r, BA_EFORMAT, "worker %d sent a frame part that is not a sealed memfd "
+                          "of the size it states", w->id);
+                break;
+            }
             void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fds[fdi++], 0);
             if (m == MAP_FAILED) {
                 err = say(r, BA_EIO, "mmap of a frame: %s", strerror(errno));
@@ -681,12 +693,15 @@ static int take_frame(ba_renderer *r, worker *w, json_t *reply, int *fds, int nf
             fa->dtype = dtype_from(json_string_value(json_object_get(e, "dtype")));
             fa->ndim = (int)json_array_size(shape);
             uint64_t count = 1;
+            int wrapped = 0;
             for (int d = 0; d < fa->ndim && d < 3; d++) {
-                fa->shape[d] = (uint64_t)json_integer_value(json_array_get(shape, (size_t)d));
-                count *= fa->shape[d];
+                json_int_t dim = json_integer_value(json_array_get(shape, (size_t)d));
+                fa->shape[d] = (uint64_t)dim;
+                wrapped |= dim < 0 || __builtin_mul_overflow(count, fa->shape[d], &count);
             }
-            if (!name || fa->dtype < 0 || fa->ndim < 2 || fa->ndim > 3 || off < 0 || nb < 0 ||
-                count * ba_dtype_size(fa->dtype) != (uint64_t)nb ||
+            if (!name || fa->dtype < 0 || fa->ndim < 2 || fa->ndim > 3 || off < 0 || nb < 0 || wrapped ||
+                __builtin_mul_overflow(count, (uint64_t)ba_dtype_size(fa->dtype), &count) ||
+                count != (uint64_t)nb ||
                 (uint64_t)off + (uint64_t)nb > avail) {
                 err = say(r, BA_EFORMAT, "worker %d described an array that does not fit", w->id);
                 break;

@@ -9,6 +9,7 @@ When the consumer holds every slot, no new frame is dispatched: memory is
 bounded by workers x ring x slot size.
 """
 import collections
+import fcntl
 import inspect
 import mmap
 import os
@@ -328,10 +329,13 @@ class Renderer:
             total = 0
             for part in reply["parts"]:
                 if part.get("slot") is not None:
+                    if part["slot"] != slot:
+                        raise WorkerError(f"worker {w.id} answered with slot {part['slot']}, "
+                                          f"not the slot {slot} it was given")
                     lease = w.slots.ring.lease(part["slot"], w.slots.release)
                     buf = lease
                 else:
-                    buf = mmap.mmap(next(fd_iter), part["size"])
+                    buf = _map_sealed(next(fd_iter), part["size"])
                 total += part["size"]
                 for a in part["arrays"]:
                     arrays[a["name"]] = np.frombuffer(buf, a["dtype"], int(np.prod(a["shape"])),
@@ -427,6 +431,19 @@ class Renderer:
     def __del__(self):
         if not getattr(self, "_closed", True):
             self.close(kill=True)
+
+
+def _map_sealed(fd, size):
+    """Map a frame memfd from a worker: it must be sealed against shrinking (else the
+    worker could truncate it and SIGBUS us) and at least `size` bytes long."""
+    try:
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    except OSError:
+        seals = 0
+    if not seals & fcntl.F_SEAL_SHRINK or os.fstat(fd).st_size < size:
+        raise WorkerError("a worker sent frame memory that is not a sealed memfd of the size "
+                          "it states")
+    return mmap.mmap(fd, size)
 
 
 def _unwrap(x):

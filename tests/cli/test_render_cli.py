@@ -141,13 +141,17 @@ def test_malformed_frame_range(cli, demo_blend, tmp_path, spec):
 
 
 def test_unknown_pass_and_missing_scene(cli, demo_blend, tmp_path):
-    p = run(cli, "render", demo_blend(), "-f", "1", "-p", "rgba,dpeth", "-o", str(tmp_path / "o.npz"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))  # this test's workers only, whatever else runs
+    p = run(cli, "render", demo_blend(), "-f", "1", "-p", "rgba,dpeth", "-o",
+            str(tmp_path / "o.npz"), env=env)
     line = _one_line(p)
     assert p.returncode == 1 and "dpeth" in line and "depth" in line
-    p = run(cli, "render", str(tmp_path / "none.blend"), "-o", str(tmp_path / "o.npz"))
+    p = run(cli, "render", str(tmp_path / "none.blend"), "-o", str(tmp_path / "o.npz"), env=env)
     assert p.returncode == 1 and "none.blend" in _one_line(p)
-    assert os.listdir(tmp_path) == []
-    assert not _blenders_with_tmpdir("/tmp")
+    assert sorted(os.listdir(tmp_path)) == ["tmp"] and os.listdir(tmp) == []
+    assert not _blenders_with_tmpdir(str(tmp))
 
 
 def test_unwritable_output(cli, demo_blend, tmp_path):

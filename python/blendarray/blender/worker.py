@@ -6,6 +6,7 @@ into the ring slot the consumer names, or into fresh memfds when it does not
 fit; only a description of where the arrays lie goes back on the socket.
 """
 import ctypes
+import fcntl
 import importlib
 import inspect
 import mmap
@@ -59,9 +60,12 @@ class FrameAlloc:
                 return _views(buf, layout)
         layout, size = _layout(specs)
         size = max(size, PAGE)
-        fd = os.memfd_create("blendarray-frame", os.MFD_CLOEXEC)
+        fd = os.memfd_create("blendarray-frame", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
             os.ftruncate(fd, size)
+            # Sealed: the consumer maps it, and a file that shrank would SIGBUS it.
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                        fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
             mm = mmap.mmap(fd, size)
         except BaseException:
             os.close(fd)
