@@ -270,3 +270,22 @@ def test_kill_9_of_the_cli(cli, demo_blend, tmp_path):
             "--size", "16x12", "-q", "-o", str(out))
     assert p.returncode == 0, p.stderr.decode()
     assert sorted(os.listdir(tmp_path)) == ["out.npz", "tmp"]
+
+
+def test_scene_pass_names_cannot_escape_the_output(cli, demo_blend, tmp_path):
+    """AOV names come from the .blend: '../escape', '/abs', '.hidden' stay inside."""
+    out = tmp_path / "o"
+    p = run(cli, "render", demo_blend("evilnames"), "-f", "1", "-e", "cycles", "-q",
+            "-o", str(out) + "/")
+    assert p.returncode == 0, p.stderr.decode()
+    assert sorted(os.listdir(tmp_path)) == ["o"]
+    names = sorted(os.listdir(out))
+    assert all("/" not in n and not n.startswith(".") for n in names), names
+    assert len(names) == 4 and "rgba_0001.npy" in names, names  # rgba + the three AOVs
+    assert "_abs_0001.npy" in names and "_hidden_0001.npy" in names, names
+    z = tmp_path / "z.npz"
+    p = run(cli, "render", demo_blend("evilnames"), "-f", "1", "-e", "cycles", "-q", "-o", str(z))
+    assert p.returncode == 0, p.stderr.decode()
+    import zipfile
+    members = zipfile.ZipFile(z).namelist()
+    assert all("/" not in m and not m.startswith(".") for m in members), members

@@ -96,10 +96,23 @@ def slow(outdir):
     save(outdir, "slow")
 
 
+def evilnames(outdir):
+    """AOVs whose names try to climb out of an output folder: ../escape, /abs, .hidden."""
+    S.build_demo()
+    sc = bpy.context.scene
+    sc.render.resolution_x, sc.render.resolution_y = 16, 12
+    sc.cycles.samples = 1
+    vl = sc.view_layers[0]
+    for name in ("../escape", "/abs", ".hidden"):
+        a = vl.aovs.add()
+        a.name, a.type = name, "VALUE"
+    save(outdir, "evilnames")
+
+
 def main(outdir):
     outdir = os.path.abspath(outdir)  # Blender wants absolute paths to save to
     os.makedirs(outdir, exist_ok=True)
-    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow):
+    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames):
         build(outdir)
     print("built scenes in", outdir)
 
