@@ -49,7 +49,7 @@ TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HDR := tests/c/check.h tests/c/fixtures.h
 
-FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer
+FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer reply_fuzzer
 
 .PHONY: all lib test-c test-c-asan fuzz-replay fuzz-replay-run fuzz fuzz-bins fuzz-seeds clean
 

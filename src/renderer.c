@@ -987,3 +987,45 @@ int ba_renderer_run(ba_renderer *r, const int64_t *frames, size_t count, ba_fram
     }
     return err;
 }
+
+/* ---------------------------------------------------------------------- */
+/*  for the fuzz target: a reply through take_frame, with no worker process */
+/* ---------------------------------------------------------------------- */
+
+int ba_internal_check_reply(const char *json, size_t len, size_t slot_size)
+{
+    json_error_t jerr;
+    json_t *reply = json_loadb(json, len, 0, &jerr);
+    if (!reply || !json_is_object(reply)) {
+        json_decref(reply);
+        return BA_EFORMAT;
+    }
+    ba_renderer *r = calloc(1, sizeof *r);
+    worker w;
+    memset(&w, 0, sizeof w);
+    w.sock = w.out = -1;
+    int err = r ? ba_ring_create(&w.ring, 1, slot_size ? slot_size : 1) : BA_ENOMEM;
+    if (err == BA_OK) {
+        job jb = {1, 0, 0};
+        held *h = NULL;
+        err = take_frame(r, &w, reply, NULL, 0, &jb, &h);
+        if (err == BA_OK) {
+            const uint8_t *lo = ba_ring_slot(w.ring, 0), *hi = lo + ba_ring_slot_size(w.ring);
+            for (int i = 0; i < h->frame.narrays; i++) {
+                const ba_frame_array *a = &h->frame.arrays[i];
+                const uint8_t *p = a->data;
+                if (p < lo || p > hi || a->nbytes > (size_t)(hi - p)) abort(); /* outside */
+                if (a->nbytes) {
+                    volatile uint8_t first = p[0], last = p[a->nbytes - 1];
+                    (void)first;
+                    (void)last;
+                }
+            }
+            free_held(h);
+        }
+    }
+    ba_ring_close(w.ring);
+    free(r);
+    json_decref(reply);
+    return err;
+}
