@@ -41,7 +41,7 @@ LIBS      := $(EXR_LIBS) $(PNG_LIBS) $(ZIP_LIBS) $(JSON_LIBS) -lm
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c src/ring.c src/msg.c \
-       src/npyread.c src/npystack.c src/npz.c src/renderer.c src/frames.c
+       src/npyread.c src/npystack.c src/npz.c src/renderer.c src/atomic.c src/frames.c
 HDR := include/blendarray.h src/internal.h
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 

@@ -47,4 +47,15 @@ long long ba_internal_pread_full(int fd, void *buf, size_t size, uint64_t offset
  * accepted array lies inside the slot. */
 int ba_internal_check_reply(const char *json, size_t len, size_t slot_size);
 
+/* atomic.c: whole files or nothing. write_all/pwrite_all: 0 or -1 (errno);
+ * make_temp: "<dir>/.<base>.XXXXXX" created O_EXCL (mode 0666 less the umask,
+ * as np.save), returns the fd, -1 (errno) or -2 (out of memory); publish:
+ * rename tmp to path, never replacing an existing path unless overwrite
+ * (BA_OK, BA_EEXIST, BA_EIO); sync_parent_dir: best-effort fsync of the folder. */
+int ba_atomic_write_all(int fd, const void *data, size_t size);
+int ba_atomic_pwrite_all(int fd, const void *data, size_t size, uint64_t offset);
+int ba_atomic_make_temp(const char *path, char **tmp_out, int flags);
+int ba_atomic_publish(const char *tmp, const char *path, int overwrite);
+void ba_atomic_sync_parent_dir(const char *path);
+
 #endif

@@ -98,100 +98,6 @@ int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype, int ndim, const
 /*  atomic save                                                            */
 /* ---------------------------------------------------------------------- */
 
-static int write_all(int fd, const void *data, size_t size)
-{
-    const char *p = data;
-    while (size > 0) {
-        size_t chunk = size > ((size_t)1 << 30) ? ((size_t)1 << 30) : size;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        size -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Create "<dir>/.<base>.XXXXXX" exclusively. Unlike mkstemp() the file is
- * created with mode 0666 so the process umask applies, as for np.save(). */
-static int make_temp(const char *path, char **tmp_out)
-{
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    const char *base = path + dirlen;
-    size_t need = strlen(path) + 1 + 1 + 6 + 1 + 1;
-    char *tmp = malloc(need);
-    if (!tmp) return -2;
-
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                 ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)tmp;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-        char suffix[7];
-        for (int i = 0; i < 6; ++i) {
-            x ^= x << 13; /* xorshift64 */
-            x ^= x >> 7;
-            x ^= x << 17;
-            suffix[i] = alphabet[x % (sizeof alphabet - 1)];
-        }
-        suffix[6] = '\0';
-        snprintf(tmp, need, "%.*s.%s.%s", (int)dirlen, path, base, suffix);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *tmp_out = tmp;
-            return fd;
-        }
-        if (errno != EEXIST && errno != EINTR) break;
-    }
-    int e = errno;
-    free(tmp);
-    errno = e;
-    return -1;
-}
-
-/* Move tmp to path; with overwrite == 0 never replace an existing path. */
-static int publish(const char *tmp, const char *path, int overwrite)
-{
-    if (overwrite) return rename(tmp, path) == 0 ? BA_OK : BA_EIO;
-#ifdef RENAME_NOREPLACE
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return BA_OK;
-    if (errno == EEXIST) return BA_EEXIST;
-    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return BA_EIO;
-#endif
-    /* filesystems without RENAME_NOREPLACE: link() never replaces either */
-    if (link(tmp, path) != 0) return errno == EEXIST ? BA_EEXIST : BA_EIO;
-    unlink(tmp); /* both names now refer to the file; drop the temporary */
-    return BA_OK;
-}
-
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = NULL;
-    if (!slash) {
-        dir = strdup(".");
-    } else {
-        size_t len = slash == path ? 1 : (size_t)(slash - path);
-        dir = strndup(path, len);
-    }
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd); /* best effort: the file is already in place */
-        close(fd);
-    }
-    free(dir);
-}
-
 int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape, const void *data,
                 size_t nbytes, int overwrite)
 {
@@ -219,22 +125,23 @@ int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape, co
     }
 
     char *tmp = NULL;
-    int fd = make_temp(path, &tmp);
+    int fd = ba_atomic_make_temp(path, &tmp, O_WRONLY);
     if (fd == -2) return BA_ENOMEM;
     if (fd < 0) return BA_EIO;
 
     err = BA_EIO;
-    if (write_all(fd, header, hlen) != 0 || write_all(fd, data, nbytes) != 0 || fsync(fd) != 0) {
+    if (ba_atomic_write_all(fd, header, hlen) != 0 || ba_atomic_write_all(fd, data, nbytes) != 0 ||
+        fsync(fd) != 0) {
         int e = errno;
         close(fd);
         errno = e;
         goto fail;
     }
     if (close(fd) != 0) goto fail;
-    err = publish(tmp, path, overwrite);
+    err = ba_atomic_publish(tmp, path, overwrite);
     if (err != BA_OK) goto fail;
     free(tmp);
-    sync_parent_dir(path);
+    ba_atomic_sync_parent_dir(path);
     return BA_OK;
 
 fail:;

@@ -23,10 +23,6 @@
 #include "internal.h"
 
 /* defined in npystack.c (hidden, shared) */
-int ba_atomic_write_all(int fd, const void *data, size_t size);
-int ba_atomic_make_temp(const char *path, char **tmp_out, int flags);
-int ba_atomic_publish(const char *tmp, const char *path, int overwrite);
-void ba_atomic_sync_parent_dir(const char *path);
 
 /* An NPY header is never larger than this here (numpy's reader refuses more
  * than 10000 bytes by default). */

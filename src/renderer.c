@@ -605,9 +605,8 @@ const char *ba_renderer_message(const ba_renderer *r)
 
 static int dtype_from(const char *descr)
 {
-    static const char *names[] = {"<f4", "<f2", "|u1", "<i4", "<u2"};
-    for (int i = 0; i < 5; i++)
-        if (descr && strcmp(descr, names[i]) == 0) return i;
+    for (int i = 0; descr && ba_dtype_descr(i); i++)
+        if (strcmp(descr, ba_dtype_descr(i)) == 0) return i;
     return -1;
 }
 
