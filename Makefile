@@ -153,7 +153,7 @@ CLI_BIN := $(BUILD)/blendarray
 .PHONY: cli
 cli: $(CLI_BIN)
 
-$(CLI_BIN): $(CLI_SRC) cli/cli.h include/blendarray.h $(BUILD)/$(LIBNAME).a
+$(CLI_BIN): $(CLI_SRC) cli/cli.h cli/elements.h include/blendarray.h $(BUILD)/$(LIBNAME).a
 	$(CC) $(BA_CFLAGS) -fvisibility=default -Icli $(CLI_SRC) -o $@ $(BUILD)/$(LIBNAME).a $(LIBS) \
 	    -DBA_PYTHON_DIR='"$(abspath python)"'
 

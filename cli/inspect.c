@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "elements.h"
 
 static void inspect_usage(FILE *f)
 {
@@ -48,22 +49,6 @@ typedef struct stats {
     uint64_t umin, umax;
 } stats;
 
-static uint64_t load_bits(const uint8_t *p, size_t size, int big)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < size; ++i) v |= (uint64_t)p[big ? size - 1 - i : i] << (8 * i);
-    return v;
-}
-
-static double half_to_double(uint16_t h)
-{
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v;
-    if (e == 0) v = ldexp(m, -24);
-    else if (e == 31) v = m ? NAN : INFINITY;
-    else v = ldexp(m + 1024, e - 25);
-    return h & 0x8000 ? -v : v;
-}
 
 static void compute_stats(const ba_npy_info *info, const uint8_t *data, stats *s)
 {

@@ -16,6 +16,7 @@
 #include <png.h>
 
 #include "cli.h"
+#include "elements.h"
 
 #define GAP 4
 #define MAX_COLS 4
@@ -54,22 +55,6 @@ static void preview_usage(FILE *f)
 /*  element access                                                         */
 /* ---------------------------------------------------------------------- */
 
-static uint64_t load_bits(const uint8_t *p, size_t size, int big)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < size; ++i) v |= (uint64_t)p[big ? size - 1 - i : i] << (8 * i);
-    return v;
-}
-
-static double half_to_double(uint16_t h)
-{
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v;
-    if (e == 0) v = ldexp(m, -24);
-    else if (e == 31) v = m ? NAN : INFINITY;
-    else v = ldexp(m + 1024, e - 25);
-    return h & 0x8000 ? -v : v;
-}
 
 static double elem_float(const ba_npy_info *info, const uint8_t *p)
 {
