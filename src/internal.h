@@ -58,4 +58,8 @@ int ba_atomic_make_temp(const char *path, char **tmp_out, int flags);
 int ba_atomic_publish(const char *tmp, const char *path, int overwrite);
 void ba_atomic_sync_parent_dir(const char *path);
 
+/* npy.c: bytes of a C-order array of `dtype` and `shape` (each dimension at
+ * most INT64_MAX, as NumPy requires); BA_EOVERFLOW if it does not fit. */
+int ba_internal_array_bytes(int dtype, int ndim, const uint64_t *shape, size_t *out);
+
 #endif

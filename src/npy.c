@@ -45,6 +45,17 @@ const char *ba_dtype_descr(int dtype)
     return dtype_descr(dtype);
 }
 
+int ba_internal_array_bytes(int dtype, int ndim, const uint64_t *shape, size_t *out)
+{
+    size_t bytes = ba_dtype_size(dtype);
+    for (int i = 0; i < ndim; ++i) {
+        if (shape[i] > (uint64_t)INT64_MAX || shape[i] > SIZE_MAX) return BA_EOVERFLOW;
+        if (ba_mul_overflow(bytes, (size_t)shape[i], &bytes)) return BA_EOVERFLOW;
+    }
+    *out = bytes;
+    return BA_OK;
+}
+
 int ba_npy_header(char *buf, size_t cap, size_t *len, int dtype, int ndim, const uint64_t *shape)
 {
     const char *descr = dtype_descr(dtype);
@@ -107,16 +118,14 @@ int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape, co
         return BA_EINVAL;
     if (path[strlen(path) - 1] == '/') return BA_EINVAL;
 
-    size_t expect = esize;
-    for (int i = 0; i < ndim; ++i) {
-        if (shape[i] > SIZE_MAX) return BA_EOVERFLOW;
-        if (ba_mul_overflow(expect, (size_t)shape[i], &expect)) return BA_EOVERFLOW;
-    }
+    size_t expect;
+    int err = ba_internal_array_bytes(dtype, ndim, shape, &expect);
+    if (err != BA_OK) return err;
     if (expect != nbytes) return BA_EINVAL;
 
     char header[256];
     size_t hlen;
-    int err = ba_npy_header(header, sizeof header, &hlen, dtype, ndim, shape);
+    err = ba_npy_header(header, sizeof header, &hlen, dtype, ndim, shape);
     if (err != BA_OK) return err;
 
     if (!overwrite) { /* fail early; publish() is the authoritative check */

@@ -182,16 +182,14 @@ int ba_npz_add_array(ba_npz_writer *w, const char *name, int dtype, int ndim,
     if (!w || !name || esize == 0 || ndim < 0 || ndim > BA_NPY_MAX_DIMS ||
         (ndim > 0 && !shape) || (!data && nbytes > 0))
         return BA_EINVAL;
-    size_t expect = esize;
-    for (int i = 0; i < ndim; ++i) {
-        if (shape[i] > (uint64_t)INT64_MAX || shape[i] > SIZE_MAX) return BA_EOVERFLOW;
-        if (ba_mul_overflow(expect, (size_t)shape[i], &expect)) return BA_EOVERFLOW;
-    }
+    size_t expect;
+    int err = ba_internal_array_bytes(dtype, ndim, shape, &expect);
+    if (err != BA_OK) return err;
     if (expect != nbytes) return BA_EINVAL;
 
     char header[256];
     size_t hlen;
-    int err = ba_npy_header(header, sizeof header, &hlen, dtype, ndim, shape);
+    err = ba_npy_header(header, sizeof header, &hlen, dtype, ndim, shape);
     if (err != BA_OK) return err;
     npz_member *m;
     if ((err = add_member(w, name, &m)) != BA_OK) return err;
