@@ -6,6 +6,7 @@
  * the workers' sockets and output pipes, so Blender can never block on a
  * full pipe and a signal (EINTR) is seen at once.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -168,6 +169,35 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
+/* Temporary folders of consumers that were killed (kill -9) before they could
+ * remove them: named blendarray-<pid>-*, that pid gone, and ours. The same
+ * rule as the Python consumer's sweep_stale(). */
+static void sweep_stale(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "blendarray-", 11) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + 11, &end, 10);
+        if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+        struct stat st;
+        if (n > 0 && (size_t)n < sizeof path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_uid == getuid())
+            nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(d);
+}
+
+static const char *tmp_root(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    return tmp && *tmp ? tmp : "/tmp";
+}
+
 /* ---------------------------------------------------------------------- */
 /*  workers                                                                */
 /* ---------------------------------------------------------------------- */
@@ -309,9 +339,7 @@ static int start_worker(ba_renderer *r, worker *w)
     int err = BA_OK;
     w->tail_len = 0;
     w->tail[0] = '\0';
-    const char *tmp = getenv("TMPDIR");
-    snprintf(w->tmpdir, sizeof w->tmpdir, "%s/blendarray-%d-XXXXXX", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid());
+    snprintf(w->tmpdir, sizeof w->tmpdir, "%s/blendarray-%d-XXXXXX", tmp_root(), (int)getpid());
     if (!mkdtemp(w->tmpdir)) {
         w->tmpdir[0] = '\0';
         return say(r, BA_EIO, "cannot make a temporary directory: %s", strerror(errno));
@@ -546,6 +574,7 @@ int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts)
         r->w[i].id = i;
         r->w[i].sock = r->w[i].out = -1;
     }
+    sweep_stale(tmp_root());
     for (int i = 0; i < r->nw; i++) {
         err = start_worker(r, &r->w[i]);
         if (err != BA_OK) return err;

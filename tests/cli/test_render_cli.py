@@ -266,10 +266,12 @@ def test_kill_9_of_the_cli(cli, demo_blend, tmp_path):
         time.sleep(0.1)
     assert not _blenders_with_tmpdir(str(tmp_path / "tmp")), "a worker outlived the CLI"
     assert not out.exists()
+    assert os.listdir(tmp_path / "tmp"), "the killed run left its workers' folder"
     p = run(cli, "render", demo_blend(), "-f", "1", "-p", "rgba", "-e", "workbench",
-            "--size", "16x12", "-q", "-o", str(out))
+            "--size", "16x12", "-q", "-o", str(out), env=env)
     assert p.returncode == 0, p.stderr.decode()
     assert sorted(os.listdir(tmp_path)) == ["out.npz", "tmp"]
+    assert os.listdir(tmp_path / "tmp") == []  # swept, and this run's own removed
 
 
 def test_scene_pass_names_cannot_escape_the_output(cli, demo_blend, tmp_path):
