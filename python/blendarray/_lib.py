@@ -30,7 +30,6 @@ def _load():
         "ba_strerror": (ctypes.c_char_p, [ctypes.c_int]),
         "ba_version_string": (ctypes.c_char_p, []),
         "ba_flip_rows": (ctypes.c_int, [_ptr, _c_size, _c_size]),
-        "ba_copy_flipped": (ctypes.c_int, [_ptr, _ptr, _c_size, _c_size]),
         "ba_f32_to_i32": (ctypes.c_int, [_ptr, _ptr, _c_size]),
         "ba_exr_open_fd": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_int]),
         "ba_exr_close": (None, [_ptr]),
@@ -39,8 +38,6 @@ def _load():
                                        ctypes.POINTER(ctypes.c_int32)]),
         "ba_exr_channel_count": (ctypes.c_int, [_ptr]),
         "ba_exr_channel_name": (ctypes.c_char_p, [_ptr, ctypes.c_int]),
-        "ba_exr_read": (ctypes.c_int, [_ptr, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
-                                       _ptr, _c_size, _c_size]),
         "ba_exr_read_many": (ctypes.c_int, [_ptr, ctypes.POINTER(ExrTarget), ctypes.c_int]),
         "ba_png_decode_rgba8_fd": (ctypes.c_int, [ctypes.c_int, _ptr, _c_size, _c_size,
                                                   ctypes.POINTER(ctypes.c_uint32),
@@ -86,12 +83,6 @@ class Exr:
     def _check(self, err, what):
         if err:
             check(err, what, (lib.ba_exr_message(self._h) or b"").decode())
-
-    def read_into(self, names, dst):
-        """Decode channels `names`, interleaved in that order, into float32 array dst (H, W[, C])."""
-        arr = (ctypes.c_char_p * len(names))(*[n.encode() for n in names])
-        self._check(lib.ba_exr_read(self._h, arr, len(names), dst.ctypes.data,
-                                    dst.strides[0], dst.nbytes), f"decode EXR channels {names}")
 
     def read_many(self, requests):
         """Decode several (names, float32 dst) requests in one walk over the file."""
