@@ -24,7 +24,8 @@ static void inspect_usage(FILE *f)
           "                  '-' when there are none\n"
           "  nan, inf        how many NaN and +-Inf values (floats only)\n"
           "An .npy file's array is named after the file; \"(F)\" after a dtype marks a\n"
-          "Fortran-order array.\n"
+          "Fortran-order array. Members of an .npz that are not arrays (the meta.json\n"
+          "that blendarray render writes) are listed after the arrays.\n"
           "\n"
           "Exit status: 0, or 1 if a file is missing, unreadable or corrupt\n"
           "(\"blendarray: FILE: what is wrong\" on stderr; the other files are still shown).\n"
@@ -223,7 +224,9 @@ static int inspect_npz(const char *path)
         ba_npz_read_close(rd);
         return cli_fail("%s: out of memory", path);
     }
+    int narrays = 0;
     for (int i = 0; i < n; ++i) {
+        if (ba_npz_is_array(rd, i) == 0) continue; /* meta.json ...: listed after the arrays */
         ba_npy_info info;
         void *data = NULL;
         rc = ba_npz_read(rd, i, &info, &data);
@@ -237,11 +240,13 @@ static int inspect_npz(const char *path)
         }
         stats s;
         compute_stats(&info, data, &s);
-        format_row(&rows[i], ba_npz_name(rd, i), &info, &s);
+        format_row(&rows[narrays++], ba_npz_name(rd, i), &info, &s);
         free(data);
     }
-    printf("%s: npz, %d array%s\n", path, n, n == 1 ? "" : "s");
-    print_rows(rows, n);
+    printf("%s: npz, %d array%s\n", path, narrays, narrays == 1 ? "" : "s");
+    print_rows(rows, narrays);
+    for (int i = 0; i < n; ++i)
+        if (ba_npz_is_array(rd, i) == 0) printf("  %s  (a file, not an array)\n", ba_npz_name(rd, i));
     free(rows);
     ba_npz_read_close(rd);
     return 0;

@@ -25,9 +25,11 @@ static const uint8_t GAP_RGB[3] = {40, 40, 40};
 static void preview_usage(FILE *f)
 {
     fputs("usage: blendarray preview FILE.npz|FILE.npy -o SHEET.png [--frame N] [--force]\n"
+          "                          [--no-labels]\n"
           "\n"
           "Write a contact sheet PNG: one tile per image array of frame N, in a grid of\n"
-          "up to 4 columns with 4 px gaps, every tile at the size of the first.\n"
+          "up to 4 columns with 4 px gaps, every tile at the size of the first, its pass\n"
+          "name at its top-left corner (on tiles at least 20 px high and 16 px wide).\n"
           "\n"
           "options:\n"
           "  -o, --output PNG  the sheet to write (atomically: a temporary file, renamed)\n"
@@ -35,13 +37,21 @@ static void preview_usage(FILE *f)
           "                    an array has one when it has 4 dims, or 3 dims and a last\n"
           "                    dim outside 1..4\n"
           "  --force           replace PNG if it exists (otherwise that is an error)\n"
+          "  --no-labels       no pass names on the tiles\n"
           "  -h, --help        this text\n"
           "\n"
           "How arrays are shown:\n"
           "  float, 3-4 channels          colour (sRGB-encoded, alpha dropped)\n"
           "  float, name has \"normal\"     -1..1 mapped to 0..255 per channel\n"
-          "  float, 1 channel (depth...)  viridis-like colour map over the finite min..max;\n"
-          "                               NaN and Inf black\n"
+          "  float, 1 channel (depth...)  viridis-like colour map from the 0.5th to the\n"
+          "                               99.5th percentile of the values that are not\n"
+          "                               background; background, NaN and Inf black.\n"
+          "                               Background: values >= 65504 (depth where nothing\n"
+          "                               was hit: 1e10 in Cycles and Workbench, 65504 in\n"
+          "                               EEVEE of Blender 3.x), and the maximum when at\n"
+          "                               least 1% of the pixels hold exactly it and it lies\n"
+          "                               further above the next value than the others\n"
+          "                               span (EEVEE Next's clip end)\n"
           "  integer, 1 channel (index)   a distinct colour per value, 0 black\n"
           "  uint8, 3-4 channels          as is (alpha dropped); 1 channel: grey\n"
           "Arrays that are not images (1-D, 5 channels, ...) are skipped with a note.\n"
@@ -129,18 +139,216 @@ static uint8_t unit_to_u8(double v) /* -1..1 → 0..255 */
 }
 
 /* ---------------------------------------------------------------------- */
+/*  labels: a 5x8 bitmap font of printable ASCII (row 8: descenders)       */
+/* ---------------------------------------------------------------------- */
+
+/* rows top to bottom, bit 4 the leftmost pixel; characters 32..126 */
+static const uint8_t FONT[95][8] = {
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /*   */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04, 0x00}, /* ! */
+    {0x0a, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00}, /* " */
+    {0x0a, 0x0a, 0x1f, 0x0a, 0x1f, 0x0a, 0x0a, 0x00}, /* # */
+    {0x04, 0x0f, 0x14, 0x0e, 0x05, 0x1e, 0x04, 0x00}, /* $ */
+    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03, 0x00}, /* % */
+    {0x0c, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0d, 0x00}, /* & */
+    {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00}, /* quote */
+    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02, 0x00}, /* ( */
+    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08, 0x00}, /* ) */
+    {0x00, 0x04, 0x15, 0x0e, 0x15, 0x04, 0x00, 0x00}, /* * */
+    {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00, 0x00}, /* + */
+    {0x00, 0x00, 0x00, 0x00, 0x06, 0x04, 0x08, 0x00}, /* , */
+    {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00}, /* - */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c, 0x00}, /* . */
+    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00, 0x00}, /* / */
+    {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e, 0x00}, /* 0 */
+    {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00}, /* 1 */
+    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f, 0x00}, /* 2 */
+    {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e, 0x00}, /* 3 */
+    {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02, 0x00}, /* 4 */
+    {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e, 0x00}, /* 5 */
+    {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e, 0x00}, /* 6 */
+    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08, 0x00}, /* 7 */
+    {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e, 0x00}, /* 8 */
+    {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c, 0x00}, /* 9 */
+    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00, 0x00}, /* : */
+    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x04, 0x08, 0x00}, /* ; */
+    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02, 0x00}, /* < */
+    {0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00, 0x00}, /* = */
+    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08, 0x00}, /* > */
+    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04, 0x00}, /* ? */
+    {0x0e, 0x11, 0x01, 0x0d, 0x15, 0x15, 0x0e, 0x00}, /* @ */
+    {0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00}, /* A */
+    {0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e, 0x00}, /* B */
+    {0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e, 0x00}, /* C */
+    {0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c, 0x00}, /* D */
+    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f, 0x00}, /* E */
+    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10, 0x00}, /* F */
+    {0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f, 0x00}, /* G */
+    {0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00}, /* H */
+    {0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00}, /* I */
+    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c, 0x00}, /* J */
+    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11, 0x00}, /* K */
+    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f, 0x00}, /* L */
+    {0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11, 0x00}, /* M */
+    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x00}, /* N */
+    {0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00}, /* O */
+    {0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10, 0x00}, /* P */
+    {0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d, 0x00}, /* Q */
+    {0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11, 0x00}, /* R */
+    {0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e, 0x00}, /* S */
+    {0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00}, /* T */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00}, /* U */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00}, /* V */
+    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a, 0x00}, /* W */
+    {0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11, 0x00}, /* X */
+    {0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x04, 0x00}, /* Y */
+    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f, 0x00}, /* Z */
+    {0x0e, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0e, 0x00}, /* [ */
+    {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00, 0x00}, /* backslash */
+    {0x0e, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0e, 0x00}, /* ] */
+    {0x04, 0x0a, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ^ */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0x00}, /* _ */
+    {0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ` */
+    {0x00, 0x00, 0x0e, 0x01, 0x0f, 0x11, 0x0f, 0x00}, /* a */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1e, 0x00}, /* b */
+    {0x00, 0x00, 0x0e, 0x10, 0x10, 0x11, 0x0e, 0x00}, /* c */
+    {0x01, 0x01, 0x0d, 0x13, 0x11, 0x11, 0x0f, 0x00}, /* d */
+    {0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e, 0x00}, /* e */
+    {0x06, 0x09, 0x08, 0x1c, 0x08, 0x08, 0x08, 0x00}, /* f */
+    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x0f, 0x01, 0x0e}, /* g */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00}, /* h */
+    {0x04, 0x00, 0x0c, 0x04, 0x04, 0x04, 0x0e, 0x00}, /* i */
+    {0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x12, 0x0c}, /* j */
+    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12, 0x00}, /* k */
+    {0x0c, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00}, /* l */
+    {0x00, 0x00, 0x1a, 0x15, 0x15, 0x11, 0x11, 0x00}, /* m */
+    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00}, /* n */
+    {0x00, 0x00, 0x0e, 0x11, 0x11, 0x11, 0x0e, 0x00}, /* o */
+    {0x00, 0x00, 0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10}, /* p */
+    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x0f, 0x01, 0x01}, /* q */
+    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10, 0x00}, /* r */
+    {0x00, 0x00, 0x0e, 0x10, 0x0e, 0x01, 0x1e, 0x00}, /* s */
+    {0x08, 0x08, 0x1c, 0x08, 0x08, 0x09, 0x06, 0x00}, /* t */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0d, 0x00}, /* u */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00}, /* v */
+    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0a, 0x00}, /* w */
+    {0x00, 0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x00}, /* x */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e}, /* y */
+    {0x00, 0x00, 0x1f, 0x02, 0x04, 0x08, 0x1f, 0x00}, /* z */
+    {0x02, 0x04, 0x04, 0x08, 0x04, 0x04, 0x02, 0x00}, /* { */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00}, /* | */
+    {0x08, 0x04, 0x04, 0x02, 0x04, 0x04, 0x08, 0x00}, /* } */
+    {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00, 0x00}, /* ~ */
+};
+
+#define GLYPH_W 5
+#define GLYPH_H 8
+#define LABEL_PAD 1   /* box around the text, in font pixels */
+#define LABEL_MIN_W 16
+#define LABEL_MIN_H 20
+
+/* `text` at (x0, y0) of an RGB image (stride bytes a row), white on a box that
+ * halves what is under it, each font pixel `scale` x `scale`, cut at w x h
+ * (the tile): whole characters only. A character outside 32..126 shows as '?'. */
+static void draw_label(uint8_t *img, size_t stride, size_t x0, size_t y0, size_t w, size_t h,
+                       const char *text, size_t scale)
+{
+    size_t cell = (GLYPH_W + 1) * scale, box_h = (GLYPH_H + 2 * LABEL_PAD) * scale;
+    size_t pad = LABEL_PAD * scale, n = strlen(text);
+    if (box_h > h || w < pad + cell) return;
+    size_t fit = (w - pad) / cell;
+    if (n > fit) n = fit;
+    if (n == 0) return;
+    size_t box_w = pad + n * cell;
+    for (size_t y = 0; y < box_h; ++y)
+        for (size_t x = 0; x < box_w; ++x) {
+            uint8_t *p = img + (y0 + y) * stride + (x0 + x) * 3;
+            p[0] /= 2;
+            p[1] /= 2;
+            p[2] /= 2;
+        }
+    for (size_t i = 0; i < n; ++i) {
+        unsigned char c = (unsigned char)text[i];
+        const uint8_t *glyph = FONT[(c >= 32 && c <= 126 ? c : '?') - 32];
+        for (size_t gy = 0; gy < GLYPH_H; ++gy)
+            for (size_t gx = 0; gx < GLYPH_W; ++gx) {
+                if (!(glyph[gy] & (0x10 >> gx))) continue;
+                for (size_t sy = 0; sy < scale; ++sy)
+                    for (size_t sx = 0; sx < scale; ++sx) {
+                        size_t x = x0 + pad + i * cell + gx * scale + sx;
+                        size_t y = y0 + pad + gy * scale + sy;
+                        memset(img + y * stride + x * 3, 255, 3);
+                    }
+            }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
 /*  tiles                                                                  */
 /* ---------------------------------------------------------------------- */
 
 typedef struct tile {
     size_t w, h;
     uint8_t *rgb; /* w * h * 3 */
+    char name[128];
 } tile;
 
 typedef struct sheet {
     tile *tiles;
     size_t count, cap;
 } sheet;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The nearest-rank percentile p (0..1) of n sorted values. */
+static double percentile(const double *sorted, size_t n, double p)
+{
+    size_t k = (size_t)ceil(p * (double)n);
+    if (k < 1) k = 1;
+    if (k > n) k = n;
+    return sorted[k - 1];
+}
+
+#define BG_MIN 65504.0 /* float16's largest: at and above it, background */
+
+/* The colour map's range for a one-channel float image, and `bg`: values at
+ * or above it are background (see the help text for the rule). lo..hi are the
+ * 0.5th..99.5th percentiles of the rest. Returns 0, or 1 when out of memory. */
+static int scale_range(const ba_npy_info *info, const uint8_t *px, size_t pstride, size_t npix,
+                       double *lo, double *hi, double *bg)
+{
+    *lo = *hi = 0;
+    *bg = BG_MIN;
+    double *v = malloc((npix ? npix : 1) * sizeof *v); /* npix * 8 <= 2 * nbytes: no overflow */
+    if (!v) return 1;
+    size_t n = 0;
+    for (size_t i = 0; i < npix; ++i) {
+        double x = elem_float(info, px + i * pstride);
+        if (isfinite(x) && x < BG_MIN) v[n++] = x;
+    }
+    if (n == 0) {
+        free(v);
+        return 0;
+    }
+    qsort(v, n, sizeof *v, cmp_double);
+    /* a plateau at the maximum, far above the rest: EEVEE Next's clip end */
+    size_t top = n;
+    while (top > 0 && v[top - 1] == v[n - 1]) --top;
+    size_t held = n - top;
+    if (top > 0 && held >= 2 && held * 100 >= n &&
+        v[n - 1] - v[top - 1] > v[top - 1] - v[0]) {
+        *bg = v[n - 1];
+        n = top;
+    }
+    *lo = percentile(v, n, 0.005);
+    *hi = percentile(v, n, 0.995);
+    free(v);
+    return 0;
+}
 
 /* Convert one image (h, w, c) at `px` to RGB8. Returns 0, or 1 after a
  * message. */
@@ -159,18 +367,14 @@ static int make_tile(const char *what, const char *name, const ba_npy_info *info
     if (kind == 'f') {
         int is_normal = strcasestr(name, "normal") != NULL;
         if (c == 1) {
-            double lo = 0, hi = 0;
-            int any = 0;
-            for (size_t i = 0; i < npix; ++i) {
-                double v = elem_float(info, px + i * pstride);
-                if (!isfinite(v)) continue;
-                if (!any || v < lo) lo = v;
-                if (!any || v > hi) hi = v;
-                any = 1;
+            double lo, hi, bg;
+            if (scale_range(info, px, pstride, npix, &lo, &hi, &bg)) {
+                free(rgb);
+                return cli_fail("%s: '%s': out of memory", what, name);
             }
             for (size_t i = 0; i < npix; ++i) {
                 double v = elem_float(info, px + i * pstride);
-                if (!isfinite(v)) {
+                if (!isfinite(v) || v >= bg) {
                     rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 0;
                 } else {
                     colormap(hi > lo ? (v - lo) / (hi - lo) : 0, rgb + 3 * i);
@@ -214,6 +418,7 @@ static int make_tile(const char *what, const char *name, const ba_npy_info *info
     t->w = w;
     t->h = h;
     t->rgb = rgb;
+    snprintf(t->name, sizeof t->name, "%s", name);
     return 0;
 }
 
@@ -308,6 +513,7 @@ static int load_npz(sheet *sh, const char *path, uint64_t frame, int frame_given
     if (rc != BA_OK) return cli_fail("%s: not a valid .npz file (%s)", path, ba_strerror(rc));
     int status = 0;
     for (int i = 0; i < ba_npz_count(rd) && status == 0; ++i) {
+        if (ba_npz_is_array(rd, i) == 0) continue; /* meta.json: not an image */
         ba_npy_info info;
         void *data = NULL;
         rc = ba_npz_read(rd, i, &info, &data);
@@ -328,7 +534,8 @@ static int load_npz(sheet *sh, const char *path, uint64_t frame, int frame_given
 /*  the sheet                                                              */
 /* ---------------------------------------------------------------------- */
 
-static int compose(const sheet *sh, uint8_t **out, size_t *ow, size_t *oh, const char *out_path)
+static int compose(const sheet *sh, uint8_t **out, size_t *ow, size_t *oh, const char *out_path,
+                   int labels)
 {
     size_t tw = sh->tiles[0].w, th = sh->tiles[0].h;
     size_t cols = sh->count < MAX_COLS ? sh->count : MAX_COLS;
@@ -360,6 +567,9 @@ static int compose(const sheet *sh, uint8_t **out, size_t *ow, size_t *oh, const
                 }
             }
         }
+        /* the label: font pixels 1x up to 239 px high tiles, 2x from 240, ... */
+        if (labels && th >= LABEL_MIN_H && tw >= LABEL_MIN_W)
+            draw_label(img, stride, x0, y0, tw, th, t->name, th / 240 + 1);
     }
     *out = img;
     *ow = w;
@@ -528,7 +738,7 @@ int cmd_preview(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     uint64_t frame = 0;
-    int frame_given = 0, force = 0;
+    int frame_given = 0, force = 0, labels = 1;
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -551,6 +761,8 @@ int cmd_preview(int argc, char **argv)
             frame_given = 1;
         } else if (strcmp(a, "--force") == 0) {
             force = 1;
+        } else if (strcmp(a, "--no-labels") == 0) {
+            labels = 0;
         } else if (a[0] == '-' && a[1]) {
             cli_fail("preview: unknown option '%s' (see blendarray preview --help)", a);
             return 2;
@@ -591,7 +803,7 @@ int cmd_preview(int argc, char **argv)
     if (status == 0 && sh.count == 0) status = cli_fail("%s: no image arrays to show", in);
     uint8_t *img = NULL;
     size_t w = 0, h = 0;
-    if (status == 0) status = compose(&sh, &img, &w, &h, out);
+    if (status == 0) status = compose(&sh, &img, &w, &h, out, labels);
     if (status == 0) status = write_sheet(out, img, w, h, force);
     free(img);
     for (size_t i = 0; i < sh.count; ++i) free(sh.tiles[i].rgb);

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 
@@ -41,11 +44,24 @@ static const char HELP[] =
     "  -o frames/            one .npy per frame and pass: frames/rgba_0001.npy ...\n"
     "  -o stack/ --stack     one (N, H, W[, C]) .npy per pass, written as frames arrive\n"
     "                        (memory stays bounded; np.load(..., mmap_mode='r') opens it)\n"
-    "  -o -                  a stream of NPY arrays on stdout: for each frame in order,\n"
-    "                        one array per pass in the order of --passes (all passes:\n"
-    "                        Blender's order), then display; in Python,\n"
-    "                        blendarray.read_stream(sys.stdin.buffer) yields them (np.load\n"
-    "                        seeks, so it reads the stream only once saved to a file)\n"
+    "  -o -                  a stream of NPY arrays on stdout, frame after frame in order:\n"
+    "                        first a uint8 array (n,) holding the frame's metadata (JSON\n"
+    "                        text, UTF-8; its \"pass_order\" lists the names of the arrays\n"
+    "                        that follow), then one array per pass in the order of --passes\n"
+    "                        (all passes: Blender's order), then display. In Python,\n"
+    "                        blendarray.read_stream(sys.stdin.buffer) yields each frame as\n"
+    "                        a blendarray.Frame (pass name -> array, and .meta), reading a\n"
+    "                        pipe strictly forwards (np.load seeks: it cannot read a pipe)\n"
+    "  Any other -o (a.txt, out) is refused: a folder needs a trailing / unless it exists.\n"
+    "\n"
+    "metadata: every output holds each frame's metadata, as blendarray's frame.meta: frame\n"
+    "number, resolution, engine, samples, camera, K, world_to_camera, camera_to_world, clip,\n"
+    "per-pass descriptions (\"passes\"), index, worker, and what --setup's hook returned.\n"
+    "  out.npz               member meta.json: a JSON list, one object per frame in order\n"
+    "                        (np.load('out.npz')['meta.json'] gives its bytes: json.loads)\n"
+    "  frames/               meta_0001.json beside rgba_0001.npy: one object per frame\n"
+    "  stack/ --stack        meta.json: a JSON list, one object per frame, written at the end\n"
+    "  -                     the record before each frame's arrays (above)\n"
     "\n"
     "what to render:\n"
     "  -f, --frames LIST     frame numbers: 1-250, 1,5,9, 1-100:10 or a mix (1-3,7)\n"
@@ -82,9 +98,9 @@ static const char HELP[] =
     "      --engine cycles --samples 16 --size 640x480 --workers 2 -o out.npz\n"
     "  blendarray render scene.blend -f 1,5,9 -o frames/\n"
     "  blendarray render scene.blend -f 1-100 -o stack/ --stack\n"
-    "  blendarray render scene.blend -f 1 -o - | python -c 'import blendarray as ba, sys; "
-    "print([a.shape for a in ba.read_stream(sys.stdin.buffer)])'\n"
-    "  blendarray render scene.blend -f 1 -p rgba -o - > x.npy  # one array: np.load('x.npy')\n"
+    "  blendarray render scene.blend -f 1-3 -o - | python -c 'import blendarray as ba, sys; "
+    "[print(f.meta[\"frame\"], {k: a.shape for k, a in f.items()}) "
+    "for f in ba.read_stream(sys.stdin.buffer)]'\n"
     "  blendarray render scene.blend -n 1000 --setup randomize.py --seed 7 -o data.npz\n"
     "\n"
     "Outputs are written to temporary names and renamed when complete: an interrupted or\n"
@@ -122,12 +138,16 @@ typedef struct out_state {
     int f16, force, compress, quiet, tty;
     pass_out passes[MAX_PASSES];
     int npasses;
+    ba_file_writer *meta;   /* OUT_NPZ, OUT_STACK: meta.json, a list written as frames arrive */
+    char meta_path[PATH_MAX];
     size_t done, total;
     double t0;
     uint16_t *half;
     size_t half_cap;
     char errbuf[PATH_MAX + 256];
     int failed;
+    char *warned[16];       /* warnings printed so far: each is printed once */
+    int nwarned;
 } out_state;
 
 static double seconds(void)
@@ -190,9 +210,122 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
+/* "path: what went wrong (use --force ...)" into o->errbuf; returns err. */
+static int out_error(out_state *o, const char *path, int err)
+{
+    int e = errno;
+    snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s", path, ba_strerror(err),
+             err == BA_EEXIST ? " (use --force to overwrite)" : "");
+    if ((err == BA_EIO || err == BA_ESTATE) && e) {
+        size_t n = strlen(o->errbuf);
+        snprintf(o->errbuf + n, sizeof o->errbuf - n, " (%s)", strerror(e));
+    }
+    return err;
+}
+
+/* The stream's metadata record: the frame's meta with "pass_order", the names
+ * of the arrays that follow, in order; one NPY array of uint8 holding the
+ * JSON text (UTF-8). */
+static int write_meta_record(out_state *o, const ba_frame *f)
+{
+    json_error_t jerr;
+    json_t *meta = json_loads(f->meta_json ? f->meta_json : "{}", 0, &jerr);
+    json_t *order = json_array();
+    if (!meta || !json_is_object(meta) || !order) {
+        json_decref(meta);
+        json_decref(order);
+        snprintf(o->errbuf, sizeof o->errbuf, "frame %lld: its metadata is not a JSON object",
+                 (long long)f->frame);
+        return BA_EFORMAT;
+    }
+    for (int i = 0; i < f->narrays; i++)
+        if (json_array_append_new(order, json_string(f->arrays[i].name)) != 0) {
+            json_decref(meta);
+            json_decref(order);
+            return BA_ENOMEM;
+        }
+    json_object_set_new(meta, "pass_order", order);
+    char *text = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    if (!text) return BA_ENOMEM;
+    uint64_t n = strlen(text);
+    char head[256];
+    size_t hl;
+    int err = ba_npy_header(head, sizeof head, &hl, BA_DTYPE_U8, 1, &n);
+    if (err == BA_OK && (write_all(1, head, hl) || write_all(1, text, (size_t)n))) {
+        snprintf(o->errbuf, sizeof o->errbuf, "writing to stdout: %s", strerror(errno));
+        err = BA_EIO;
+    }
+    free(text);
+    return err;
+}
+
+/* The frame's metadata: a sidecar meta_NNNN.json (folders of .npy), an item
+ * of meta.json (.npz, stacks; opened on the first frame) or a record before
+ * the frame's arrays (stdout). */
+static int write_meta(out_state *o, const ba_frame *f)
+{
+    const char *m = f->meta_json ? f->meta_json : "{}";
+    if (o->mode == OUT_STDOUT) return write_meta_record(o, f);
+    if (o->mode == OUT_DIR) {
+        char path[PATH_MAX];
+        int len = snprintf(path, sizeof path, "%s/meta_%04lld.json", o->target,
+                           (long long)f->frame);
+        if (len < 0 || (size_t)len >= sizeof path) return BA_EINVAL;
+        size_t n = strlen(m);
+        char *text = malloc(n + 2);
+        if (!text) return BA_ENOMEM;
+        memcpy(text, m, n);
+        text[n] = '\n';
+        errno = 0;
+        int err = ba_file_save(path, text, n + 1, o->force);
+        free(text);
+        return err ? out_error(o, path, err) : BA_OK;
+    }
+    int err = BA_OK;
+    errno = 0;
+    if (!o->meta) {
+        int len = snprintf(o->meta_path, sizeof o->meta_path, "%s/meta.json",
+                           o->mode == OUT_NPZ ? o->partdir : o->target);
+        if (len < 0 || (size_t)len >= sizeof o->meta_path) return BA_EINVAL;
+        err = ba_file_open(&o->meta, o->meta_path, o->mode == OUT_NPZ || o->force);
+        if (err == BA_OK) err = ba_file_write(o->meta, "[\n", 2);
+    } else {
+        err = ba_file_write(o->meta, ",\n", 2);
+    }
+    if (err == BA_OK) err = ba_file_write(o->meta, m, strlen(m));
+    return err ? out_error(o, o->meta_path, err) : BA_OK;
+}
+
+/* A frame's meta "warnings" (e.g. rendered without the denoising the scene
+ * asks for): on stderr, each once per run; they stay in every frame's meta. */
+static void print_warnings(out_state *o, const ba_frame *f)
+{
+    if (!f->meta_json || !strstr(f->meta_json, "\"warnings\"")) return;
+    json_t *meta = json_loads(f->meta_json, 0, NULL);
+    json_t *list = json_object_get(meta, "warnings");
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        const char *w = json_string_value(item);
+        int seen = 0;
+        for (int k = 0; w && k < o->nwarned; k++) seen |= strcmp(o->warned[k], w) == 0;
+        if (!w || seen) continue;
+        fprintf(stderr, "blendarray: warning: %s\n", w);
+        if (o->nwarned < (int)(sizeof o->warned / sizeof o->warned[0])) {
+            char *copy = strdup(w);
+            if (copy) o->warned[o->nwarned++] = copy;
+        }
+    }
+    json_decref(meta);
+}
+
 static int on_frame(const ba_frame *f, void *user)
 {
     out_state *o = user;
+    print_warnings(o, f);
+    int merr = write_meta(o, f);
+    if (merr) return merr;
     for (int i = 0; i < f->narrays; i++) {
         const ba_frame_array *a = &f->arrays[i];
         const void *data;
@@ -316,6 +449,8 @@ static void abort_outputs(out_state *o)
         ba_npy_stack_abort(o->passes[i].stack);
         o->passes[i].stack = NULL;
     }
+    ba_file_abort(o->meta);
+    o->meta = NULL;
     if (o->partdir[0]) nftw(o->partdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -325,11 +460,19 @@ static int finish_outputs(out_state *o)
     for (int i = 0; i < o->npasses; i++) {
         int e = ba_npy_stack_finish(o->passes[i].stack);
         o->passes[i].stack = NULL;
-        if (e && !err) {
-            err = e;
-            snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s", o->passes[i].path, ba_strerror(e),
-                     e == BA_EEXIST ? " (use --force to overwrite)" : "");
+        if (e && !err) err = out_error(o, o->passes[i].path, e);
+    }
+    if (o->meta) { /* the list's end; published after the stacks, or added to the .npz */
+        if (!err) {
+            errno = 0;
+            err = ba_file_write(o->meta, "\n]\n", 3);
+            if (err == BA_OK) err = ba_file_finish(o->meta);
+            else ba_file_abort(o->meta);
+            if (err) out_error(o, o->meta_path, err);
+        } else {
+            ba_file_abort(o->meta);
         }
+        o->meta = NULL;
     }
     if (err || o->mode != OUT_NPZ) return err;
     ba_npz_writer *z = NULL;
@@ -339,6 +482,15 @@ static int finish_outputs(out_state *o)
         char safe[128];
         safe_name(safe, sizeof safe, o->passes[i].name);
         err = ba_npz_add_npy_file(z, safe, o->passes[i].path);
+    }
+    if (!err && o->meta_path[0]) {
+        err = ba_npz_add_file(z, "meta.json", o->meta_path);
+        if (err == BA_EINVAL) {
+            ba_npz_abort(z);
+            snprintf(o->errbuf, sizeof o->errbuf, "%s: a pass is named 'meta.json', the name of "
+                     "the metadata's member: write to a folder (-o folder/) instead", o->target);
+            return err;
+        }
     }
     if (!err) {
         err = ba_npz_finish(z);
@@ -557,6 +709,12 @@ int cmd_render(int argc, char **argv)
             cli_fail("--stack writes one .npy per pass into a folder: give -o folder/");
             return 2;
         }
+        if (olen < 4 || strcasecmp(output + olen - 4, ".npz") != 0) {
+            free(frames);
+            cli_fail("output '%s' is not a .npz file, a folder or -: give -o out.npz (one "
+                     "archive), -o folder/ (a trailing / makes a folder) or -o - (stdout)", output);
+            return 2;
+        }
         o.mode = OUT_NPZ;
         if (!o.force && access(output, F_OK) == 0) {
             free(frames);
@@ -638,5 +796,6 @@ int cmd_render(int argc, char **argv)
     ba_renderer_close(r);
     free(frames);
     free(o.half);
+    for (int k = 0; k < o.nwarned; k++) free(o.warned[k]);
     return status;
 }

@@ -250,6 +250,37 @@ BA_API int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *sh
 BA_API const char *ba_dtype_descr(int dtype);
 
 /* ====================================================================== */
+/*  Any file, atomically                                                   */
+/* ====================================================================== */
+
+/* A file (JSON metadata, ...) written as the NPY writers write theirs: into a
+ * temporary file beside `path` (".<name>.XXXXXX", mode 0666 less the umask),
+ * then fsync and rename; nothing appears under `path` before finish succeeds,
+ * and a failed or aborted file leaves nothing under either name. */
+typedef struct ba_file_writer ba_file_writer;
+
+/*! ba_file_open() : start `path`; the temporary file is created now (BA_EIO,
+ *  errno set, if it cannot be). overwrite == 0: BA_EEXIST if path exists
+ *  (now, and again, atomically, at finish: an existing file is never
+ *  replaced). A path ending in '/' is BA_EINVAL. */
+BA_API int ba_file_open(ba_file_writer **out, const char *path, int overwrite);
+
+/*! ba_file_write() : append `size` bytes. After a failed write (BA_EIO,
+ *  errno set) the file is unusable: later calls are BA_ESTATE, and finish
+ *  returns BA_ESTATE after removing the temporary file. */
+BA_API int ba_file_write(ba_file_writer *f, const void *data, size_t size);
+
+/*! ba_file_finish() : fsync, rename into place, free f (also on failure,
+ *  after removing the temporary file). */
+BA_API int ba_file_finish(ba_file_writer *f);
+
+/*! ba_file_abort() : remove the temporary file and free f (NULL ok). */
+BA_API void ba_file_abort(ba_file_writer *f);
+
+/*! ba_file_save() : open, write `size` bytes, finish: the whole file at once. */
+BA_API int ba_file_save(const char *path, const void *data, size_t size, int overwrite);
+
+/* ====================================================================== */
 /*  NPY reading                                                            */
 /* ====================================================================== */
 
@@ -336,6 +367,15 @@ BA_API int ba_npz_open(ba_npz_writer **out, const char *path, int compress, int 
  *  bounded). An empty or repeated name is BA_EINVAL. */
 BA_API int ba_npz_add_npy_file(ba_npz_writer *w, const char *name, const char *npy_path);
 
+/*! ba_npz_add_file() : add the file at `path`, as it is, as member `member`
+ *  (the whole name, e.g. "meta.json"; np.load(...)["meta.json"] returns its
+ *  bytes). Read when finish writes the archive (streamed). A name ending in
+ *  ".npy" (arrays: ba_npz_add_npy_file), an empty name, or one that np.load
+ *  would not tell from another member's ("x" beside the array "x") is
+ *  BA_EINVAL, as is a path that is not a regular file; BA_EIO (errno set)
+ *  if it cannot be opened. */
+BA_API int ba_npz_add_file(ba_npz_writer *w, const char *member, const char *path);
+
 /*! ba_npz_add_array() : add a C-contiguous array as member "<name>.npy";
  *  `data` must stay valid until finish. nbytes must equal the product of the
  *  shape times ba_dtype_size() (BA_EINVAL otherwise, as for a repeated or
@@ -359,10 +399,16 @@ typedef struct ba_npz_reader ba_npz_reader;
 BA_API int ba_npz_read_open(ba_npz_reader **out, const char *path);
 
 /*! ba_npz_count() / ba_npz_name() : members (directory entries left out) in
- *  archive order, names without ".npy"; the name is valid until
+ *  archive order, names without ".npy" (a member that is not an array keeps
+ *  its whole name: see ba_npz_is_array); the name is valid until
  *  ba_npz_read_close(). 0 for NULL, NULL for an index out of range. */
 BA_API int ba_npz_count(const ba_npz_reader *r);
 BA_API const char *ba_npz_name(const ba_npz_reader *r, int index);
+
+/*! ba_npz_is_array() : 1 when member `index` is named "<name>.npy" (an
+ *  array: read it with ba_npz_read), 0 for any other member (blendarray's
+ *  "meta.json", ...), -1 for NULL or an index out of range. */
+BA_API int ba_npz_is_array(const ba_npz_reader *r, int index);
 
 /*! ba_npz_read() : member `index` parsed and read whole: *data is malloc'd
  *  (free() it) and holds the array's info->nbytes bytes of data, without

@@ -1,7 +1,8 @@
 /* atomic.c — writing a file so that it appears whole or not at all: a
  * temporary name beside it, full writes, fsync, then a rename that never
  * replaces an existing file unless asked. Shared by the NPY, stacked NPY
- * and NPZ writers. */
+ * and NPZ writers, and public as ba_file_* for any other file (the CLI's
+ * metadata). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -129,3 +130,112 @@ void ba_atomic_sync_parent_dir(const char *path)
     free(dir);
 }
 
+
+/* ---------------------------------------------------------------------- */
+/*  public: any file, whole or not at all                                  */
+/* ---------------------------------------------------------------------- */
+
+struct ba_file_writer {
+    char *path;
+    char *tmp;
+    int fd;
+    int overwrite;
+    int failed; /* a write failed: the content is incomplete */
+};
+
+static void file_free(ba_file_writer *f, int remove_tmp)
+{
+    if (!f) return;
+    int e = errno;
+    if (f->fd >= 0) close(f->fd);
+    if (remove_tmp && f->tmp) unlink(f->tmp);
+    free(f->tmp);
+    free(f->path);
+    free(f);
+    errno = e;
+}
+
+int ba_file_open(ba_file_writer **out, const char *path, int overwrite)
+{
+    if (out) *out = NULL;
+    if (!out || !path || !path[0] || path[strlen(path) - 1] == '/') return BA_EINVAL;
+    if (!overwrite) { /* fail early; publish is the authoritative check */
+        struct stat sb;
+        if (lstat(path, &sb) == 0) return BA_EEXIST;
+    }
+    ba_file_writer *f = calloc(1, sizeof *f);
+    if (!f) return BA_ENOMEM;
+    f->fd = -1;
+    f->overwrite = overwrite;
+    f->path = strdup(path);
+    if (!f->path) {
+        file_free(f, 0);
+        return BA_ENOMEM;
+    }
+    f->fd = ba_atomic_make_temp(path, &f->tmp, O_WRONLY);
+    if (f->fd < 0) {
+        int err = f->fd == -2 ? BA_ENOMEM : BA_EIO;
+        f->fd = -1;
+        file_free(f, 0);
+        return err;
+    }
+    *out = f;
+    return BA_OK;
+}
+
+int ba_file_write(ba_file_writer *f, const void *data, size_t size)
+{
+    if (!f || (!data && size > 0)) return BA_EINVAL;
+    if (f->failed) return BA_ESTATE;
+    if (ba_atomic_write_all(f->fd, data, size) != 0) {
+        f->failed = 1; /* part of it may be in the file now */
+        return BA_EIO;
+    }
+    return BA_OK;
+}
+
+int ba_file_finish(ba_file_writer *f)
+{
+    if (!f) return BA_EINVAL;
+    if (f->failed) {
+        file_free(f, 1);
+        return BA_ESTATE;
+    }
+    if (fsync(f->fd) != 0) {
+        file_free(f, 1);
+        return BA_EIO;
+    }
+    int fd = f->fd;
+    f->fd = -1;
+    if (close(fd) != 0) {
+        file_free(f, 1);
+        return BA_EIO;
+    }
+    int err = ba_atomic_publish(f->tmp, f->path, f->overwrite);
+    if (err != BA_OK) {
+        file_free(f, 1);
+        return err;
+    }
+    ba_atomic_sync_parent_dir(f->path);
+    file_free(f, 0);
+    return BA_OK;
+}
+
+void ba_file_abort(ba_file_writer *f)
+{
+    file_free(f, 1);
+}
+
+int ba_file_save(const char *path, const void *data, size_t size, int overwrite)
+{
+    if (!data && size > 0) return BA_EINVAL;
+    ba_file_writer *f = NULL;
+    int err = ba_file_open(&f, path, overwrite);
+    if (err != BA_OK) return err;
+    err = ba_file_write(f, data, size);
+    if (err != BA_OK) {
+        ba_file_abort(f);
+        return err;
+    }
+    return ba_file_finish(f);
+}

@@ -1,16 +1,19 @@
 /* npz.c — .npz archives (a zip of .npy members) with libzip.
  *
- * Writer: members are collected (paths of .npy files on disk, or arrays in
- * the caller's memory), and finish writes them all: the archive goes to a
- * temporary name beside the target (".<name>.XXXXXX", reserved with
- * O_EXCL), libzip writes it (through its own temporary file, renamed onto
- * ours by zip_close), then fsync and rename into place. File members are
+ * Writer: members are collected (paths of .npy files on disk, arrays in
+ * the caller's memory, or other files such as "meta.json"), and finish
+ * writes them all: the archive goes to a temporary name beside the target
+ * (".<name>.XXXXXX", reserved with O_EXCL), libzip writes it (through its
+ * own temporary file, renamed onto ours by zip_close), then fsync and rename
+ * into place. File members are
  * streamed by libzip from disk (zip_source_file), in-memory members are two
  * buffer fragments (header + the caller's data): memory stays bounded.
  * libzip writes ZIP64 records where a member or offset needs them.
  *
  * Reader: any zip whose members are .npy files, as np.savez and
- * np.savez_compressed write; every member is checked against its header. */
+ * np.savez_compressed write; every member is checked against its header.
+ * Other members (blendarray's meta.json) are listed, and told apart by
+ * ba_npz_is_array(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -30,7 +33,7 @@
 
 typedef struct npz_member {
     char *name;     /* "<name>.npy" */
-    char *npy_path; /* a file member, or NULL */
+    char *file_path; /* a member read from this file, or NULL */
     char header[256];
     size_t header_len;
     const void *data;
@@ -53,7 +56,7 @@ static void writer_free(ba_npz_writer *w)
     if (w->tmp) unlink(w->tmp);
     for (size_t i = 0; i < w->count; ++i) {
         free(w->members[i].name);
-        free(w->members[i].npy_path);
+        free(w->members[i].file_path);
     }
     free(w->members);
     free(w->tmp);
@@ -91,14 +94,19 @@ int ba_npz_open(ba_npz_writer **out, const char *path, int compress, int overwri
     return BA_OK;
 }
 
-static int add_member(ba_npz_writer *w, const char *name, npz_member **out)
+/* A new member named `name` + `suffix` (".npy" for arrays, "" for other
+ * files). np.load names array members without ".npy", so no two members may
+ * share that name: not "x.npy" and "x". */
+static int add_member(ba_npz_writer *w, const char *name, const char *suffix, npz_member **out)
 {
     if (!name[0]) return BA_EINVAL;
-    size_t n = strlen(name);
-    if (n > 65535 - 4) return BA_EINVAL; /* zip names are at most 65535 bytes */
+    size_t n = strlen(name), sn = strlen(suffix);
+    if (n > 65535 - sn) return BA_EINVAL; /* zip names are at most 65535 bytes */
     for (size_t i = 0; i < w->count; ++i) {
         const char *m = w->members[i].name;
-        if (strncmp(m, name, n) == 0 && strcmp(m + n, ".npy") == 0) return BA_EINVAL;
+        size_t mn = strlen(m);
+        if (mn >= 4 && strcmp(m + mn - 4, ".npy") == 0) mn -= 4;
+        if (mn == n && strncmp(m, name, n) == 0) return BA_EINVAL;
     }
     if (w->count == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 8;
@@ -111,10 +119,10 @@ static int add_member(ba_npz_writer *w, const char *name, npz_member **out)
     }
     npz_member *m = &w->members[w->count];
     memset(m, 0, sizeof *m);
-    m->name = malloc(n + 5);
+    m->name = malloc(n + sn + 1);
     if (!m->name) return BA_ENOMEM;
     memcpy(m->name, name, n);
-    memcpy(m->name + n, ".npy", 5);
+    memcpy(m->name + n, suffix, sn + 1);
     *out = m;
     return BA_OK;
 }
@@ -165,9 +173,35 @@ int ba_npz_add_npy_file(ba_npz_writer *w, const char *name, const char *npy_path
     if (err != BA_OK) return err;
 
     npz_member *m;
-    if ((err = add_member(w, name, &m)) != BA_OK) return err;
-    m->npy_path = strdup(npy_path);
-    if (!m->npy_path) {
+    if ((err = add_member(w, name, ".npy", &m)) != BA_OK) return err;
+    m->file_path = strdup(npy_path);
+    if (!m->file_path) {
+        free(m->name);
+        return BA_ENOMEM;
+    }
+    w->count++;
+    return BA_OK;
+}
+
+int ba_npz_add_file(ba_npz_writer *w, const char *member, const char *path)
+{
+    if (!w || !member || !path) return BA_EINVAL;
+    size_t n = strlen(member);
+    if (n >= 4 && strcmp(member + n - 4, ".npy") == 0) return BA_EINVAL; /* arrays: add_npy_file */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return BA_EIO;
+    struct stat sb;
+    int ok = fstat(fd, &sb) == 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    if (!ok) return BA_EIO;
+    if (!S_ISREG(sb.st_mode)) return BA_EINVAL;
+    npz_member *m;
+    int err = add_member(w, member, "", &m);
+    if (err != BA_OK) return err;
+    m->file_path = strdup(path);
+    if (!m->file_path) {
         free(m->name);
         return BA_ENOMEM;
     }
@@ -192,7 +226,7 @@ int ba_npz_add_array(ba_npz_writer *w, const char *name, int dtype, int ndim,
     err = ba_npy_header(header, sizeof header, &hlen, dtype, ndim, shape);
     if (err != BA_OK) return err;
     npz_member *m;
-    if ((err = add_member(w, name, &m)) != BA_OK) return err;
+    if ((err = add_member(w, name, ".npy", &m)) != BA_OK) return err;
     memcpy(m->header, header, hlen);
     m->header_len = hlen;
     m->data = data;
@@ -253,8 +287,8 @@ static int write_archive(ba_npz_writer *w)
     for (size_t i = 0; i < w->count; ++i) {
         npz_member *m = &w->members[i];
         zip_source_t *src;
-        if (m->npy_path) {
-            src = zip_source_file(za, m->npy_path, 0, -1);
+        if (m->file_path) {
+            src = zip_source_file(za, m->file_path, 0, -1);
         } else {
             zip_buffer_fragment_t frags[2] = {
                 {(zip_uint8_t *)m->header, m->header_len},
@@ -316,6 +350,7 @@ struct ba_npz_reader {
     int count;
     zip_uint64_t *index; /* zip entry of each member */
     char **names;        /* without ".npy" */
+    unsigned char *npy;  /* 1: the member's name ends in ".npy" */
 };
 
 void ba_npz_read_close(ba_npz_reader *r)
@@ -324,6 +359,7 @@ void ba_npz_read_close(ba_npz_reader *r)
     for (int i = 0; i < r->count; ++i) free(r->names[i]);
     free(r->names);
     free(r->index);
+    free(r->npy);
     if (r->za) zip_discard(r->za);
     free(r);
 }
@@ -355,7 +391,8 @@ int ba_npz_read_open(ba_npz_reader **out, const char *path)
     }
     r->index = calloc((size_t)n + 1, sizeof *r->index);
     r->names = calloc((size_t)n + 1, sizeof *r->names);
-    if (!r->index || !r->names) {
+    r->npy = calloc((size_t)n + 1, 1);
+    if (!r->index || !r->names || !r->npy) {
         ba_npz_read_close(r);
         return BA_ENOMEM;
     }
@@ -367,13 +404,15 @@ int ba_npz_read_open(ba_npz_reader **out, const char *path)
         }
         size_t len = strlen(name);
         if (len == 0 || name[len - 1] == '/') continue; /* a directory */
-        if (len > 4 && strcmp(name + len - 4, ".npy") == 0) len -= 4;
+        int npy = len > 4 && strcmp(name + len - 4, ".npy") == 0;
+        if (npy) len -= 4;
         char *copy = strndup(name, len);
         if (!copy) {
             ba_npz_read_close(r);
             return BA_ENOMEM;
         }
         r->index[r->count] = (zip_uint64_t)i;
+        r->npy[r->count] = (unsigned char)npy;
         r->names[r->count++] = copy;
     }
     *out = r;
@@ -389,6 +428,12 @@ const char *ba_npz_name(const ba_npz_reader *r, int index)
 {
     if (!r || index < 0 || index >= r->count) return NULL;
     return r->names[index];
+}
+
+int ba_npz_is_array(const ba_npz_reader *r, int index)
+{
+    if (!r || index < 0 || index >= r->count) return -1;
+    return r->npy[index];
 }
 
 /* exactly `size` bytes, or an error */

@@ -48,6 +48,7 @@ typedef struct worker {
     char tmpdir[PATH_MAX];
     char tail[TAIL_MAX];
     size_t tail_len;
+    int crash_attached;  /* Blender's crash reports are in tail already */
     ba_ring *ring;
     uint8_t *slot_free;
     job inflight[MAX_INFLIGHT];
@@ -139,19 +140,31 @@ static void drain(ba_renderer *r, worker *w)
     }
 }
 
-/* The last lines of output, plus Blender's crash report if it wrote one. */
+/* The last lines of output, plus the crash reports Blender wrote: it names
+ * them after the .blend ("<name>.crash.txt", "blender.crash.txt" for an
+ * unsaved file) in its TMPDIR, the worker's own folder. Attached once. */
 static const char *last_output(worker *w)
 {
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/blender.crash.txt", w->tmpdir);
-    FILE *f = fopen(path, "r");
-    if (f) {
+    DIR *d = w->crash_attached || !w->tmpdir[0] ? NULL : opendir(w->tmpdir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len <= 10 || strcmp(e->d_name + len - 10, ".crash.txt") != 0) continue;
+        char path[PATH_MAX + NAME_MAX + 2];
+        snprintf(path, sizeof path, "%s/%s", w->tmpdir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
         char crash[2048];
         size_t n = fread(crash, 1, sizeof crash - 1, f);
         fclose(f);
-        crash[n] = '\0';
-        tail_add(w, "\n--- blender.crash.txt ---\n", 27);
+        char head[NAME_MAX + 16];
+        int hl = snprintf(head, sizeof head, "\n--- %s ---\n", e->d_name);
+        if (hl > 0) tail_add(w, head, (size_t)hl < sizeof head ? (size_t)hl : sizeof head - 1);
         tail_add(w, crash, n);
+    }
+    if (d) {
+        closedir(d);
+        w->crash_attached = 1;
     }
     /* start at a line boundary */
     const char *t = w->tail;
@@ -339,6 +352,7 @@ static int start_worker(ba_renderer *r, worker *w)
     int err = BA_OK;
     w->tail_len = 0;
     w->tail[0] = '\0';
+    w->crash_attached = 0;
     snprintf(w->tmpdir, sizeof w->tmpdir, "%s/blendarray-%d-XXXXXX", tmp_root(), (int)getpid());
     if (!mkdtemp(w->tmpdir)) {
         w->tmpdir[0] = '\0';

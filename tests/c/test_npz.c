@@ -1,7 +1,8 @@
 /* test_npz.c — .npz writing and reading with libzip: round trips (stored
  * and deflated, members from memory and from .npy files), archives written
- * by numpy.savez / numpy.savez_compressed, corrupt archives, and atomic
- * publication. (The pytest tests/cli/test_inspect_preview.py checks that
+ * by numpy.savez / numpy.savez_compressed, members that are not arrays
+ * (meta.json), corrupt archives, and atomic publication (also of any file:
+ * ba_file_*). (The pytest tests/cli/test_inspect_preview.py checks that
  * np.load reads what this writer writes.) */
 #include <signal.h>
 #include <string.h>
@@ -303,6 +304,146 @@ static void test_roundtrip(void)
     CHECK_INT(fx_count_entries(g_dir), 0);
 }
 
+/* a member that is not an array (blendarray's meta.json): stored as it is,
+ * listed by the reader under its whole name, told apart by ba_npz_is_array */
+static void test_other_members(void)
+{
+    char *json = fx_join(g_dir, "meta.json");
+    static const char text[] = "[{\"frame\": 1}]\n";
+    CHECK_RC(ba_file_save(json, text, sizeof text - 1, 0), BA_OK);
+    for (int compress = 0; compress <= 1; ++compress) {
+        char *path = fx_join(g_dir, "m.npz");
+        ba_npz_writer *w = NULL;
+        CHECK_RC(ba_npz_open(&w, path, compress, 1), BA_OK);
+        REQUIRE(w);
+        uint8_t x[4] = {1, 2, 3, 4};
+        uint64_t s4[] = {4};
+        CHECK_RC(ba_npz_add_array(w, "x", BA_DTYPE_U8, 1, s4, x, 4), BA_OK);
+        CHECK_RC(ba_npz_add_file(w, "meta.json", json), BA_OK);
+        /* names np.load could not tell apart, or that claim to be arrays */
+        CHECK_RC(ba_npz_add_file(w, "meta.json", json), BA_EINVAL);
+        CHECK_RC(ba_npz_add_file(w, "x", json), BA_EINVAL);
+        CHECK_RC(ba_npz_add_array(w, "meta.json", BA_DTYPE_U8, 1, s4, x, 4), BA_EINVAL);
+        CHECK_RC(ba_npz_add_file(w, "y.npy", json), BA_EINVAL);
+        CHECK_RC(ba_npz_add_file(w, "", json), BA_EINVAL);
+        CHECK_RC(ba_npz_add_file(w, "dir", g_dir), BA_EINVAL);
+        CHECK_RC(ba_npz_add_file(w, "gone", "/nonexistent/blendarray/file"), BA_EIO);
+        CHECK_RC(ba_npz_add_file(NULL, "m", json), BA_EINVAL);
+        CHECK_RC(ba_npz_finish(w), BA_OK);
+
+        ba_npz_reader *r = NULL;
+        CHECK_RC(ba_npz_read_open(&r, path), BA_OK);
+        REQUIRE(r);
+        CHECK_INT(ba_npz_count(r), 2);
+        CHECK(strcmp(ba_npz_name(r, 0), "x") == 0);
+        CHECK(strcmp(ba_npz_name(r, 1), "meta.json") == 0);
+        CHECK_INT(ba_npz_is_array(r, 0), 1);
+        CHECK_INT(ba_npz_is_array(r, 1), 0);
+        CHECK_INT(ba_npz_is_array(r, 2), -1);
+        CHECK_INT(ba_npz_is_array(NULL, 0), -1);
+        ba_npy_info info;
+        void *data = NULL;
+        CHECK_RC(ba_npz_read(r, 1, &info, &data), BA_EFORMAT); /* not an .npy */
+        ba_npz_read_close(r);
+        unlink(path);
+        free(path);
+    }
+    unlink(json);
+    free(json);
+    CHECK_INT(fx_count_entries(g_dir), 0);
+}
+
+/* ba_file_*: whole files or nothing */
+static void test_file_writer(void)
+{
+    char *path = fx_join(g_dir, "f.json");
+    ba_file_writer *f = NULL;
+    CHECK_RC(ba_file_open(&f, path, 0), BA_OK);
+    REQUIRE(f);
+    CHECK_INT(fx_count_entries(g_dir), 1); /* the temporary only */
+    CHECK_RC(ba_file_write(f, "[1,", 3), BA_OK);
+    CHECK_RC(ba_file_write(f, "2]", 2), BA_OK);
+    CHECK_RC(ba_file_write(f, NULL, 0), BA_OK);
+    CHECK(access(path, F_OK) != 0); /* nothing under the name before finish */
+    CHECK_RC(ba_file_finish(f), BA_OK);
+    char buf[16] = {0};
+    FILE *in = fopen(path, "rb");
+    REQUIRE(in);
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    CHECK_INT(n, 5);
+    CHECK(memcmp(buf, "[1,2]", 5) == 0);
+    CHECK_INT(fx_count_entries(g_dir), 1);
+
+    /* no clobbering, unless asked; also when the file appears meanwhile */
+    CHECK_RC(ba_file_save(path, "x", 1, 0), BA_EEXIST);
+    CHECK_RC(ba_file_open(&f, path, 0), BA_EEXIST);
+    CHECK(f == NULL);
+    char *other = fx_join(g_dir, "g.json");
+    CHECK_RC(ba_file_open(&f, other, 0), BA_OK);
+    REQUIRE(f);
+    CHECK_RC(ba_file_save(other, "first", 5, 0), BA_OK);
+    CHECK_RC(ba_file_finish(f), BA_EEXIST);
+    CHECK_INT(fx_count_entries(g_dir), 2); /* f.json, g.json: no temporary left */
+    CHECK_RC(ba_file_save(path, "new", 3, 1), BA_OK);
+    in = fopen(path, "rb");
+    REQUIRE(in);
+    n = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    CHECK_INT(n, 3);
+    CHECK(memcmp(buf, "new", 3) == 0);
+
+    /* abort leaves nothing */
+    char *third = fx_join(g_dir, "h.json");
+    CHECK_RC(ba_file_open(&f, third, 0), BA_OK);
+    REQUIRE(f);
+    CHECK_RC(ba_file_write(f, "abc", 3), BA_OK);
+    ba_file_abort(f);
+    ba_file_abort(NULL);
+    CHECK(access(third, F_OK) != 0);
+    CHECK_INT(fx_count_entries(g_dir), 2);
+
+    /* arguments; a folder that does not exist */
+    CHECK_RC(ba_file_open(NULL, path, 0), BA_EINVAL);
+    CHECK_RC(ba_file_open(&f, "", 0), BA_EINVAL);
+    CHECK_RC(ba_file_open(&f, "dir/", 0), BA_EINVAL);
+    CHECK_RC(ba_file_write(NULL, "x", 1), BA_EINVAL);
+    CHECK_RC(ba_file_finish(NULL), BA_EINVAL);
+    CHECK_RC(ba_file_save(third, NULL, 1, 0), BA_EINVAL);
+    char *missing = fx_join(g_dir, "no/such/x.json");
+    CHECK_RC(ba_file_save(missing, "x", 1, 0), BA_EIO);
+    free(missing);
+
+    /* a write that fails (the file size limit): nothing left, in a child */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {4096, 4096};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        static char big[65536];
+        ba_file_writer *cf = NULL;
+        if (ba_file_open(&cf, third, 0) != BA_OK) _exit(2);
+        if (ba_file_write(cf, big, sizeof big) != BA_EIO) _exit(3);
+        if (ba_file_write(cf, "x", 1) != BA_ESTATE) _exit(4);
+        if (ba_file_finish(cf) != BA_ESTATE) _exit(5);
+        if (ba_file_save(third, big, sizeof big, 0) != BA_EIO) _exit(6);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 0);
+    CHECK_INT(fx_count_entries(g_dir), 2);
+
+    unlink(path);
+    unlink(other);
+    free(third);
+    free(other);
+    free(path);
+    CHECK_INT(fx_count_entries(g_dir), 0);
+}
+
 static void test_failures_leave_nothing(void)
 {
     char *path = fx_join(g_dir, "out.npz");
@@ -375,6 +516,8 @@ int main(void)
     RUN(test_numpy_archives);
     RUN(test_corrupt);
     RUN(test_roundtrip);
+    RUN(test_other_members);
+    RUN(test_file_writer);
     RUN(test_failures_leave_nothing);
     fx_rmdir(g_dir);
     free(g_dir);

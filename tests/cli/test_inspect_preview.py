@@ -382,6 +382,96 @@ def test_preview_errors(blendarray, tmp_path):
     assert not (tmp_path / "b.png").exists()
 
 
+def test_preview_leaves_the_depth_background_out_of_the_colour_map(blendarray, tmp_path):
+    h, w = 30, 40
+    ramp = np.linspace(5.0, 6.0, h * w, dtype="<f4").reshape(h, w)
+    right = np.zeros((h, w), bool)
+    right[:, w // 2:] = True  # the right half: background, or a far wall
+    # Cycles and Workbench (1e10), EEVEE 3.x (65504), EEVEE Next (the clip end: a plateau at
+    # the maximum, far above the rest), and a plateau that is not far above: a wall, kept
+    for value, is_background in ((1e10, True), (65504.0, True), (99.99771, True), (6.5, False)):
+        depth = ramp.copy()
+        depth[right] = value
+        np.save(tmp_path / "d.npy", depth)
+        r = run("preview", tmp_path / "d.npy", "-o", tmp_path / "d.png", "--force", "--no-labels")
+        assert r.returncode == 0, r.stderr
+        px = np.asarray(Image.open(tmp_path / "d.png").convert("RGB"))
+        if is_background:
+            assert (px[right] == 0).all(), value
+            # the foreground spans the whole colour map: its min low, its max high
+            assert tuple(px[0, 0]) == VIRIDIS_LO and tuple(px[h - 1, w // 2 - 1]) == VIRIDIS_HI
+        else:
+            assert (px[right] == VIRIDIS_HI).all()
+            assert tuple(px[0, 0]) == VIRIDIS_LO
+    # values >= 65504 are background however few: here 9 of 1200 pixels (under the 1% of a
+    # plateau, over the 0.5% the percentiles cut)
+    depth = ramp.copy()
+    depth.flat[::134] = 1e10
+    np.save(tmp_path / "d.npy", depth)
+    r = run("preview", tmp_path / "d.npy", "-o", tmp_path / "d.png", "--force", "--no-labels")
+    px = np.asarray(Image.open(tmp_path / "d.png").convert("RGB"))
+    assert (depth == 1e10).sum() == 9 and (px[depth == 1e10] == 0).all()
+    assert tuple(px[h - 1, w - 1]) == VIRIDIS_HI and tuple(px[0, 1]) == VIRIDIS_LO
+    # robust percentiles: a few outliers do not flatten the rest
+    depth = ramp.copy()
+    depth[0, :3] = 1000.0
+    np.save(tmp_path / "d.npy", depth)
+    r = run("preview", tmp_path / "d.npy", "-o", tmp_path / "d.png", "--force", "--no-labels")
+    px = np.asarray(Image.open(tmp_path / "d.png").convert("RGB"))
+    assert tuple(px[0, 0]) == VIRIDIS_HI and len({tuple(c) for c in px[1:].reshape(-1, 3)}) > 100
+
+
+def test_preview_labels_each_tile(blendarray, tmp_path):
+    h, w = 30, 40
+    arrays = {"rgba": np.full((h, w, 4), 0.2, "<f4"),
+              "depth": np.linspace(5.0, 6.0, h * w, dtype="<f4").reshape(h, w),
+              "object_index_long_name": np.zeros((h, w), "<i4")}
+    np.savez(tmp_path / "f.npz", **arrays)
+    for args, png in ((["--no-labels"], "plain.png"), ([], "sheet.png")):
+        r = run("preview", tmp_path / "f.npz", "-o", tmp_path / png, *args)
+        assert r.returncode == 0, r.stderr
+    plain = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB")).astype(int)
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png").convert("RGB")).astype(int)
+    changed = (sheet != plain).any(axis=2)
+    for k, name in enumerate(arrays):
+        x0 = k * (w + GAP)
+        ys, xs = np.nonzero(changed[:, x0:x0 + w])
+        assert len(ys) > 0, name
+        # a box of 5x8 glyphs on 6 px cells at the top-left, cut to whole glyphs in the tile
+        chars = min(len(name), (w - 1) // 6)
+        assert ys.max() < 10 and xs.max() < 1 + 6 * chars, (name, ys.max(), xs.max())
+        assert ((sheet[:10, x0:x0 + w] == 255).all(axis=2)).sum() >= 5 * chars  # white text
+    assert not changed[10:].any()
+    # the box darkens what is under it; the text is white
+    under, label = plain[:10, :1 + 6 * 4], sheet[:10, :1 + 6 * 4]  # "rgba": 4 glyphs
+    text = (label == 255).all(axis=2)
+    assert (label[~text] == under[~text] // 2).all()
+    # tiles under 20 px high get no label (the small sheets above are exact)
+    np.savez(tmp_path / "small.npz", depth=arrays["depth"][:19])
+    r = run("preview", tmp_path / "small.npz", "-o", tmp_path / "small.png")
+    r2 = run("preview", tmp_path / "small.npz", "-o", tmp_path / "small2.png", "--no-labels")
+    assert r.returncode == r2.returncode == 0
+    assert (tmp_path / "small.png").read_bytes() == (tmp_path / "small2.png").read_bytes()
+
+
+def test_inspect_and_preview_an_npz_with_metadata(blendarray, tmp_path):
+    """`blendarray render` adds a meta.json member: listed by inspect, skipped by preview."""
+    import zipfile
+    np.savez(tmp_path / "r.npz", **passes())
+    with zipfile.ZipFile(tmp_path / "r.npz", "a") as z:
+        z.writestr("meta.json", '[{"frame": 1}]')
+    r = run("inspect", tmp_path / "r.npz")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{tmp_path / 'r.npz'}: npz, 4 arrays"
+    assert lines[-1].split() == ["meta.json", "(a", "file,", "not", "an", "array)"]
+    got = parse_inspect("\n".join(lines[:-1]))
+    assert sorted(got[str(tmp_path / "r.npz")]) == ["depth", "normal", "object_index", "rgba"]
+    r = run("preview", tmp_path / "r.npz", "-o", tmp_path / "s.png")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    check_sheet(tmp_path / "s.png")
+
+
 # ---------------------------------------------------------------------------
 # NumPy reads what the library writes
 

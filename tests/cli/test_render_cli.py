@@ -1,7 +1,8 @@
 """blendarray render: every output mode round-trips through numpy.load and
-equals the Python API's arrays for the same render; bad input and faults give
-a one-line error, a non-zero exit and no leftovers."""
+equals the Python API's arrays and metadata for the same render; bad input and
+faults give a one-line error, a non-zero exit and no leftovers."""
 import io
+import json
 import os
 import signal
 import subprocess
@@ -39,8 +40,8 @@ def test_npz_equals_python_api(cli, demo_blend, reference, tmp_path):
     p = run(cli, "render", demo_blend(), "-f", "1-3", *COMMON, "-o", str(out))
     assert p.returncode == 0, p.stderr.decode()
     with np.load(out) as z:
-        assert sorted(z.files) == ["depth", "object_index", "rgba"]
-        for name in z.files:
+        assert sorted(z.files) == ["depth", "meta.json", "object_index", "rgba"]
+        for name in ("depth", "object_index", "rgba"):
             assert same(z[name], np.stack([f[name] for f in reference])), name
     assert os.listdir(tmp_path) == ["out.npz"]  # nothing else left beside it
 
@@ -57,8 +58,8 @@ def test_folder_of_npy(cli, demo_blend, reference, tmp_path):
     p = run(cli, "render", demo_blend(), "-f", "1,2,3", *COMMON, "-o", str(tmp_path) + "/frames/")
     assert p.returncode == 0, p.stderr.decode()
     names = sorted(os.listdir(tmp_path / "frames"))
-    assert names == sorted(f"{n}_{i:04d}.npy" for n in ("rgba", "depth", "object_index")
-                           for i in (1, 2, 3))
+    assert names == sorted([f"{n}_{i:04d}.npy" for n in ("rgba", "depth", "object_index")
+                            for i in (1, 2, 3)] + [f"meta_{i:04d}.json" for i in (1, 2, 3)])
     for i, f in enumerate(reference, 1):
         for name in ("rgba", "depth", "object_index"):
             assert same(np.load(tmp_path / "frames" / f"{name}_{i:04d}.npy"), f[name])
@@ -74,19 +75,27 @@ def test_stack_is_memory_mappable(cli, demo_blend, reference, tmp_path):
 
 
 def test_stdout_stream(cli, demo_blend, reference):
+    """NumPy alone reads the stream: per frame, the metadata record (uint8 JSON text
+    naming the arrays that follow), then the arrays, passes in --passes order."""
     p = run(cli, "render", demo_blend(), "-f", "1-3", *COMMON, "-o", "-")
     assert p.returncode == 0, p.stderr.decode()
     s = io.BytesIO(p.stdout)
-    for f in reference:  # frames in order; within a frame, passes in --passes order
-        for name in ("rgba", "depth", "object_index"):
+    for f in reference:  # frames in order
+        record = np.load(s)
+        assert record.dtype == np.uint8 and record.ndim == 1
+        meta = json.loads(record.tobytes().decode("utf-8"))
+        assert meta["pass_order"] == ["rgba", "depth", "object_index"]
+        assert meta["frame"] == f.meta["frame"]
+        for name in meta["pass_order"]:
             assert same(np.load(s), f[name]), name
     assert s.read() == b""
 
 
 def test_stdout_through_a_real_pipe(cli, demo_blend, reference):
     code = ("import sys, blendarray as ba\n"
-            "for a in ba.read_stream(sys.stdin.buffer):\n"
-            "    print(a.dtype, a.shape, float(a.astype('f8').sum()))\n")
+            "for f in ba.read_stream(sys.stdin.buffer):\n"
+            "    for a in f.values():\n"
+            "        print(a.dtype, a.shape, float(a.astype('f8').sum()))\n")
     p = subprocess.run(f"{cli} render {demo_blend()} -f 1-2 {' '.join(COMMON)} -o - | "
                        f"{sys.executable} -c \"{code}\"", shell=True, capture_output=True,
                        text=True, timeout=600,
@@ -283,7 +292,7 @@ def test_scene_pass_names_cannot_escape_the_output(cli, demo_blend, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["o"]
     names = sorted(os.listdir(out))
     assert all("/" not in n and not n.startswith(".") for n in names), names
-    assert len(names) == 4 and "rgba_0001.npy" in names, names  # rgba + the three AOVs
+    assert len(names) == 5 and "rgba_0001.npy" in names, names  # rgba, 3 AOVs, meta_0001.json
     assert "_abs_0001.npy" in names and "_hidden_0001.npy" in names, names
     z = tmp_path / "z.npz"
     p = run(cli, "render", demo_blend("evilnames"), "-f", "1", "-e", "cycles", "-q", "-o", str(z))
@@ -291,3 +300,211 @@ def test_scene_pass_names_cannot_escape_the_output(cli, demo_blend, tmp_path):
     import zipfile
     members = zipfile.ZipFile(z).namelist()
     assert all("/" not in m and not m.startswith(".") for m in members), members
+
+
+# ---------------------------------------------------------------------------
+# metadata: every output mode holds frame.meta, as the Python API gives it
+
+HOOK = os.path.join(ROOT, "tests", "cli", "randomize.py")
+TIMING = {"render_seconds", "capture_seconds", "display_seconds", "worker"}
+
+
+def comparable(meta):
+    """frame.meta without what depends on timing (and on which worker rendered)."""
+    return {k: v for k, v in meta.items() if k not in TIMING}
+
+
+@pytest.fixture(scope="module")
+def hooked_reference(demo_blend):
+    """The Python API's frames 1-3 of the demo scene, with the CLI tests' setup hook."""
+    with ba.Renderer(demo_blend(), passes=["rgba", "depth", "object_index"], engine="CYCLES",
+                     samples=1, resolution=(48, 36), setup=HOOK, seed=7, blender="blender") as r:
+        return [f.copy() for f in r.frames(range(1, 4))]
+
+
+@pytest.mark.parametrize("mode", ["npz", "folder", "stack", "stream"])
+def test_metadata_equals_python_api(cli, demo_blend, hooked_reference, tmp_path, mode):
+    out = {"npz": str(tmp_path / "o.npz"), "folder": str(tmp_path / "o") + "/",
+           "stack": str(tmp_path / "o") + "/", "stream": "-"}[mode]
+    p = run(cli, "render", demo_blend(), "-f", "1-3", *COMMON, "-w", "2", "--setup", HOOK,
+            "--seed", "7", *(["--stack"] if mode == "stack" else []), "-o", out)
+    assert p.returncode == 0, p.stderr.decode()
+    if mode == "npz":
+        with np.load(out) as z:
+            raw = z["meta.json"]
+            assert isinstance(raw, bytes)  # a plain member, not an array
+            metas = json.loads(raw)
+    elif mode == "folder":
+        metas = [json.loads((tmp_path / "o" / f"meta_{i:04d}.json").read_text()) for i in (1, 2, 3)]
+    elif mode == "stack":
+        metas = json.loads((tmp_path / "o" / "meta.json").read_text())
+    else:
+        frames = list(ba.read_stream(io.BytesIO(p.stdout)))
+        metas = [f.meta for f in frames]
+        for got, want in zip(frames, hooked_reference):  # and the arrays, named
+            assert list(got) == ["rgba", "depth", "object_index"]
+            for name in got:
+                assert same(got[name], want[name]), name
+    if mode in ("folder", "stack"):  # written atomically: no temporary file left beside them
+        assert all(not n.startswith(".") for n in os.listdir(tmp_path / "o"))
+    assert sorted(os.listdir(tmp_path)) == ([] if mode == "stream" else ["o.npz" if mode == "npz" else "o"])
+    assert isinstance(metas, list) and len(metas) == 3
+    for got, want in zip(metas, hooked_reference):
+        assert "angle" in want.meta and "K" in want.meta and "passes" in want.meta
+        assert comparable(got) == comparable(want.meta)
+    assert [m["index"] for m in metas] == [0, 1, 2] and [m["frame"] for m in metas] == [1, 2, 3]
+    assert len({m["angle"] for m in metas}) == 3  # the hook's values, one per frame
+
+
+@pytest.mark.parametrize("name", ["a.txt", "out", "x.npy", "a.npz.part"])
+def test_unknown_output_is_refused(cli, demo_blend, tmp_path, name):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    p = run(cli, "render", demo_blend(), "-f", "1", *COMMON, "-o", str(tmp_path / name),
+            env=dict(os.environ, TMPDIR=str(tmp)))
+    line = _one_line(p)
+    assert p.returncode == 2, line  # bad usage
+    assert name in line and ".npz" in line and "folder/" in line and "-o -" in line, line
+    assert sorted(os.listdir(tmp_path)) == ["tmp"] and os.listdir(tmp) == []  # no worker started
+
+
+# ---------------------------------------------------------------------------
+# preview of a real render: depth scaled without its background, tiles labelled
+
+NO_GROUND = os.path.join(ROOT, "tests", "cli", "no_ground.py")
+
+
+@pytest.mark.parametrize("blender,engine", [("blender", "cycles"), ("blender", "eevee"),
+                                            ("blender", "workbench"), ("bpy", "eevee")])
+def test_preview_of_a_render(cli, demo_blend, tmp_path, blender, engine):
+    from PIL import Image
+    w, h, gap = 96, 72, 4
+    flavour = ["--blender", "bpy", "--python", sys.executable] if blender == "bpy" else []
+    out = tmp_path / "r.npz"
+    p = run(cli, "render", demo_blend(), "-f", "1", "-p", "rgba,depth", "-e", engine,
+            "--size", f"{w}x{h}", "-q", "--setup", NO_GROUND, *flavour, "-o", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    depth = np.load(out)["depth"][0]
+    background = depth == depth.max()  # 1e10, 65504 or the clip end, by engine and Blender
+    assert depth.max() > 50 and 0.05 < 1 - background.mean() < 0.5, (depth.max(), background.mean())
+    for args, png in ((["--no-labels"], "plain.png"), ([], "sheet.png")):
+        p = run(cli, "preview", str(out), "-o", str(tmp_path / png), *args)
+        assert p.returncode == 0, p.stderr.decode()
+    plain = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB"))
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png").convert("RGB"))
+    assert plain.shape == sheet.shape == (h, 2 * w + gap, 3)
+
+    # the depth tile is not flat: its foreground spans many grey levels; background black
+    tile = plain[:, w + gap:]
+    grey = np.asarray(Image.open(tmp_path / "plain.png").convert("L"))[:, w + gap:][~background]
+    assert len(np.unique(grey)) >= 20 and int(grey.max()) - int(grey.min()) >= 100, \
+        (len(np.unique(grey)), grey.min(), grey.max())
+    assert (tile[background] == 0).all()
+
+    # labels: each tile's name, white, at its top-left corner, and nothing else changed
+    changed = (sheet != plain).any(axis=2)
+    for k, name in enumerate(["rgba", "depth"]):
+        x0 = k * (w + gap)
+        ys, xs = np.nonzero(changed[:, x0:x0 + w])
+        assert len(ys) > 0, f"no label on the {name} tile"
+        assert ys.max() < 16 and xs.max() < 8 * len(name), (name, ys.max(), xs.max())
+        white = (sheet[:16, x0:x0 + 8 * len(name)] == 255).all(axis=2).sum()
+        assert white >= 5 * len(name), (name, white)
+    assert not changed[16:].any()
+
+
+# ---------------------------------------------------------------------------
+# a worker that crashes: Blender's crash report, named after the .blend, attached
+
+
+def _children(pid):
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def test_crash_report_is_attached(cli, demo_blend, tmp_path):
+    import shutil
+    import threading
+    scene = tmp_path / "mycrash.blend"  # Blender names its report mycrash.crash.txt
+    shutil.copy(demo_blend("slow"), scene)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    p = subprocess.Popen([cli, "render", str(scene), "-f", "1-3", "--retries", "0", "-v",
+                          "-o", str(tmp_path / "o.npz")], env=dict(os.environ, TMPDIR=str(tmp)),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = []
+    reader = threading.Thread(target=lambda: err.extend(iter(p.stderr.readline, b"")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and b"Sample " not in b"".join(err):  # -v: Blender's output
+            time.sleep(0.1)
+        assert b"Sample " in b"".join(err), "the render did not start"
+        (worker,) = _children(p.pid)
+        os.kill(worker, signal.SIGSEGV)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    reader.join(timeout=10)
+    text = b"".join(err).decode(errors="replace")
+    assert p.returncode == 1, text[-3000:]
+    assert "signal 11" in text
+    head = "--- mycrash.crash.txt ---"
+    assert head in text, text[-3000:]
+    report = text.split(head, 1)[1]
+    assert "# Blender" in report and "# backtrace" in report, report[:2000]
+    assert sorted(os.listdir(tmp_path)) == ["mycrash.blend", "tmp"] and os.listdir(tmp) == []
+    assert not _blenders_with_tmpdir(str(tmp))
+
+
+# ---------------------------------------------------------------------------
+# an image too large for memory is refused inside the worker, before rendering
+
+
+def test_huge_size_is_refused_before_rendering(cli, tmp_path):
+    import resource
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+
+    def limit_memory():  # should the check be gone, fail fast rather than fill the machine
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    t0 = time.time()
+    p = subprocess.run([cli, "render", "-p", "rgba", "--size", "60000x60000", "-o",
+                        str(tmp_path / "x.npz")], capture_output=True, timeout=60,
+                       env=dict(os.environ, TMPDIR=str(tmp)), preexec_fn=limit_memory)
+    assert time.time() - t0 < 60
+    line = _one_line(p)
+    assert p.returncode == 1 and "60000x60000" in line, line
+    assert sorted(os.listdir(tmp_path)) == ["tmp"] and os.listdir(tmp) == []
+    assert not _blenders_with_tmpdir(str(tmp))
+
+
+@pytest.mark.parametrize("engine", ["cycles", "eevee", "workbench"])
+def test_default_scene(cli, demo_blend, tmp_path, engine):
+    """Blender's factory-startup scene (saved by Debian's Blender, built without
+    OpenImageDenoise): Cycles renders without the denoising the scene asks for and
+    says so once on stderr and in every frame's meta; the others say nothing."""
+    out = tmp_path / "d.npz"
+    p = run(cli, "render", demo_blend("default"), "-f", "1-2", "-p", "rgba,depth", "-e", engine,
+            "-s", "1", "--size", "64x36", "-q", "-o", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    err = p.stderr.decode()
+    with np.load(out) as z:
+        metas = json.loads(z["meta.json"])
+        depth = z["depth"]
+    assert depth.shape == (2, 36, 64) and 9.0 < depth[0, 18, 32] < 11.3  # the cube, ~10 m away
+    if engine == "cycles":
+        assert err.count("blendarray: warning: Cycles denoising is on") == 1, err
+        assert all(len(m["warnings"]) == 1 and "without denoising" in m["warnings"][0]
+                   for m in metas)
+    else:
+        assert "warning" not in err and all(m["warnings"] == [] for m in metas), err
