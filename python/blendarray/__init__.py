@@ -8,15 +8,15 @@
 Inside Blender, use blendarray.blender (render/capture the current scene).
 This module imports no compiled extension, so it also loads in Blender's Python.
 """
-from ._errors import (BlendArrayError, BlenderNotFoundError, PassError, RenderError, SceneError,
-                      SceneNotFoundError, SetupError, WorkerError)
+from ._errors import (BlendArrayError, BlendArrayWarning, BlenderNotFoundError, PassError,
+                      RenderError, SceneError, SceneNotFoundError, SetupError, WorkerError)
 from ._frame import Frame
 from ._render import render
 from ._renderer import Renderer
 from ._stream import read_stream
 
 __version__ = "0.1.0"
-__all__ = ["render", "Renderer", "read_stream", "save_npy", "Frame", "BlendArrayError", "BlenderNotFoundError",
+__all__ = ["render", "Renderer", "read_stream", "save_npy", "Frame", "BlendArrayError", "BlendArrayWarning", "BlenderNotFoundError",
            "PassError", "RenderError", "SceneError", "SceneNotFoundError", "SetupError",
            "WorkerError"]
 

@@ -44,6 +44,17 @@ class SetupError(BlendArrayError):
     """The per-frame setup hook could not be loaded, or raised (its traceback is in the message)."""
 
 
+class BlendArrayWarning(UserWarning):
+    """Something was rendered other than asked, and said so (also in frame.meta["warnings"])."""
+
+
+def did_you_mean(name, valid):
+    """' (did you mean 'depth'?)' for a misspelt name, else ''."""
+    import difflib
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 class RenderError(BlendArrayError):
     """Blender itself reported an error while rendering (the message is Blender's)."""
 

@@ -19,9 +19,9 @@ class Frame(Mapping):
         try:
             return self._arrays[name]
         except KeyError:
-            from ._errors import PassError
-            raise PassError(f"frame has no pass {name!r}; it has: {', '.join(self._arrays)}",
-                            self._arrays) from None
+            from ._errors import PassError, did_you_mean
+            raise PassError(f"frame has no pass {name!r}{did_you_mean(name, self._arrays)}; "
+                            f"it has: {', '.join(self._arrays)}", self._arrays) from None
 
     def __iter__(self):
         return iter(self._arrays)

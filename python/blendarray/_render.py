@@ -2,7 +2,8 @@
 
 
 def render(scene=None, frame=None, passes=None, engine=None, samples=None, resolution=None,
-           display=False, denoise=None, threads=None, blender=None, timeout=None, verbose=False):
+           display=False, denoise=None, threads=None, blender=None, timeout=None, verbose=False,
+           depth_background=None):
     """Render one frame in a fresh Blender worker and return its passes as a Frame.
 
     scene: path to a .blend file; None renders blendarray's built-in demo scene.
@@ -14,6 +15,8 @@ def render(scene=None, frame=None, passes=None, engine=None, samples=None, resol
     blender: "bpy", "blender" or a path to a Blender binary (default:
       $BLENDARRAY_BLENDER, else the first found).
     timeout: seconds to wait for the render before stopping Blender.
+    depth_background: replace the engine's marker for "no geometry" in `depth`
+      (1e10, 65504 or ~clip_end, by engine) with this value, e.g. float("inf").
 
     The arrays live in shared memory that belongs to this process alone; no
     file is written and no Blender process is left running.
@@ -21,5 +24,6 @@ def render(scene=None, frame=None, passes=None, engine=None, samples=None, resol
     from ._renderer import Renderer
     with Renderer(scene, workers=1, passes=passes, engine=engine, samples=samples,
                   resolution=resolution, display=display, denoise=denoise, threads=threads,
-                  retries=0, blender=blender, timeout=timeout, verbose=verbose) as r:
+                  retries=0, blender=blender, timeout=timeout, verbose=verbose,
+                  depth_background=depth_background) as r:
         return r.render(**({} if frame is None else {"frame": int(frame)}))

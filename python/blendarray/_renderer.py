@@ -8,75 +8,43 @@ is every array's base) and goes back to its worker when the last one dies.
 When the consumer holds every slot, no new frame is dispatched: memory is
 bounded by workers x ring x slot size.
 """
+import atexit
 import collections
 import fcntl
-import inspect
 import mmap
 import os
 import selectors
-import textwrap
 import time
+import warnings
+import weakref
 
 import numpy as np
 
-from ._errors import (BY_NAME, BlendArrayError, PassError, RenderError, SetupError,
-                      WorkerError)
+from ._errors import BY_NAME, BlendArrayError, BlendArrayWarning, PassError, RenderError, WorkerError
 from ._frame import Frame
+from ._hooks import make_spec
 from ._protocol import close_quietly
 from ._checks import check_passes, check_resolution, check_scene
-from ._worker import Worker
+from ._worker import Worker, load_core as _core
 
 PAGE = mmap.PAGESIZE
 _SETTINGS = ("engine", "samples", "resolution", "denoise", "threads")
 _PER_FRAME = ("frame",) + _SETTINGS
 
 
-def _core():
-    from . import _core as core
-    return core
+_live = weakref.WeakSet()  # Renderers not closed yet: closed at interpreter exit
 
 
-def _hook_spec(setup):
-    """How the worker finds the setup hook: a callable's source or module, or a path/module string."""
-    if setup is None:
-        return None
-    if isinstance(setup, (str, os.PathLike)):
-        s = os.fspath(setup)
-        path, _, name = s.rpartition(":") if ":" in s and not os.path.exists(s) else (s, "", "")
-        if path.endswith(".py") or os.path.exists(path):
-            path = os.path.abspath(path)
-            if not os.path.isfile(path):
-                raise SetupError(f"setup hook file {path} does not exist")
-            return {"kind": "file", "path": path, "name": name or "setup"}
-        if not path or not name:
-            raise SetupError(f"setup={s!r}: give a callable, a .py file (function 'setup' in it), "
-                             "'file.py:function' or 'module:function'")
-        return {"kind": "module", "module": path, "name": name}
-    if not callable(setup):
-        raise SetupError(f"setup must be callable or a 'file.py:function' string, not {setup!r}")
-    mod = getattr(setup, "__module__", None)
-    name = getattr(setup, "__qualname__", "")
-    if name == "<lambda>" or "<" in name:
-        raise SetupError("the setup hook must be a top-level def (not a lambda or a nested "
-                         "function): Blender imports it, or runs its source")
-    try:
-        src = textwrap.dedent(inspect.getsource(setup))
-    except (OSError, TypeError):
-        src = None
-    spec = {"kind": "callable", "name": name, "source": src}
-    if mod and mod != "__main__":
-        # Blender imports the module when it can; else (it imports what Blender lacks,
-        # pytest say) it runs the function's own source.
-        modobj = __import__(mod, fromlist=["_"])
-        f = getattr(modobj, "__file__", None)
-        root = os.path.dirname(os.path.abspath(f)) if f else None
-        for _ in range(mod.count(".")):
-            root = os.path.dirname(root) if root else None
-        spec.update(module=mod, path=root)
-    elif src is None:
-        raise SetupError("cannot read the setup function's source; define it with def in a "
-                         "file, or pass 'file.py:function'")
-    return spec
+@atexit.register
+def _close_all():
+    """A script or notebook that never closes its Renderer: stop the workers
+    while the interpreter still works (PR_SET_PDEATHSIG would kill them anyway,
+    but only after Python has torn down what close() needs)."""
+    for r in list(_live):
+        try:
+            r.close(kill=True)
+        except Exception:
+            pass
 
 
 class _Slots:
@@ -118,11 +86,15 @@ class Renderer:
     ring: shared-memory slots per worker (frames you may hold at once, per worker).
     retries: re-renders of a frame whose worker crashed, before giving up.
     timeout: seconds a frame may take before its worker is stopped (and retried).
+    depth_background: what `depth` holds where no geometry was seen: None keeps
+      the engine's own marker (1e10 Cycles/Workbench, 65504 EEVEE before 4.2,
+      ~clip_end EEVEE Next); float("inf"), float("nan") or any number replaces it.
     """
 
     def __init__(self, scene=None, workers=1, passes=None, engine=None, samples=None,
                  resolution=None, display=False, denoise=None, threads=None, setup=None,
-                 seed=0, ring=4, retries=1, blender=None, timeout=None, verbose=False):
+                 seed=0, ring=4, retries=1, blender=None, timeout=None, verbose=False,
+                 depth_background=None):
         if int(workers) < 1:
             raise BlendArrayError(f"workers must be >= 1, got {workers}")
         if int(ring) < 1:
@@ -133,8 +105,9 @@ class Renderer:
             "settings": {"engine": engine, "samples": samples,
                          "resolution": check_resolution(resolution), "denoise": denoise,
                          "threads": threads, "passes": check_passes(passes),
-                         "display": bool(display)},
-            "setup": _hook_spec(setup),
+                         "display": bool(display),
+                         "depth_background": _depth_background(depth_background)},
+            "setup": make_spec(setup),
             "seed": int(seed),
         }
         self._ring, self._retries, self._timeout = int(ring), int(retries), timeout
@@ -144,6 +117,7 @@ class Renderer:
         self._job = 0
         self._closed = False
         self._busy = False
+        _live.add(self)
         try:
             for w in self._workers:
                 self._start(w)
@@ -344,6 +318,8 @@ class Renderer:
                 w.slots.release(slot)  # the frame did not fit its slot: it came in memfds
             meta = reply.get("meta") or {}
             meta.update(index=index, worker=w.id)
+            for m in meta.get("warnings") or ():
+                warnings.warn(m, BlendArrayWarning, stacklevel=3)  # shown once per message
             done[index] = Frame(arrays, meta)
             if w.slots is None:  # first frame: now the slot size is known
                 size = -(-max(total, PAGE) // PAGE) * PAGE
@@ -373,7 +349,7 @@ class Renderer:
         for index, params, _ in lost:
             attempts[index] += 1
             if attempts[index] > self._retries:
-                e = WorkerError(f"frame {index} failed on worker {w.id} after {attempts[index]} "
+                e = WorkerError(f"index {index} failed on worker {w.id} after {attempts[index]} "
                                 f"attempt(s): {err}", err.output, err.returncode)
                 done[index] = e
             else:
@@ -417,6 +393,7 @@ class Renderer:
         if self._closed:
             return
         self._closed = True
+        _live.discard(self)
         for w in self._workers:
             self._stop(w, kill)
             w.proc = None
@@ -431,6 +408,16 @@ class Renderer:
     def __del__(self):
         if not getattr(self, "_closed", True):
             self.close(kill=True)
+
+
+def _depth_background(value):
+    if value is None:
+        return None
+    try:
+        return repr(float(value))  # a string: JSON has no inf/nan
+    except (TypeError, ValueError):
+        raise BlendArrayError(f"depth_background must be a number (e.g. float('inf')) or None, "
+                              f"not {value!r}") from None
 
 
 def _map_sealed(fd, size):
@@ -455,10 +442,10 @@ def _unwrap(x):
 def _error_from(err, index=None):
     cls = BY_NAME.get(err.get("type"), RenderError)
     msg = err.get("message") or "unknown error in the worker"
-    where = f"frame {index}: " if index is not None else ""
-    if cls is SetupError or (cls is RenderError and err.get("type") not in BY_NAME):
-        tb = err.get("traceback", "")
-        msg = f"{err.get('type')}: {msg}\n{tb}" if cls is RenderError else f"{msg}\n{tb}"
+    # `index`: the position in the request (frame.meta["index"]), not a scene frame number
+    where = f"index {index}: " if index is not None else ""
+    if err.get("type") not in BY_NAME:  # an unexpected error in the worker: its traceback helps
+        msg = f"{err.get('type')}: {msg}\n{err.get('traceback', '')}"
     if cls is PassError:
         return cls(where + msg, err.get("available", ()))
     return cls(where + msg)

@@ -7,6 +7,7 @@ connect to it and nothing is left behind; the worker also checks with
 SO_PEERCRED that the other end is its parent.
 """
 import collections
+import glob
 import importlib.util
 import os
 import shutil
@@ -18,7 +19,7 @@ import tempfile
 import threading
 
 from . import _protocol
-from ._errors import BlenderNotFoundError, WorkerError
+from ._errors import BlendArrayError, BlenderNotFoundError, WorkerError
 
 _PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKER_MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "blender", "worker_main.py")
@@ -84,15 +85,31 @@ def sweep_stale(tmp=None):
             pass
 
 
-def _core():
-    from . import _core as core  # the extension: imported only where it is used
+def load_core():
+    """The C extension, or an error that says why it cannot be loaded and what to do.
+
+    Imported only where it is used: this package also loads inside Blender's
+    Python, which may not match the extension's."""
+    try:
+        from . import _core as core
+    except ImportError as e:
+        v = sys.version_info
+        raise BlendArrayError(
+            f"blendarray's C extension (blendarray._core) cannot be loaded in this Python "
+            f"({v.major}.{v.minor}.{v.micro}, {sys.executable}): {e}. It is built for one "
+            f"Python at a time: build it for this one with `make python PYTHON={sys.executable}` "
+            f"in the blendarray checkout") from None
     return core
+
+
+_core = load_core
 
 
 class Worker:
     """One Blender process and its control socket."""
 
     def __init__(self, blender=None, verbose=False, name="worker"):
+        load_core()  # before any Blender starts: a missing extension is the consumer's problem
         self.flavour, exe = find_blender(blender)
         self.name = name
         sweep_stale()
@@ -102,6 +119,7 @@ class Worker:
         self.proc = None
         self.verbose = verbose
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
         try:
             env = dict(os.environ, BLENDARRAY_FD=str(child.fileno()), TMPDIR=self.tmpdir,
                        BLENDARRAY_PARENT=str(os.getpid()))
@@ -114,15 +132,20 @@ class Worker:
                     [_PKG_PARENT] + [p for p in [env.get("PYTHONPATH")] if p])
             self.proc = subprocess.Popen(
                 cmd, env=env, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=out_w, stderr=out_w, start_new_session=True)
         except BaseException:
             parent.close()
+            os.close(out_r)
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
         finally:
             child.close()
+            os.close(out_w)
         self.sock = parent
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        # Blender's output is read from the raw pipe by a daemon thread that owns
+        # the fd: no buffered file object whose lock a thread could hold while the
+        # interpreter shuts down (that aborts Python).
+        self._reader = threading.Thread(target=self._read_output, args=(out_r,), daemon=True)
         self._reader.start()
 
     # start_new_session: Ctrl-C in a terminal goes to the consumer only; the
@@ -131,22 +154,48 @@ class Worker:
     def fileno(self):
         return self.sock.fileno()
 
-    def _read_output(self):
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                self.output.append(line)
-                if self.verbose:
-                    print(f"[{self.name}] {line}", file=sys.stderr)
+    def _read_output(self, fd):
+        rest = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                *lines, rest = (rest + chunk).split(b"\n")
+                for raw in lines:
+                    self._line(raw)
+            self._line(rest)
+        finally:
+            os.close(fd)
+
+    def _line(self, raw):
+        line = raw.decode(errors="replace").rstrip()
+        if line:
+            self.output.append(line)
+            if self.verbose:
+                print(f"[{self.name}] {line}", file=sys.stderr)
 
     def last_lines(self):
+        """Blender's last output lines, then the crash report it wrote, if any.
+
+        Blender names the report after the .blend it had open (scene.crash.txt,
+        blender.crash.txt when unsaved) and writes it into $TMPDIR: this worker's
+        private folder, so whatever is there is this worker's."""
         self._reader.join(timeout=2)
         lines = list(self.output)
-        crash = os.path.join(self.tmpdir, "blender.crash.txt")
-        if os.path.exists(crash):
-            with open(crash, errors="replace") as f:
-                lines.append("--- blender.crash.txt ---")
-                lines += f.read().splitlines()[:40]
+        for crash in sorted(glob.glob(os.path.join(glob.escape(self.tmpdir), "*.crash.txt"))):
+            try:
+                with open(crash, errors="replace") as f:
+                    text = f.read().splitlines()[:60]
+            except OSError:
+                continue
+            lines.append(f"--- Blender's crash report ({os.path.basename(crash)}) ---")
+            lines += text
         return "\n".join(lines)
 
     def died(self, doing):
@@ -166,7 +215,7 @@ class Worker:
         try:
             _core().msg_send(self.sock.fileno(), _protocol.encode(msg), list(fds))
             return True
-        except Exception:  # a closed peer: the caller turns it into died()
+        except BlendArrayError:  # a closed peer (EPIPE): the caller turns it into died()
             return False
 
     def recv(self, timeout=None):
@@ -212,8 +261,7 @@ class Worker:
             if self.proc.poll() is None:
                 self.proc.kill()
             self.proc.wait()
-        if self.proc is not None and self.proc.stdout:
-            self._reader.join(timeout=2)
-            self.proc.stdout.close()
+        if self.proc is not None:
+            self._reader.join(timeout=2)  # it ends at EOF and closes the pipe itself
         self.sock.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)

@@ -13,3 +13,9 @@ def crash_on_two(scene, index, rng):
     if index == 2:
         os.kill(os.getpid(), signal.SIGKILL)  # as a Blender crash would
     return {}
+
+
+def segfault_on_one(scene, index, rng):
+    if index == 1:
+        os.kill(os.getpid(), signal.SIGSEGV)  # Blender's crash handler writes its report
+    return {}

@@ -158,7 +158,7 @@ def test_frame_fails_after_retries(flavour, scenes, leaves_nothing):
                 got.append(f.meta["index"])
     assert got == [0, 1]
     msg = str(e.value)
-    assert "frame 2" in msg and "2 attempt" in msg and "SIGKILL" in msg and "worker 0" in msg
+    assert "index 2 failed" in msg and "2 attempt" in msg and "SIGKILL" in msg and "worker 0" in msg
 
 
 def test_ctrl_c_and_kill_of_consumer_leave_nothing(flavour, scenes, tmp_path):

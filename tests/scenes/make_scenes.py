@@ -109,10 +109,17 @@ def evilnames(outdir):
     save(outdir, "evilnames")
 
 
+def default(outdir):
+    """Blender's own factory-startup scene (cube, light, camera; Cycles denoising on,
+    Filmic/AgX), exactly as a new user gets it."""
+    bpy.ops.wm.read_factory_settings()
+    save(outdir, "default")
+
+
 def main(outdir):
     outdir = os.path.abspath(outdir)  # Blender wants absolute paths to save to
     os.makedirs(outdir, exist_ok=True)
-    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames):
+    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames, default):
         build(outdir)
     print("built scenes in", outdir)
 

@@ -10,11 +10,13 @@
 Runs in any Blender (the `blender` binary or the `bpy` module) and any
 Python it embeds: the C library is reached through ctypes.
 """
+import sys
 import time
 
 import bpy
 
-from .._errors import PassError, RenderError, SceneError
+from .._checks import check_resolution
+from .._errors import PassError, RenderError, SceneError, did_you_mean
 from .._frame import Frame
 from . import routes as _cap
 from . import passes as _passes
@@ -27,7 +29,6 @@ _ENGINES = {"CYCLES": ("CYCLES",), "EEVEE": _EEVEE_IDS, "BLENDER_EEVEE": _EEVEE_
             "BLENDER_EEVEE_NEXT": _EEVEE_IDS, "WORKBENCH": ("BLENDER_WORKBENCH",),
             "BLENDER_WORKBENCH": ("BLENDER_WORKBENCH",)}
 _WORKBENCH_AA = {1: "OFF", 5: "5", 8: "8", 11: "11", 16: "16", 32: "32"}
-MAX_SIZE = 65536  # Blender's own limit per side
 
 
 def _rendering_layers(scene):
@@ -56,12 +57,7 @@ def configure(scene=None, engine=None, samples=None, resolution=None, frame=None
     if engine is not None:
         _set_engine(scene, engine)
     if resolution is not None:
-        try:
-            w, h = (int(v) for v in resolution)
-        except (TypeError, ValueError):
-            raise SceneError(f"resolution must be (width, height), got {resolution!r}") from None
-        if not (1 <= w <= MAX_SIZE and 1 <= h <= MAX_SIZE):
-            raise SceneError(f"resolution {w}x{h} is out of range: each side must be 1..{MAX_SIZE}")
+        w, h = check_resolution(resolution)
         scene.render.resolution_x, scene.render.resolution_y = w, h
         scene.render.resolution_percentage = 100
     if samples is not None:
@@ -78,6 +74,10 @@ def configure(scene=None, engine=None, samples=None, resolution=None, frame=None
                 raise SceneError(f"Workbench renders 1, 5, 8, 11, 16 or 32 samples, not {samples}")
             scene.display.render_aa = _WORKBENCH_AA[samples]
     if denoise is not None and scene.render.engine == "CYCLES":
+        if denoise and _no_denoiser(scene):
+            raise SceneError(f"denoise=True, but {_no_denoiser(scene)}: pass denoise=False "
+                             "(or --denoise off), or use a Blender with OpenImageDenoise "
+                             "(pip install bpy)")
         scene.cycles.use_denoising = bool(denoise)
     if threads is not None:
         scene.render.threads_mode = "FIXED"
@@ -87,23 +87,50 @@ def configure(scene=None, engine=None, samples=None, resolution=None, frame=None
     return scene
 
 
-def _check_renderable(scene):
+def _no_denoiser(scene):
+    """Why this Blender cannot denoise with the scene's Cycles denoiser, or None.
+
+    Debian's Blender is built without OpenImageDenoise: there the denoiser enum
+    has no items at all, and scene.cycles.denoiser reads '' (with a warning), not
+    'OPENIMAGEDENOISE'. Rendering anyway would fail (or crash) inside Blender."""
+    try:
+        import _cycles
+    except ImportError:
+        return None
+    denoiser = scene.cycles.denoiser
+    if denoiser == "":
+        return "this Blender offers no Cycles denoiser (it is built without OpenImageDenoise)"
+    if denoiser == "OPENIMAGEDENOISE" and not getattr(_cycles, "with_openimagedenoise", True):
+        return "this Blender is built without OpenImageDenoise"
+    return None
+
+
+def _check_renderable(scene, undo, warnings):
+    """Refuse what cannot render; adapt what can (noted in `warnings`, undone via `undo`)."""
     if scene.camera is None:
         raise SceneError(f"scene {scene.name!r} has no camera: add one and set it as the "
                          "scene camera (scene.camera = obj)")
     if scene.render.use_multiview:
         raise SceneError("stereo/multi-view rendering is not supported: turn off "
                          "scene.render.use_multiview")
+    w, h = _cap.output_size(scene)
+    r = scene.render
+    try:
+        check_resolution((w, h))
+    except SceneError as e:
+        raise SceneError(f"the scene renders {w}x{h} pixels ({r.resolution_x}x{r.resolution_y} at "
+                         f"{r.resolution_percentage}%): {e}") from None
     if scene.render.engine == "CYCLES" and scene.cycles.use_denoising:
-        try:
-            import _cycles
-            has_oidn = bool(getattr(_cycles, "with_openimagedenoise", True))
-        except ImportError:
-            has_oidn = True
-        if not has_oidn and scene.cycles.denoiser == "OPENIMAGEDENOISE":
-            raise SceneError("Cycles denoising is on, but this Blender is built without "
-                             "OpenImageDenoise (as Debian's is): pass denoise=False, or use "
-                             "a Blender with it (pip install bpy)")
+        why = _no_denoiser(scene)
+        if why:
+            # The scene's own setting (Blender's default scene has it on), not a request:
+            # render without denoising, and say so rather than fail every default scene.
+            undo.append((scene.cycles, "use_denoising", True))
+            scene.cycles.use_denoising = False
+            msg = (f"Cycles denoising is on in scene {scene.name!r}, but {why}: rendered "
+                   "without denoising (pass denoise=False to silence this)")
+            warnings.append(msg)
+            print(f"blendarray: warning: {msg}", file=sys.stderr)
 
 
 def _enable_passes(scene, wanted, layer_names):
@@ -122,7 +149,8 @@ def _enable_passes(scene, wanted, layer_names):
                 got = _passes.enable(scene.view_layers[ln], base)
                 if got is None:
                     valid = _passes.requestable_names(scene.view_layers[ln])
-                    raise PassError(f"unknown pass {name!r}; passes are: {', '.join(valid)}", valid)
+                    raise PassError(f"unknown pass {name!r}{did_you_mean(base, valid)}; passes are: "
+                                    f"{', '.join(valid)}", valid)
                 undo += got
     except BaseException:
         _restore(undo)
@@ -143,19 +171,49 @@ def _wanted_list(passes):
     return list(passes)
 
 
-def render(passes=None, display=False, scene=None, alloc=None, keep_settings=False):
+def depth_background_mask(depth, clip_end):
+    """Which depth pixels saw no geometry. Each engine marks them its own way:
+    1e10 (Cycles, Workbench), 65504 (EEVEE before 4.2: the largest half float),
+    just under clip_end (EEVEE Next, e.g. 99.998 for 100). Nothing past
+    clip_end is rendered, so a depth within 0.01% of clip_end or beyond is
+    background on every engine."""
+    import numpy as np
+    return np.greater_equal(depth, min(clip_end * (1 - 1e-4), 65504.0))
+
+
+def _set_depth_background(scene, specs, out, value):
+    import numpy as np
+    clip_end = scene.camera.data.clip_end
+    for s in specs:
+        if s.blender_name in ("Depth", "Z") and s.name.rpartition("/")[2] == "depth":
+            d = out[s.name]
+            np.copyto(d, np.float32(value), where=depth_background_mask(d, clip_end))
+
+
+def render(passes=None, display=False, scene=None, alloc=None, keep_settings=False,
+           depth_background=None):
     """Render `scene` (default: the context scene) and return its passes as a Frame.
 
     passes: names such as ["rgba", "depth", "normal", "object_index"] (each is
       enabled for this render), or None for every pass the view layers render.
     display: also return "display", the colour-managed uint8 (H, W, 4) image.
+    depth_background: None keeps the engine's own value where depth saw no
+      geometry (1e10, 65504 or ~clip_end: see depth_background_mask); a number
+      (float("inf"), float("nan"), 0.0, ...) replaces it, the same on every engine.
     Render settings touched to enable passes are restored unless keep_settings.
+    A Cycles scene that asks for denoising in a Blender without a denoiser renders
+    without it; frame.meta["warnings"] says so.
     """
     scene = scene or bpy.context.scene
     wanted = _wanted_list(passes)
-    _check_renderable(scene)
+    fixes, warnings = [], []
+    _check_renderable(scene, fixes, warnings)
     layers = _rendering_layers(scene)
-    undo, aovs = _enable_passes(scene, wanted, layers)
+    try:
+        undo, aovs = _enable_passes(scene, wanted, layers)
+    except BaseException:
+        _restore(fixes)
+        raise
     alloc = alloc or _cap.numpy_alloc
     req = None
     try:
@@ -183,6 +241,8 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
             route = "exr"
             capture_s = time.perf_counter() - t1
         out = {s.name: arrays[s.name] for s in specs}
+        if depth_background is not None:
+            _set_depth_background(scene, specs, out, float(depth_background))
         t2 = time.perf_counter()
         if display:
             _, out["display"] = _cap.capture_display(scene, alloc)
@@ -190,10 +250,11 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     finally:
         if not keep_settings:
             _restore(undo)
+        _restore(fixes)  # always: the next render warns again, so every frame's meta says it
     meta = frame_meta(scene, layers)
     meta.update(route=route, render_seconds=t1 - t0 - (capture_s if route == "cycles" else 0),
                 capture_seconds=capture_s, display_seconds=display_s,
-                passes={s.name: s.describe() for s in specs})
+                passes={s.name: s.describe() for s in specs}, warnings=warnings)
     return Frame(out, meta)
 
 

@@ -20,7 +20,7 @@ import bpy
 import numpy as np
 
 from .. import _lib
-from .._errors import BlendArrayError, PassError, RenderError
+from .._errors import BlendArrayError, PassError, RenderError, did_you_mean
 from . import passes as P
 
 
@@ -76,7 +76,8 @@ def select(available, wanted, layer_names, aovs):
     if missing:
         raise PassError(
             f"the {bpy.context.scene.render.engine} render did not produce pass(es) "
-            f"{', '.join(missing)}; this engine's render has: {', '.join(by_name)}", by_name)
+            f"{', '.join(missing)}{did_you_mean(missing[0], by_name)}; this engine's render has: "
+            f"{', '.join(by_name)}", by_name)
     seen = set()
     return [(k, by_name[k]) for k in chosen if not (k in seen or seen.add(k))]
 
@@ -133,18 +134,22 @@ _rect_flat = None  # does this Blender's rect.foreach_get want a flat buffer? (5
 
 
 def _rect_get(rect, dst, channels):
-    """One memcpy of a pass into dst, in whichever shape this Blender accepts."""
+    """One memcpy of a pass into dst, in whichever shape this Blender accepts.
+
+    A one-channel pass accepts both shapes everywhere, so only a multi-channel
+    pass may teach which one this Blender wants."""
     global _rect_flat
-    if _rect_flat is not False:
+    if channels == 1:
+        rect.foreach_get(dst.reshape(-1))
+        return
+    if _rect_flat is None:
         try:
             rect.foreach_get(dst.reshape(-1))
             _rect_flat = True
             return
         except TypeError:
-            if _rect_flat:
-                raise
             _rect_flat = False
-    rect.foreach_get(dst.reshape(-1, channels))
+    rect.foreach_get(dst.reshape(-1) if _rect_flat else dst.reshape(-1, channels))
 
 
 _armed = None  # the CyclesRequest of the render in progress; one render at a time per Blender

@@ -7,19 +7,16 @@ fit; only a description of where the arrays lie goes back on the socket.
 """
 import ctypes
 import fcntl
-import importlib
-import inspect
 import mmap
 import os
-import runpy
 import sys
 import traceback
 
 import bpy
 import numpy as np
 
-from .. import _lib, _protocol
-from .._errors import BlendArrayError, SceneError, SetupError
+from .. import _hooks, _lib, _protocol
+from .._errors import BlendArrayError, SceneError
 from . import configure, render as _render, scenes
 
 PAGE = mmap.PAGESIZE
@@ -81,42 +78,6 @@ class FrameAlloc:
         return parts, [fd for fd, _, _ in self.memfds]
 
 
-def load_hook(spec):
-    """The setup hook a consumer described (see blendarray._renderer._hook_spec)."""
-    if not spec:
-        return None
-    try:
-        kind, name = spec["kind"], spec.get("name") or "setup"
-        fn = None
-        if kind == "file":
-            fn = runpy.run_path(spec["path"], run_name="blendarray_setup")[name]
-        elif spec.get("module"):
-            if spec.get("path") and spec["path"] not in sys.path:
-                sys.path.insert(0, spec["path"])
-            try:
-                fn = importlib.import_module(spec["module"])
-                for part in name.split("."):
-                    fn = getattr(fn, part)
-            except ImportError:
-                if not spec.get("source"):
-                    raise
-                fn = None  # the module needs what this Blender lacks: run the source alone
-        if fn is None:
-            ns = {"__name__": "blendarray_setup", "bpy": bpy}
-            exec(compile(spec["source"], "<setup hook>", "exec"), ns)
-            fn = ns[name.rpartition(".")[2]]
-    except Exception as e:
-        raise SetupError(f"cannot load the setup hook: {type(e).__name__}: {e}\n"
-                         f"{traceback.format_exc()}") from None
-    if not callable(fn):
-        raise SetupError(f"setup hook {name!r} is not callable")
-    try:
-        nargs = len(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        nargs = 3
-    return fn, nargs
-
-
 class Worker:
     def __init__(self, fd):
         self.fd = fd
@@ -125,6 +86,7 @@ class Worker:
         self.seed = 0
         self.passes = None
         self.display = False
+        self.depth_background = None
 
     def send(self, obj, fds=()):
         _lib.msg_send(self.fd, _protocol.encode(obj), list(fds))
@@ -141,7 +103,10 @@ class Worker:
         st = msg.get("settings") or {}
         configure(**{k: st.get(k) for k in SETTINGS})
         self.passes, self.display = st.get("passes"), bool(st.get("display"))
-        self.hook = load_hook(msg.get("setup"))
+        # a string ("inf", "nan", "0.0"): JSON has no infinities
+        db = st.get("depth_background")
+        self.depth_background = None if db is None else float(db)
+        self.hook = _hooks.load(msg.get("setup"), {"bpy": bpy})
         self.seed = int(msg.get("seed") or 0)
         return {"ok": True, "blender_version": bpy.app.version_string}
 
@@ -158,24 +123,12 @@ class Worker:
         scene = configure(**{k: params[k] for k in ("frame",) + SETTINGS if k in params})
         extra = {}
         if self.hook is not None:
-            fn, nargs = self.hook
             rng = np.random.default_rng([self.seed, index])
-            try:
-                if nargs >= 4:
-                    extra = fn(scene, index, rng, dict(params, **(msg.get("user") or {})))
-                else:
-                    extra = fn(scene, index, rng)
-            except Exception as e:
-                raise SetupError(f"the setup hook raised on frame {index}: "
-                                 f"{type(e).__name__}: {e}\n{traceback.format_exc()}") from None
-            if extra is None:
-                extra = {}
-            if not isinstance(extra, dict):
-                raise SetupError(f"the setup hook returned {type(extra).__name__}; return a dict "
-                                 "(merged into frame.meta) or None")
+            extra = _hooks.call(self.hook, scene, index, rng,
+                                dict(params, **(msg.get("user") or {})))
         alloc = FrameAlloc(self.ring, msg.get("slot"))
         frame = _render(passes=self.passes, display=self.display, scene=scene, alloc=alloc,
-                        keep_settings=True)
+                        keep_settings=True, depth_background=self.depth_background)
         meta = dict(frame.meta, **extra)
         del frame
         parts, fds = alloc.parts()
@@ -212,8 +165,9 @@ class Worker:
                     raise BlendArrayError(f"unknown command {op!r}")
                 self.send(reply)
             except Exception as e:
-                err = {"type": type(e).__name__, "message": str(e),
-                       "traceback": traceback.format_exc()}
+                err = {"type": type(e).__name__, "message": str(e)}
+                if not isinstance(e, BlendArrayError):  # ours carry what matters in the message
+                    err["traceback"] = traceback.format_exc()
                 if hasattr(e, "available"):
                     err["available"] = list(e.available)
                 self.send({"ok": False, "job": msg.get("job"), "error": err})

@@ -1,0 +1,111 @@
+"""Mutation check: put each deliberate bug of mutants.py into a copy of the
+checkout, run the tests that must catch it, and report caught / missed.
+
+    .venv/bin/python tests/mutation/run.py            # every mutant
+    .venv/bin/python tests/mutation/run.py rect-flat-learned-from-1ch crash-report-name
+    .venv/bin/python tests/mutation/run.py --list
+
+A mutant is caught when its tests fail (a pytest test or clean-up check fails, or
+the C tests do); a test that cannot start (a fixture or collection error, no test
+selected) counts as an error, not as caught. Exit status: 0 when every mutant
+was caught, 1 otherwise. The checkout itself is never modified: each mutant
+gets a fresh copy (sources and build outputs, not .venv or .git), rebuilt with
+make when the mutant touches C.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from mutants import MUTANTS  # noqa: E402
+
+def _skip(folder, names):
+    top = {".venv", ".git", "out", "scenes"} if os.path.samefile(folder, ROOT) else set()
+    return {n for n in names if n in top or n == "__pycache__" or n.endswith(".npz")}
+
+
+def _copy(dst):
+    shutil.copytree(ROOT, dst, ignore=_skip, symlinks=True)
+
+
+def _apply(root, m):
+    for path, old, new in m["edits"]:
+        p = os.path.join(root, path)
+        with open(p) as f:
+            text = f.read()
+        n = text.count(old)
+        if n != 1:
+            raise SystemExit(f"mutant {m['id']}: the text to replace occurs {n} times in {path} "
+                             f"(must be once): update tests/mutation/mutants.py")
+        with open(p, "w") as f:
+            f.write(text.replace(old, new))
+
+
+def run_one(m, python, verbose):
+    with tempfile.TemporaryDirectory(prefix="blendarray-mutant-") as tmp:
+        root = os.path.join(tmp, "repo")
+        _copy(root)
+        _apply(root, m)
+        # the CLI finds the Python package through this, not the checkout it was built in
+        env = dict(os.environ, BLENDARRAY_REQUIRE_FLAVOURS="1",
+                   BLENDARRAY_PYTHONPATH=os.path.join(root, "python"))
+        if any(p.endswith((".c", ".h")) for p, _, _ in m["edits"]):
+            b = subprocess.run(["make", "-s", "-j2", f"PYTHON={python}"], cwd=root, env=env,
+                               capture_output=True, text=True)
+            if b.returncode != 0:
+                # a mutant must build: one that does not tests nothing
+                return "error (build)", b.stdout[-2000:] + b.stderr[-2000:]
+        outs = []
+        for cmd in m["tests"]:
+            if cmd[0] == "pytest":
+                cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *cmd[1:]]
+            p = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+            outs.append(p.stdout[-3000:] + p.stderr[-2000:])
+            if cmd[1:3] == ["-m", "pytest"] and p.returncode != 0:
+                # caught only by a failing test (or a failing clean-up check), not by a
+                # test that could not start
+                if p.returncode != 1 or "ERROR at setup" in p.stdout or "ERROR collecting" in p.stdout:
+                    return f"error (exit {p.returncode})", "\n".join(outs)
+            if p.returncode != 0:
+                return "caught", "\n".join(outs)
+        return "MISSED", "\n".join(outs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("ids", nargs="*", help="mutant ids (default: all)")
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print the tests' output")
+    args = ap.parse_args()
+    if args.list:
+        for m in MUTANTS:
+            print(f"{m['id']:34s} {m['promise']}")
+        return 0
+    chosen = [m for m in MUTANTS if not args.ids or m["id"] in args.ids]
+    unknown = set(args.ids) - {m["id"] for m in MUTANTS}
+    if unknown:
+        print(f"unknown mutant(s): {', '.join(sorted(unknown))}; see --list", file=sys.stderr)
+        return 2
+    python = os.path.join(ROOT, ".venv", "bin", "python")
+    results = []
+    for m in chosen:
+        t0 = time.time()
+        verdict, out = run_one(m, python, args.verbose)
+        results.append((m, verdict))
+        print(f"{verdict:16s} {m['id']:34s} {time.time() - t0:6.1f} s  {m['promise']}", flush=True)
+        if args.verbose or verdict != "caught":
+            print("    " + out.strip().replace("\n", "\n    "), flush=True)
+    caught = sum(v.startswith("caught") for _, v in results)
+    print(f"mutants: {caught} caught, {len(results) - caught} not caught, of {len(results)}")
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
