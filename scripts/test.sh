@@ -2,12 +2,15 @@
 # Install everything, then run all tests: C unit tests (plain and under
 # ASan/UBSan), the fuzz corpus replay, the Python extension's tests under
 # ASan/UBSan, the command-line tool under valgrind, every libFuzzer target for
-# FUZZ_SECONDS each (default 30; FUZZ_SECONDS=0 skips the fuzzing), then the
-# Python and CLI tests with both Blenders. Arguments go to pytest.
+# FUZZ_SECONDS each (default 30; FUZZ_SECONDS=0 skips the fuzzing), the mutation
+# check (tests/mutation: every deliberate bug must make its tests fail;
+# MUTATION=0 skips it), then the Python and CLI tests with both Blenders.
+# Arguments go to pytest.
 # A crash, leak or sanitizer report anywhere fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+MUTATION=${MUTATION:-1}
 
 timings=()
 step() { # step NAME COMMAND...: run it, note how long it took
@@ -29,6 +32,10 @@ step test-python-asan make test-python-asan
 step valgrind-cli make valgrind-cli
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
     step fuzz make fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
+fi
+
+if [ "$MUTATION" != 0 ]; then
+    step mutation .venv/bin/python tests/mutation/run.py
 fi
 
 echo "==== timings" >&2

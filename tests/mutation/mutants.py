@@ -10,8 +10,126 @@ A new promise gets a new mutant here.
 T_NEW = "tests/python/test_new_user.py"
 T_CLI = "tests/cli/test_render_cli.py"
 T_PREVIEW = "tests/cli/test_inspect_preview.py"
+T_RENDER = "tests/python/test_render.py"
+T_RR = "tests/python/test_renderer.py"
+T_BAD = "tests/python/test_bad_input.py"
 
 MUTANTS = [
+    # -- issue 14: one per promise of the README (the mutation check's first findings) --
+    {
+        "id": "no-row-flip",
+        "promise": "row 0 is the top of the image (Cycles route)",
+        "edits": [("python/blendarray/blender/routes.py", "                _lib.flip_rows(dst)\n",
+                   "                pass\n")],
+        "tests": [["pytest", T_RENDER, "-k", "orientation and blender-CYCLES"]],
+    },
+    {
+        "id": "exr-pixel-one-ulp",
+        "promise": "every pass is bit for bit what Blender writes to its EXR (EXR route)",
+        "edits": [("python/blendarray/blender/routes.py", "            exr.read_many(requests)\n",
+                   "            exr.read_many(requests)\n"
+                   "            for _, d in requests[:1]:\n"
+                   "                d.reshape(-1)[7:8].view(np.uint32)[...] += 1\n")],
+        "tests": [["pytest", T_RENDER, "-k", "every_pass and blender-WORKBENCH"]],
+    },
+    {
+        "id": "exr-channels-reversed",
+        "promise": "channels come in Blender's order (vector XYZW, uv UVA, rgba RGBA)",
+        "edits": [("python/blendarray/blender/routes.py", '"".join(P.channel_order(cs))',
+                   '"".join(P.channel_order(cs))[::-1] if len(cs) == 4 and "W" in cs '
+                   'else "".join(P.channel_order(cs))')],
+        "tests": [["pytest", T_RENDER, "-k", "every_pass and bpy-EEVEE"]],
+    },
+    {
+        "id": "display-off-by-one",
+        "promise": "display equals Blender's own PNG pixel for pixel",
+        "edits": [("python/blendarray/blender/routes.py",
+                   '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n',
+                   '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n'
+                   '    arrays["display"][0, 0, 0] ^= 1\n')],
+        "tests": [["pytest", T_RENDER, "-k", "every_pass and blender-WORKBENCH"]],
+    },
+    {
+        "id": "display-alpha-opaque",
+        "promise": "display keeps the film's alpha (transparent film)",
+        "edits": [("python/blendarray/blender/routes.py",
+                   '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n',
+                   '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n'
+                   '    arrays["display"][..., 3] = 255\n')],
+        "tests": [["pytest", T_RENDER, "-k", "transparent_film and blender-WORKBENCH"]],
+    },
+    {
+        "id": "intrinsics-cx-flipped",
+        "promise": "K projects scene points where they appear in the arrays",
+        "edits": [("python/blendarray/blender/meta.py", "    cx = w / 2.0 - cam.shift_x * view",
+                   "    cx = w / 2.0 - cam.shift_x * view + 1")],
+        "tests": [["pytest", T_RENDER, "-k", "orientation and blender-CYCLES"]],
+    },
+    {
+        "id": "frames-skip-gaps",
+        "promise": "frames are delivered in order, even after a worker is killed",
+        "edits": [("python/blendarray/_renderer.py",
+                   "                if ordered and next_index in done:\n"
+                   "                    next_index += 1\n",
+                   "                if ordered and done:\n"
+                   "                    next_index = min(done) + 1\n")],
+        "tests": [["pytest", "tests/python/test_faults.py", "-k", "random_worker_kills and blender"]],
+    },
+    {
+        "id": "retry-with-empty-params",
+        "promise": "a frame re-rendered after a crash keeps its frame number and params",
+        "edits": [("python/blendarray/_renderer.py", "                retry.append((index, params))",
+                   "                retry.append((index, {}))")],
+        "tests": [["pytest", T_RR, "-k", "retried_frame_keeps_its_params and blender"]],
+    },
+    {
+        "id": "close-neither-kills-nor-waits",
+        "promise": "close() and Ctrl-C stop the workers themselves (not only PR_SET_PDEATHSIG)",
+        "edits": [("python/blendarray/_worker.py",
+                   "            if self.proc.poll() is None:\n                self.proc.kill()\n"
+                   "            self.proc.wait()\n", "            pass\n")],
+        "tests": [["pytest", T_RR, "-k", "close_stops_workers and blender"],
+                  ["pytest", T_RR, "-k", "consumer_that_stays_alive and blender"]],
+    },
+    {
+        "id": "no-sweep-at-start",
+        "promise": "a killed consumer's temporary folder is removed by the next consumer",
+        "edits": [("python/blendarray/_worker.py", "        sweep_stale()\n", "")],
+        "tests": [["pytest", T_RR, "-k", "sweeps_what_a_killed and blender"]],
+    },
+    {
+        "id": "frame-mapping-leaked",
+        "promise": "nothing is left mapped or open once the frames are gone",
+        "edits": [("python/blendarray/_renderer.py", "def _map_sealed(fd, size):",
+                   "_LEAK = []\n\n\ndef _map_sealed(fd, size):"),
+                  ("python/blendarray/_renderer.py", "    return mmap.mmap(fd, size)",
+                   "    _LEAK.append(mmap.mmap(fd, size))\n    return _LEAK[-1]")],
+        "tests": [["pytest", T_BAD, "-k", "success_leaves_nothing and blender"]],
+    },
+    {
+        "id": "hook-rng-ignores-seed",
+        "promise": "the hook's rng is default_rng([seed, index]): reproducible whatever the workers",
+        "edits": [("python/blendarray/blender/worker.py",
+                   "rng = np.random.default_rng([self.seed, index])",
+                   "rng = np.random.default_rng(index)")],
+        "tests": [["pytest", T_RR, "-k", "in_order_with_setup_hook and blender"]],
+    },
+    {
+        "id": "no-back-pressure",
+        "promise": "no frame is dispatched without a free ring slot (bounded memory)",
+        "edits": [("python/blendarray/_renderer.py",
+                   "        return len(w.inflight) < 2 and bool(w.slots.free)",
+                   "        return len(w.inflight) < 2")],
+        "tests": [["pytest", T_RR, "-k", "back_pressure and blender"]],
+    },
+    {
+        "id": "timeout-ignored",
+        "promise": "timeout= bounds a frame while streaming",
+        "edits": [("python/blendarray/_renderer.py",
+                   "        if self._timeout is not None:  # no answer for",
+                   "        if False:  # no answer for")],
+        "tests": [["pytest", T_RR, "-k", "timeout_while_streaming and blender"]],
+    },
     # -- issue 8: what a new user hit in the first hour --------------------------------
     {
         "id": "rect-flat-learned-from-1ch",

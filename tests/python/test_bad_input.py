@@ -34,6 +34,8 @@ def _tmpdirs():
 
 
 def _memfds():
+    """blendarray memfds this process still holds: as open fds, and as mappings (a
+    frame memfd is closed right after mmap, so a leaked frame shows only in maps)."""
     out = []
     for fd in os.listdir("/proc/self/fd"):
         try:
@@ -41,7 +43,19 @@ def _memfds():
                 out.append(fd)
         except OSError:
             pass
+    with open("/proc/self/maps") as f:
+        out += [line.split()[-2] + " (mapped)" for line in f if "memfd:blendarray" in line]
     return out
+
+
+def kill_started(prefix):
+    """Kill every Blender that a consumer started with TMPDIR under prefix (by pid):
+    a failing test must not leave a million-sample render running."""
+    for pid in _blenders_with_tmpdir(prefix):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture
@@ -176,15 +190,20 @@ def test_interrupted_consumer_stops_blender(flavour, scenes, tmp_path):
             % (os.path.join(ROOT, "python"), scenes("slow"), flavour))
     env = dict(os.environ, TMPDIR=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline and not _blenders_with_tmpdir(str(tmp_path)):
-        time.sleep(0.1)
-    time.sleep(1.0)
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=60)
-    assert p.returncode == 4 and "interrupted" in out
-    assert os.listdir(tmp_path) == []
-    assert not _blenders_with_tmpdir(str(tmp_path))
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not _blenders_with_tmpdir(str(tmp_path)):
+            time.sleep(0.1)
+        assert _blenders_with_tmpdir(str(tmp_path)), "the worker never started"
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 4 and "interrupted" in out
+        assert os.listdir(tmp_path) == []
+        assert not _blenders_with_tmpdir(str(tmp_path))
+    finally:
+        p.kill()
+        kill_started(str(tmp_path))
 
 
 def test_killed_consumer_takes_blender_down(flavour, scenes, tmp_path):
@@ -193,16 +212,20 @@ def test_killed_consumer_takes_blender_down(flavour, scenes, tmp_path):
             "ba.render(%r, blender=%r)\n" % (os.path.join(ROOT, "python"), scenes("slow"), flavour))
     env = dict(os.environ, TMPDIR=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", code], env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline and not _blenders_with_tmpdir(str(tmp_path)):
-        time.sleep(0.1)
-    assert _blenders_with_tmpdir(str(tmp_path)), "the worker never started"
-    p.kill()
-    p.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline and _blenders_with_tmpdir(str(tmp_path)):
-        time.sleep(0.1)
-    assert not _blenders_with_tmpdir(str(tmp_path)), "the worker outlived its consumer"
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not _blenders_with_tmpdir(str(tmp_path)):
+            time.sleep(0.1)
+        assert _blenders_with_tmpdir(str(tmp_path)), "the worker never started"
+        p.kill()
+        p.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and _blenders_with_tmpdir(str(tmp_path)):
+            time.sleep(0.1)
+        assert not _blenders_with_tmpdir(str(tmp_path)), "the worker outlived its consumer"
+    finally:
+        p.kill()
+        kill_started(str(tmp_path))
 
 
 def _blenders_with_tmpdir(prefix):

@@ -33,10 +33,34 @@ def read_exr(path):
     return out
 
 
-def reference(flavour, scene, engine, tmp_path):
+def reference(flavour, scene, engine, tmp_path, frame=None, size=None):
     exr, png = str(tmp_path / "ref.exr"), str(tmp_path / "ref.png")
-    run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scene, engine, exr, png)
+    extra = [] if frame is None else [str(frame)] + ([] if size is None else ["%dx%d" % size])
+    run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scene, engine, exr, png, *extra)
     return read_exr(exr), np.asarray(Image.open(png).convert("RGBA"))
+
+
+# Blender's channel order for each set of channel letters a pass can have (RenderPass
+# channel_id: "RGBA", "XYZW", "UVA", ...). The EXR only lists channels alphabetically,
+# so the order a user gets is checked against this table, not against blendarray's
+# own description of the pass.
+BLENDER_CHANNEL_ORDER = {frozenset(o): o for o in ("RGBA", "RGB", "XYZW", "XYZ", "UVA", "UV")}
+
+
+def blender_order(letters):
+    letters = [c.upper() for c in letters]
+    if len(letters) == 1:
+        return letters
+    return list(BLENDER_CHANNEL_ORDER[frozenset(letters)])
+
+
+def expected_from_exr(ref, layer, blender_pass):
+    """(H, W[, C]) from the reference EXR's channels of one pass, in Blender's order."""
+    prefix = f"{layer}.{blender_pass}."
+    by_letter = {k[len(prefix):].upper(): k for k in ref if k.startswith(prefix)}
+    order = [by_letter[c] for c in blender_order(by_letter)]
+    expect = np.stack([ref[k] for k in order], axis=-1)
+    return (expect[..., 0] if expect.shape[-1] == 1 else expect), order
 
 
 def same_bits(a, b):
@@ -57,14 +81,8 @@ def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine, tmp_pa
             continue
         d = described[name]
         assert arr.flags.c_contiguous
-        prefix = f"{d['layer']}.{d['blender_pass']}."
-        chans = [k for k in ref if k.startswith(prefix)]
-        by_letter = {k[len(prefix):].upper(): k for k in chans}
-        order = [by_letter[c.upper()] for c in d["channels"]]
+        expect, order = expected_from_exr(ref, d["layer"], d["blender_pass"])
         covered.update(order)
-        expect = np.stack([ref[k] for k in order], axis=-1)
-        if expect.shape[-1] == 1:
-            expect = expect[..., 0]
         if arr.dtype == np.int32:  # index passes: Blender stores integers as floats
             assert np.array_equal(arr, expect.astype(np.int32)) and np.array_equal(arr.astype(np.float32), expect), name
         else:
@@ -125,24 +143,68 @@ def test_object_index_and_emission_colours(flavour, scenes):
     assert f.meta["resolution"] == [96, 72] and f.meta["engine"] == "CYCLES"
 
 
-def test_two_view_layers_are_prefixed(flavour, scenes):
+def test_two_view_layers_are_prefixed(flavour, scenes, tmp_path):
+    """Each layer's passes, named Layer/pass, equal that layer's channels in Blender's EXR."""
     f = ba.render(scenes("twolayers"), engine="CYCLES", passes=["rgba", "Second/depth"],
                   blender=flavour)
     assert set(f) == {"Main/rgba", "Second/rgba", "Second/depth"}
-    assert f["Main/rgba"].shape == (24, 32, 4)
+    ref, _ = reference(flavour, scenes("twolayers"), "CYCLES", tmp_path)
+    for name, (layer, bpass) in {"Main/rgba": ("Main", "Combined"),
+                                 "Second/rgba": ("Second", "Combined"),
+                                 "Second/depth": ("Second", "Depth")}.items():
+        expect, _ = expected_from_exr(ref, layer, bpass)
+        assert same_bits(f[name], expect.astype(np.float32)), name
+    assert f["Main/rgba"].shape == (24, 32, 4) and f["Second/depth"].shape == (24, 32)
+    assert np.isfinite(f["Second/depth"]).all() and f["Second/depth"].min() > 8
 
 
 def test_demo_scene_without_a_file(flavour):
     f = ba.render(passes="rgba,object_index", engine="CYCLES", samples=1, resolution=(64, 48),
                   blender=flavour)
     assert f["object_index"][12, 16] == 2  # the red cube, top-left
+    np.testing.assert_allclose(f["rgba"][12, 16, :3], (1.0, 0.1, 0.05), rtol=1e-6)  # its emission
     arr = np.asarray(f)
-    assert arr.shape == (48, 64, 4) and arr is not None
+    assert arr.shape == (48, 64, 4) and np.shares_memory(arr, f["rgba"])
     assert f.meta["frame"] == 1 and f.meta["samples"] == 1
 
 
-def test_frame_number_and_samples(flavour, scenes):
+def test_frame_number_and_samples(flavour, scenes, tmp_path):
+    """Frame 125 of the demo (its cube turns over frames 1..250) is Blender's frame 125."""
     f = ba.render(scenes("demo"), frame=125, engine="EEVEE", samples=2, passes=["rgba"],
                   blender=flavour)
     assert f.meta["frame"] == 125 and f.meta["samples"] == 2
     assert f.meta["engine"].startswith("BLENDER_EEVEE")
+    first = ba.render(scenes("demo"), frame=1, engine="EEVEE", samples=2, passes=["rgba"],
+                      blender=flavour)
+    assert not np.array_equal(f["rgba"], first["rgba"]), "frame 125 must show the cube turned"
+    cyc = ba.render(scenes("demo"), frame=125, engine="CYCLES", passes=["rgba"], blender=flavour)
+    ref, _ = reference(flavour, scenes("demo"), "CYCLES", tmp_path, frame=125)
+    expect, _ = expected_from_exr(ref, "ViewLayer", "Combined")
+    assert same_bits(cyc["rgba"], expect.astype(np.float32)), "frame 125 differs from Blender's"
+
+
+@pytest.mark.parametrize("engine", ["CYCLES", "EEVEE"])  # the Cycles route and the EXR route
+def test_odd_sizes_match_blender(flavour, scenes, engine, tmp_path):
+    """33x17: an odd number of rows (the flip's middle row) and of columns."""
+    f = ba.render(scenes("allpasses"), engine=engine, passes=["rgba", "depth", "normal"],
+                  resolution=(33, 17), blender=flavour)
+    ref, _ = reference(flavour, scenes("allpasses"), engine, tmp_path, frame=1, size=(33, 17))
+    for name, bpass in (("rgba", "Combined"), ("depth", "Depth"), ("normal", "Normal")):
+        expect, _ = expected_from_exr(ref, "ViewLayer", bpass)
+        assert f[name].shape[:2] == (17, 33)
+        assert same_bits(f[name], expect.astype(np.float32)), name
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_display_with_transparent_film_and_a_look(flavour, scenes, engine, tmp_path):
+    """display equals Blender's own PNG with a transparent film, a look, exposure, gamma
+    and dither; its alpha is the rgba pass's alpha in 8 bits, not 255."""
+    f = ba.render(scenes("display"), engine=engine, passes=["rgba"], display=True,
+                  blender=flavour)
+    _, png = reference(flavour, scenes("display"), engine, tmp_path)
+    disp = f["display"]
+    assert np.array_equal(disp, png), f"{(disp != png).any(-1).sum()} pixels differ"
+    alpha = disp[..., 3]
+    assert (alpha == 0).sum() > 100 and (alpha == 255).sum() > 100, "background and objects"
+    expect = np.clip(np.floor(f["rgba"][..., 3] * 255 + 0.5), 0, 255).astype(np.uint8)
+    assert np.array_equal(alpha, expect)

@@ -1,8 +1,10 @@
 """Renderer: warm workers streaming frames through shared memory."""
 import os
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -12,7 +14,7 @@ import blendarray as ba
 from blendarray import _core
 from blendarray._worker import sweep_stale
 from support import ROOT
-from test_bad_input import _blenders_with_tmpdir, _children, leaves_nothing  # noqa: F401
+from test_bad_input import _blenders_with_tmpdir, _children, kill_started, leaves_nothing  # noqa: F401
 
 HOOKS = os.path.join(ROOT, "tests", "python", "hooks.py")
 
@@ -171,20 +173,184 @@ def test_ctrl_c_and_kill_of_consumer_leave_nothing(flavour, scenes, tmp_path):
             "except KeyboardInterrupt:\n    print('interrupted', flush=True); sys.exit(4)\n"
             % (os.path.join(ROOT, "python"), scenes("demo"), flavour))
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    for how in ("sigint", "sigkill"):
-        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                             env=env)
-        for line in p.stdout:  # wait until frames flow
-            if line.startswith("frame 5"):
-                break
-        p.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
-        out, _ = p.communicate(timeout=60)
-        deadline = time.time() + 10
-        while time.time() < deadline and _blenders_with_tmpdir(str(tmp_path)):
+    try:
+        for how in ("sigint", "sigkill"):
+            p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                                 env=env)
+            for line in p.stdout:  # wait until frames flow
+                if line.startswith("frame 5"):
+                    break
+            assert len(_blenders_with_tmpdir(str(tmp_path))) == 2, "both workers run"
+            p.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
+            out, _ = p.communicate(timeout=60)
+            deadline = time.time() + 10
+            while time.time() < deadline and _blenders_with_tmpdir(str(tmp_path)):
+                time.sleep(0.1)
+            assert not _blenders_with_tmpdir(str(tmp_path)), f"a worker outlived {how}"
+            if how == "sigint":
+                assert p.returncode == 4 and "interrupted" in out
+                assert os.listdir(tmp_path) == []
+            else:  # a killed consumer cannot clean up: the next consumer removes what it left
+                assert len(os.listdir(tmp_path)) == 2
+                nxt = subprocess.run([sys.executable, "-c", code.replace("100000", "1")],
+                                     env=env, capture_output=True, text=True, timeout=120)
+                assert nxt.returncode == 0, nxt.stderr
+                assert os.listdir(tmp_path) == []
+    finally:
+        kill_started(str(tmp_path))
+
+
+def test_ctrl_c_in_a_consumer_that_stays_alive(flavour, scenes, tmp_path):
+    """KeyboardInterrupt caught by a consumer that goes on living: its workers must be
+    gone at once, stopped by blendarray itself (PR_SET_PDEATHSIG only acts when the
+    consumer dies), and its temporary folders removed; then it can render again."""
+    code = ("import sys, os, time; sys.path.insert(0, %r); import blendarray as ba\n"
+            "def alive(pid):\n"
+            "    try:\n"
+            "        return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z'\n"
+            "    except OSError:\n"
+            "        return False\n"
+            "r = ba.Renderer(%r, workers=2, blender=%r, passes=['rgba'])\n"
+            "pids = [w.proc.proc.pid for w in r._workers]\n"
+            "try:\n"
+            "    print('started', flush=True)\n"
+            "    for f in r.frames(3):\n"
+            "        pass\n"
+            "except KeyboardInterrupt:\n"
+            "    r.close()\n"
+            "    print('alive after close:', [alive(p) for p in pids], flush=True)\n"
+            "    print('tmp:', os.listdir(%r), flush=True)\n"
+            "    f = ba.render(%r, passes=['rgba'], engine='WORKBENCH', blender=%r)\n"
+            "    print('rendered again', f['rgba'].shape, flush=True)\n"
+            "    time.sleep(1)\n"
+            % (os.path.join(ROOT, "python"), scenes("slow"), flavour, str(tmp_path),
+               scenes("quadrant"), flavour))
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        deadline = time.time() + 30
+        while time.time() < deadline and len(_blenders_with_tmpdir(str(tmp_path))) < 2:
             time.sleep(0.1)
-        assert not _blenders_with_tmpdir(str(tmp_path)), f"a worker outlived {how}"
-        if how == "sigint":
-            assert p.returncode == 4 and "interrupted" in out
-        else:  # a killed consumer cannot clean up: the next one removes what it left
-            sweep_stale(str(tmp_path))
-        assert os.listdir(tmp_path) == []
+        assert len(_blenders_with_tmpdir(str(tmp_path))) == 2, "the workers never started"
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+        assert "alive after close: [False, False]" in out, out
+        assert "tmp: []" in out, out
+        assert "rendered again (48, 64, 4)" in out, out
+        assert p.returncode == 0
+    finally:
+        p.kill()
+        kill_started(str(tmp_path))
+
+
+def test_close_stops_workers_before_returning(flavour, scenes, leaves_nothing):
+    r = ba.Renderer(scenes("demo"), workers=2, passes=["rgba"], engine="WORKBENCH",
+                    resolution=(16, 16), blender=flavour)
+    r.render()
+    pids = _children()
+    assert len(pids) == 2
+    r.close()
+    assert _children() == [], "close() returned with workers still running"
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}"), "close() must reap its workers"
+
+
+def test_new_renderer_sweeps_what_a_killed_consumer_left(flavour, scenes, tmp_path):
+    """A temporary folder named for a consumer that no longer exists is removed by the
+    next Renderer, with nothing else asking for it; a live consumer's is kept."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tmp = tempfile.gettempdir()
+    stale = os.path.join(tmp, f"blendarray-{dead.pid}-stale")
+    live = os.path.join(tmp, f"blendarray-{os.getppid()}-live")
+    for d in (stale, live):
+        os.makedirs(os.path.join(d, "inner"), exist_ok=True)
+    try:
+        with ba.Renderer(scenes("quadrant"), passes=["rgba"], engine="WORKBENCH",
+                         blender=flavour) as r:
+            r.render()
+        assert not os.path.exists(stale), "the stale folder was not swept"
+        assert os.path.exists(live), "a live consumer's folder was removed"
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)
+
+
+def kill_once(scene, index, rng, params):
+    """SIGKILLs its own Blender the first time it sees index 2 (a marker file remembers)."""
+    marker = os.environ["KILL_ONCE_MARKER"]
+    if index == 2 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"tag": params.get("tag"), "frame_seen": scene.frame_current,
+            "res": [scene.render.resolution_x, scene.render.resolution_y]}
+
+
+@pytest.mark.parametrize("what", ["frame numbers", "param dicts"])
+def test_retried_frame_keeps_its_params(flavour, scenes, what, tmp_path, monkeypatch):
+    """The frame a killed worker had is re-rendered with its own frame number and params."""
+    monkeypatch.setenv("KILL_ONCE_MARKER", str(tmp_path / "killed-once"))  # workers inherit it
+    if what == "frame numbers":
+        jobs, expect = [10, 20, 30, 40], [(10, None), (20, None), (30, None), (40, None)]
+    else:
+        jobs = [{"frame": 10 * (i + 1), "tag": f"t{i}", "resolution": (16 + i, 12)}
+                for i in range(4)]
+        expect = [(10 * (i + 1), f"t{i}") for i in range(4)]
+    pids = set()
+    with ba.Renderer(scenes("demo"), passes=["rgba"], engine="WORKBENCH",
+                     resolution=(16, 12), setup=kill_once, retries=1, blender=flavour) as r:
+        got = []
+        for f in r.frames(jobs):
+            pids.update(_children())
+            got.append(((f.meta["frame"], f.meta["tag"]), f.meta["frame_seen"], f.meta["res"],
+                        f["rgba"].shape))
+    assert os.path.exists(tmp_path / "killed-once"), "the worker was never killed"
+    assert len(pids) >= 2, "no worker was restarted"
+    assert [g[0] for g in got] == expect
+    assert [g[1] for g in got] == [e[0] for e in expect]  # the scene frame the hook saw
+    if what == "param dicts":
+        assert [g[2] for g in got] == [[16 + i, 12] for i in range(4)]
+        assert [g[3] for g in got] == [(12, 16 + i, 4) for i in range(4)]
+
+
+def sleep_on_two(scene, index, rng):
+    if index == 2:
+        time.sleep(20)  # long past the timeout below (and short, were the timeout ignored)
+    return {}
+
+
+def test_timeout_while_streaming(flavour, scenes, leaves_nothing):
+    """A frame that overruns timeout= stops its worker; with no retries left it fails
+    naming the timeout, and the frames before it arrived."""
+    t0 = time.time()
+    with ba.Renderer(scenes("demo"), passes=["rgba"], engine="WORKBENCH", resolution=(16, 12),
+                     setup=sleep_on_two, timeout=3, retries=0, blender=flavour) as r:
+        got = []
+        with pytest.raises(ba.WorkerError, match="within 3 s") as e:
+            for f in r.frames(5):
+                got.append(f.meta["index"])
+    assert got == [0, 1] and "index 2" in str(e.value)
+    assert time.time() - t0 < 40
+
+
+def stereo(scene, index, rng):
+    scene.render.use_multiview = True
+
+
+def small_at_half(scene, index, rng):
+    scene.render.resolution_x, scene.render.resolution_y = 200, 100
+    scene.render.resolution_percentage = 50
+
+
+def test_stereo_refused_and_percentage_honoured(flavour, scenes):
+    with ba.Renderer(scenes("demo"), passes=["rgba"], engine="WORKBENCH", setup=stereo,
+                     blender=flavour) as r:
+        with pytest.raises(ba.SceneError, match="use_multiview"):
+            r.render()
+    with ba.Renderer(scenes("default"), passes=["rgba"], engine="WORKBENCH", setup=small_at_half,
+                     blender=flavour) as r:
+        f = r.render()
+    assert f["rgba"].shape == (50, 100, 4) and f.meta["resolution"] == [100, 50]
+    assert f.meta["K"][0][2] == 50.0 and f.meta["K"][1][2] == 25.0

@@ -109,6 +109,29 @@ def evilnames(outdir):
     save(outdir, "evilnames")
 
 
+def display(outdir):
+    """The demo with a transparent film and non-default colour management: a look,
+    exposure and gamma (the view transform is the factory one: Filmic or AgX)."""
+    S.build_demo()
+    sc = bpy.context.scene
+    sc.render.resolution_x, sc.render.resolution_y = 64, 48
+    sc.cycles.samples = 1
+    sc.render.film_transparent = True
+    sc.objects["Ground"].hide_render = True  # the background shows: alpha 0
+    vs = sc.view_settings
+    # the look enum is dynamic (the OCIO config's looks for this view transform)
+    for look in ("Medium High Contrast", "AgX - Punchy", "Punchy", "High Contrast"):
+        try:
+            vs.look = look
+            break
+        except TypeError:
+            continue
+    assert vs.look != "None", "no known look in this Blender's OCIO config"
+    vs.exposure, vs.gamma = 0.7, 1.3
+    sc.render.dither_intensity = 1.0
+    save(outdir, "display")
+
+
 def default(outdir):
     """Blender's own factory-startup scene (cube, light, camera; Cycles denoising on,
     Filmic/AgX), exactly as a new user gets it."""
@@ -119,7 +142,7 @@ def default(outdir):
 def main(outdir):
     outdir = os.path.abspath(outdir)  # Blender wants absolute paths to save to
     os.makedirs(outdir, exist_ok=True)
-    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames, default):
+    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames, display, default):
         build(outdir)
     print("built scenes in", outdir)
 

@@ -38,9 +38,17 @@ for name in frame:
     assert np.array_equal(frame[name].view(np.uint8), again[name].view(np.uint8)), name
 assert again.meta["route"] == "exr"
 
-# display: uint8 RGBA.
-d = bab.render(passes=["rgba"], display=True)["display"]
-assert d.dtype == np.uint8 and d.shape == (72, 96, 4) and (d[..., 3] == 255).all()
+# display: uint8 RGBA; its alpha is the rgba pass's alpha in 8 bits (transparent
+# film: 0 where no object is; test_render.py compares display with Blender's PNG).
+scene.render.film_transparent = True
+scene.objects["Ground"].hide_render = True
+f = bab.render(passes=["rgba"], display=True)
+d = f["display"]
+assert d.dtype == np.uint8 and d.shape == (72, 96, 4)
+assert (d[..., 3] == 0).any() and (d[..., 3] == 255).any()
+assert np.array_equal(d[..., 3], np.clip(np.floor(f["rgba"][..., 3] * 255 + 0.5), 0, 255).astype(np.uint8))
+scene.render.film_transparent = False
+scene.objects["Ground"].hide_render = False
 
 # Errors.
 try:

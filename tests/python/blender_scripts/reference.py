@@ -5,17 +5,24 @@ EXR (ZIP, 32-bit float) through write_still, and then the PNG Blender saves of
 the same render (8-bit RGBA, the scene's colour management).
 Uses plain bpy only: nothing of blendarray.
 
-    blender -b --factory-startup --python reference.py -- SCENE ENGINE OUT_EXR OUT_PNG
-    python reference.py SCENE ENGINE OUT_EXR OUT_PNG
+    blender -b --factory-startup --python reference.py -- SCENE ENGINE OUT_EXR OUT_PNG [FRAME [WxH]]
+    python reference.py SCENE ENGINE OUT_EXR OUT_PNG [FRAME [WxH]]
+
+FRAME: the frame to render (default: the scene's); WxH: the resolution (at 100%).
 """
 import sys
 
 import bpy
 
 argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
-scene_path, engine, out_exr, out_png = argv
+scene_path, engine, out_exr, out_png = argv[:4]
 bpy.ops.wm.open_mainfile(filepath=scene_path, load_ui=False)
 sc = bpy.context.scene
+if len(argv) > 4:
+    sc.frame_set(int(argv[4]))
+if len(argv) > 5:
+    sc.render.resolution_x, sc.render.resolution_y = (int(v) for v in argv[5].split("x"))
+    sc.render.resolution_percentage = 100
 ids = {"CYCLES": ["CYCLES"], "WORKBENCH": ["BLENDER_WORKBENCH"],
        "EEVEE": ["BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"]}[engine]
 for ident in ids:
