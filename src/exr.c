@@ -550,6 +550,16 @@ int ba_exr_read_many(ba_exr *e, const ba_exr_target *targets, int count)
             err = BA_EFORMAT;
             break;
         }
+        /* an uncompressed chunk holds exactly its pixels. OpenEXRCore 3.1
+         * decodes a shorter one successfully, from its own uninitialized heap
+         * memory (found by the fuzzer: values that changed from run to run) */
+        if (cinfo.compression == EXR_COMPRESSION_NONE && cinfo.packed_size != cinfo.unpacked_size) {
+            set_msg(e, "uncompressed chunk at y=%lld holds %llu bytes, %llu expected",
+                    (long long)y, (unsigned long long)cinfo.packed_size,
+                    (unsigned long long)cinfo.unpacked_size);
+            err = BA_EFORMAT;
+            break;
+        }
         int32_t row0 = (int32_t)(cinfo.start_y - e->dw.min.y);
 
         if (!have_decoder) {

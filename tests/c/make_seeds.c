@@ -45,6 +45,14 @@ int main(int argc, char **argv)
         {"ViewLayer.Combined.R", EXR_PIXEL_HALF},
         {"ViewLayer.Depth.Z", EXR_PIXEL_FLOAT},
         {"id", EXR_PIXEL_UINT}};
+    /* no HALF channel: the fuzzer also compares read_many with read on these
+     * (Blender's own EXRs are 32-bit float) */
+    static const struct fx_chan rgba_float[] = {
+        {"ViewLayer.Combined.A", EXR_PIXEL_FLOAT}, {"ViewLayer.Combined.B", EXR_PIXEL_FLOAT},
+        {"ViewLayer.Combined.G", EXR_PIXEL_FLOAT}, {"ViewLayer.Combined.R", EXR_PIXEL_FLOAT}};
+    static const struct fx_chan float_uint[] = {
+        {"ViewLayer.Depth.Z", EXR_PIXEL_FLOAT}, {"ViewLayer.Normal.X", EXR_PIXEL_FLOAT},
+        {"ViewLayer.Normal.Y", EXR_PIXEL_FLOAT}, {"id", EXR_PIXEL_UINT}};
     const struct {
         const char *name;
         exr_compression_t comp;
@@ -58,6 +66,10 @@ int main(int argc, char **argv)
         {"piz_mixed.exr", EXR_COMPRESSION_PIZ, 0, 0, 8, 4, mixed},
         {"pxr24_mixed.exr", EXR_COMPRESSION_PXR24, 0, 0, 5, 5, mixed},
         {"b44_half.exr", EXR_COMPRESSION_B44, 0, 0, 8, 8, rgba_half},
+        {"none_float.exr", EXR_COMPRESSION_NONE, 0, 0, 4, 3, rgba_float},
+        {"zip_float.exr", EXR_COMPRESSION_ZIP, 2, -1, 7, 19, rgba_float},
+        {"piz_float_uint.exr", EXR_COMPRESSION_PIZ, 0, 0, 8, 4, float_uint},
+        {"rle_float_uint.exr", EXR_COMPRESSION_RLE, -1, 0, 5, 6, float_uint},
     };
     for (size_t i = 0; i < sizeof exrs / sizeof exrs[0]; ++i) {
         struct fx_exr s = {exrs[i].x, exrs[i].y, exrs[i].w, exrs[i].h, exrs[i].comp,

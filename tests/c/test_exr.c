@@ -657,6 +657,74 @@ static void test_many_errors(void)
     free(path);
 }
 
+/* The offset of chunk 0's header (int32 y, int32 data size) in an EXR file:
+ * the first entry of the offset table, after the header's attributes. */
+static size_t first_chunk(const uint8_t *f, size_t size)
+{
+    size_t p = 8; /* magic, version */
+    while (p < size && f[p]) {                            /* name\0 type\0 int32 size data */
+        p += strnlen((const char *)f + p, size - p) + 1;
+        p += strnlen((const char *)f + p, size - p) + 1;
+        if (p + 4 > size) return 0;
+        uint32_t n;
+        memcpy(&n, f + p, 4); /* little-endian, as the host */
+        p += 4 + n;
+    }
+    uint64_t off = 0;
+    if (p + 9 <= size) memcpy(&off, f + p + 1, 8);
+    return off + 8 <= size ? (size_t)off : 0;
+}
+
+/* A chunk that holds fewer bytes than its pixels: OpenEXRCore 3.1 decodes a
+ * short uncompressed one successfully, from its own uninitialized heap memory
+ * (an empty one it refuses itself). Errors, with a message, nothing decoded. */
+static void test_short_chunks(void)
+{
+    static const struct fx_chan chans[] = {{"B", EXR_PIXEL_HALF}, {"G", EXR_PIXEL_FLOAT}};
+    const struct {
+        exr_compression_t comp;
+        int32_t new_size; /* -1: half the pixels' bytes */
+        const char *msg;
+    } cases[] = {
+        {EXR_COMPRESSION_NONE, -1, "uncompressed chunk at y=1 holds 30 bytes, 60 expected"},
+        {EXR_COMPRESSION_NONE, 0, NULL}, /* NULL: OpenEXRCore's message */
+        {EXR_COMPRESSION_ZIP, 0, NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        struct fx_exr s = {1, 1, 10, 3, cases[k].comp, 2, chans, EXR_STORAGE_SCANLINE, 1};
+        char *path = fx_join(g_dir, "short.exr");
+        CHECK_INT(fx_write_exr(path, &s), 0);
+        size_t size = 0;
+        uint8_t *f = fx_read_file(path, &size);
+        REQUIRE(f);
+        size_t at = first_chunk(f, size);
+        REQUIRE(at > 0);
+        int32_t y, n;
+        memcpy(&y, f + at, 4);
+        memcpy(&n, f + at + 4, 4);
+        CHECK_INT(y, 1);
+        if (cases[k].comp == EXR_COMPRESSION_NONE) CHECK_INT(n, 10 * (2 + 4)); /* one row */
+        n = cases[k].new_size < 0 ? n / 2 : cases[k].new_size;
+        memcpy(f + at + 4, &n, 4);
+        ba_exr *e = NULL;
+        CHECK_RC(ba_exr_open_memory(&e, f, size), BA_OK);
+        const char *names[] = {"G", "B"};
+        float buf[10 * 3 * 2];
+        for (size_t i = 0; i < sizeof buf / sizeof buf[0]; ++i) buf[i] = -7.0f;
+        if (e) {
+            CHECK_RC(ba_exr_read(e, names, 2, buf, 10 * 2 * 4, sizeof buf), BA_EFORMAT);
+            if (cases[k].msg ? strcmp(ba_exr_message(e), cases[k].msg) != 0 : !*ba_exr_message(e))
+                T_REPORT("case %zu: message \"%s\", expected \"%s\"", k, ba_exr_message(e),
+                         cases[k].msg ? cases[k].msg : "(any)");
+        }
+        for (size_t i = 0; i < 10 * 2; ++i) CHECK(buf[i] == -7.0f); /* row 0 left alone */
+        ba_exr_close(e);
+        free(f);
+        unlink(path);
+        free(path);
+    }
+}
+
 int main(void)
 {
     g_dir = fx_tempdir();
@@ -681,6 +749,7 @@ int main(void)
     RUN(test_many_origin);
     RUN(test_many_few_channels);
     RUN(test_many_errors);
+    RUN(test_short_chunks);
     fx_rmdir(g_dir);
     free(g_dir);
     return t_summary();
