@@ -103,8 +103,11 @@ static const char HELP[] =
     "for f in ba.read_stream(sys.stdin.buffer)]'\n"
     "  blendarray render scene.blend -n 1000 --setup randomize.py --seed 7 -o data.npz\n"
     "\n"
-    "Outputs are written to temporary names and renamed when complete: an interrupted or\n"
-    "failed run leaves nothing under the output's name (or a complete earlier file).\n"
+    "Every file is written under a temporary name and renamed when complete: an interrupted\n"
+    "(Ctrl-C) or failed run leaves no partial file. An .npz or --stack output is complete or\n"
+    "absent (an earlier complete file stays); a folder of .npy keeps the frames it completed\n"
+    "(each frame's arrays and meta_NNNN.json; the message says how many); a stream ends\n"
+    "after its last complete frame.\n"
     "Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted.\n";
 
 /* ---------------------------------------------------------------------- */
@@ -146,6 +149,9 @@ typedef struct out_state {
     size_t half_cap;
     char errbuf[PATH_MAX + 256];
     int failed;
+    char **written;         /* OUT_DIR: the files of the frame being written, removed
+                               should it not complete (each file is whole, the frame not) */
+    int nwritten, written_cap;
     char *warned[16];       /* warnings printed so far: each is printed once */
     int nwarned;
 } out_state;
@@ -223,6 +229,35 @@ static int out_error(out_state *o, const char *path, int err)
     return err;
 }
 
+/* OUT_DIR: remember a file of the frame being written. */
+static int note_written(out_state *o, const char *path)
+{
+    if (o->nwritten == o->written_cap) {
+        int cap = o->written_cap ? 2 * o->written_cap : 16;
+        char **w = realloc(o->written, (size_t)cap * sizeof *w);
+        if (!w) return BA_ENOMEM;
+        o->written = w;
+        o->written_cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy) return BA_ENOMEM;
+    o->written[o->nwritten++] = copy;
+    return BA_OK;
+}
+
+/* OUT_DIR: the frame is complete (keep = 1) or never will be (keep = 0: its
+ * files so far are removed, so that the folder holds whole frames only). */
+static void end_frame_files(out_state *o, int keep)
+{
+    for (int i = 0; i < o->nwritten; i++) {
+        if (!keep && unlink(o->written[i]) != 0 && errno != ENOENT)
+            fprintf(stderr, "blendarray: cannot remove %s, a file of an incomplete frame: %s\n",
+                    o->written[i], strerror(errno));
+        free(o->written[i]);
+    }
+    o->nwritten = 0;
+}
+
 /* The stream's metadata record: the frame's meta with "pass_order", the names
  * of the arrays that follow, in order; one NPY array of uint8 holding the
  * JSON text (UTF-8). */
@@ -280,7 +315,10 @@ static int write_meta(out_state *o, const ba_frame *f)
         errno = 0;
         int err = ba_file_save(path, text, n + 1, o->force);
         free(text);
-        return err ? out_error(o, path, err) : BA_OK;
+        if (err) return out_error(o, path, err);
+        err = note_written(o, path);
+        if (err) unlink(path);
+        return err;
     }
     int err = BA_OK;
     errno = 0;
@@ -350,6 +388,7 @@ static int on_frame(const ba_frame *f, void *user)
                                (long long)f->frame);
             if (len < 0 || (size_t)len >= sizeof path) return BA_EINVAL;
             err = ba_npy_save(path, dtype, a->ndim, a->shape, data, nbytes, o->force);
+            if (!err && (err = note_written(o, path)) != BA_OK) unlink(path);
             if (err) {
                 snprintf(o->errbuf, sizeof o->errbuf, "%s: %s%s", path, ba_strerror(err),
                          err == BA_EEXIST ? " (use --force to overwrite)"
@@ -393,6 +432,7 @@ static int on_frame(const ba_frame *f, void *user)
             return err;
         }
     }
+    end_frame_files(o, 1);
     o->done++;
     if (!o->quiet) {
         double dt = seconds() - o->t0;
@@ -445,6 +485,7 @@ static void sweep_parts(const char *parent, const char *base)
 
 static void abort_outputs(out_state *o)
 {
+    end_frame_files(o, 0);
     for (int i = 0; i < o->npasses; i++) {
         ba_npy_stack_abort(o->passes[i].stack);
         o->passes[i].stack = NULL;
@@ -774,7 +815,20 @@ int cmd_render(int argc, char **argv)
         abort_outputs(&o);
         if (o.tty && !o.quiet && o.done) fputc('\n', stderr);
         if (err == BA_EINTR || stop_flag) {
-            cli_fail("interrupted: workers stopped, partial output removed");
+            /* say exactly what is left: each mode keeps whole files only */
+            const char *s = o.done == 1 ? "" : "s";
+            if (o.mode == OUT_DIR)
+                cli_fail("interrupted: workers stopped; kept %zu complete frame%s in %s; "
+                         "nothing partial left", o.done, s, o.target);
+            else if (o.mode == OUT_STACK)
+                cli_fail("interrupted: workers stopped; the incomplete stacks (%zu frame%s) "
+                         "were removed: %s holds nothing from this run", o.done, s, o.target);
+            else if (o.mode == OUT_NPZ)
+                cli_fail("interrupted: workers stopped; %s was not written (%zu frame%s "
+                         "rendered, the incomplete archive removed)", o.target, o.done, s);
+            else
+                cli_fail("interrupted: workers stopped; the stream ends after %zu complete "
+                         "frame%s", o.done, s);
             status = 130;
         } else {
             const char *m = o.errbuf[0] ? o.errbuf : ba_renderer_message(r);
@@ -789,6 +843,9 @@ int cmd_render(int argc, char **argv)
                     fprintf(stderr, "  | %.*s\n", n, l);
                     l += n + (e ? 1 : 0);
                 }
+            if (o.mode == OUT_DIR && o.done)
+                cli_fail("kept %zu complete frame%s in %s; nothing partial left", o.done,
+                         o.done == 1 ? "" : "s", o.target);
             status = 1;
         }
     }
@@ -796,6 +853,7 @@ int cmd_render(int argc, char **argv)
     ba_renderer_close(r);
     free(frames);
     free(o.half);
+    free(o.written);
     for (int k = 0; k < o.nwarned; k++) free(o.warned[k]);
     return status;
 }

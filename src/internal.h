@@ -7,6 +7,10 @@
 
 #include "blendarray.h"
 
+/* The worker protocol's version (docs/protocol.md), sent in "init" and checked
+ * by both ends; python/blendarray/_protocol.py VERSION is the same number. */
+#define BA_PROTOCOL_VERSION 1
+
 /* a * b into *out; returns 0 on success, 1 if it would overflow SIZE_MAX. */
 static inline int ba_mul_overflow(size_t a, size_t b, size_t *out)
 {

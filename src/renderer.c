@@ -326,6 +326,13 @@ static int wait_reply(ba_renderer *r, worker *w, double timeout, const char *doi
             int err = recv_json(r, w, reply, fds, &nfds);
             for (int i = 0; i < nfds; i++) close(fds[i]);
             if (err == BA_ETIMEDOUT) continue;
+            if (err == BA_EFORMAT) {
+                kill(w->pid, SIGKILL);
+                reap(r, w, doing);
+                stop_worker(r, w, 1);
+                return say(r, BA_EWORKER, "Blender (worker %d) broke the worker protocol while "
+                           "%s: its reply is not a JSON object", w->id, doing);
+            }
             if (err != BA_OK) {
                 reap(r, w, doing);
                 stop_worker(r, w, 1);
@@ -439,6 +446,12 @@ static int start_worker(ba_renderer *r, worker *w)
     err = wait_reply(r, w, 600, "starting", &reply);
     if (err == BA_OK && !json_is_true(json_object_get(reply, "ok")))
         err = reply_error(r, reply, "");
+    if (err == BA_OK && json_integer_value(json_object_get(reply, "protocol")) != BA_PROTOCOL_VERSION)
+        err = say(r, BA_EWORKER, "Blender (worker %d) speaks worker protocol version %lld, this "
+                  "library speaks %d: blendarray's C library and its Python package come from "
+                  "different versions; rebuild blendarray (make) so that they match", w->id,
+                  (long long)json_integer_value(json_object_get(reply, "protocol")),
+                  BA_PROTOCOL_VERSION);
     json_decref(reply);
     if (err == BA_OK && w->ring) { /* a restarted worker keeps its ring */
         int fd = ba_ring_fd(w->ring);
@@ -520,6 +533,7 @@ static int build_init(ba_renderer *r)
         json_object_set_new(settings, "passes", json_null());
     }
     json_object_set_new(msg, "op", json_string("init"));
+    json_object_set_new(msg, "protocol", json_integer(BA_PROTOCOL_VERSION));
     json_object_set_new(msg, "scene", null_or_str(r->scene));
     json_object_set_new(msg, "settings", settings);
     settings = NULL;
@@ -839,7 +853,7 @@ static int crashed(ba_renderer *r, worker *w, run_state *st, const char *why)
         if (++st->attempts[jb->index] > (unsigned)r->o.retries) {
             char prev[sizeof r->msg];
             memcpy(prev, r->msg, sizeof prev);
-            err = say(r, BA_EWORKER, "frame %lld failed on worker %d after %u attempt(s): %s",
+            err = say(r, BA_EWORKER, "index %lld failed on worker %d after %u attempt(s): %s",
                       (long long)jb->index, w->id, st->attempts[jb->index], prev);
         } else {
             st->retry[st->nretry++] = jb->index;
@@ -863,6 +877,8 @@ static int receive(ba_renderer *r, worker *w, run_state *st)
     int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
     int err = recv_json(r, w, &reply, fds, &nfds);
     if (err == BA_ETIMEDOUT) return BA_OK;
+    if (err == BA_EFORMAT) /* alive but broken: stop it now, its frames go again */
+        return crashed(r, w, st, "broke the worker protocol: its reply is not a JSON object");
     if (err != BA_OK) return crashed(r, w, st, NULL);
     w->progress = now();
     json_int_t id = json_integer_value(json_object_get(reply, "job"));
@@ -879,7 +895,7 @@ static int receive(ba_renderer *r, worker *w, run_state *st)
     w->ninflight--;
     if (!json_is_true(json_object_get(reply, "ok"))) {
         char what[64];
-        snprintf(what, sizeof what, "frame %lld: ", (long long)jb.index);
+        snprintf(what, sizeof what, "index %lld: ", (long long)jb.index);
         err = reply_error(r, reply, what);
         if (jb.slot >= 0) w->slot_free[jb.slot] = 1;
         for (int i = 0; i < nfds; i++) close(fds[i]);
@@ -956,6 +972,7 @@ int ba_renderer_run(ba_renderer *r, const int64_t *frames, size_t count, ba_fram
         }
         if (err != BA_OK) break;
         /* deliver what is next, in order */
+        size_t delivered = deliver;
         for (held **pp = &r->done; *pp;) {
             held *h = *pp;
             if (h->index != (int64_t)deliver) {
@@ -973,6 +990,9 @@ int ba_renderer_run(ba_renderer *r, const int64_t *frames, size_t count, ba_fram
             pp = &r->done; /* the next one may be anywhere in the list */
         }
         if (err != BA_OK || deliver >= count) break;
+        /* a delivered frame gave its slot back: dispatch into it before waiting
+         * (with every slot held, nothing may be in flight now) */
+        if (deliver != delivered) continue;
         /* wait for the workers */
         int n = 0;
         double timeout = -1;

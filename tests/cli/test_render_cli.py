@@ -108,15 +108,25 @@ def test_stdout_through_a_real_pipe(cli, demo_blend, reference):
 
 def test_float16_and_display(cli, demo_blend, reference, tmp_path):
     out = tmp_path / "h.npz"
-    p = run(cli, "render", demo_blend(), "-f", "1", *COMMON, "--dtype", "float16", "--display",
+    p = run(cli, "render", demo_blend(), "-f", "1,100", *COMMON, "--dtype", "float16", "--display",
             "-o", str(out))
     assert p.returncode == 0, p.stderr.decode()
+    # the reference: Blender's own PNGs of the same renders, read by PIL
+    from PIL import Image
+    subprocess.run(["blender", "-b", "--factory-startup", "-noaudio", "--python",
+                    os.path.join(ROOT, "tests", "cli", "blender_png.py"), "--", demo_blend(),
+                    "48x36", "1", str(tmp_path), "1", "100"], check=True, capture_output=True,
+                   timeout=300)
+    want = np.stack([np.asarray(Image.open(tmp_path / f"{i}.png").convert("RGBA")) for i in (1, 100)])
     with np.load(out) as z:
         assert z["rgba"].dtype == np.float16
         assert np.array_equal(z["rgba"][0].view(np.uint16),
                               reference[0]["rgba"].astype(np.float16).view(np.uint16))
         assert z["object_index"].dtype == np.int32  # integer passes stay integers
-        assert z["display"].dtype == np.uint8 and z["display"].shape == (1, 36, 48, 4)
+        # the colour-managed image, pixel for pixel what Blender's own PNG holds
+        assert z["display"].dtype == np.uint8 and z["display"].shape == (2, 36, 48, 4)
+        assert np.array_equal(z["display"], want)
+        assert len(np.unique(want[..., :3])) > 5 and not np.array_equal(want[0], want[1])
 
 
 def test_help_and_version(cli):
@@ -177,11 +187,9 @@ def test_missing_output_folder(cli, demo_blend, tmp_path):
 
 
 def test_disk_full_leaves_nothing(cli, demo_blend, tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+    from test_faults_cli import small_filesystem
     mnt = tmp_path / "small"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
+    small_filesystem(mnt, "256k")  # skipped without root, failed under BLENDARRAY_REQUIRE_FLAVOURS=1
     try:
         (mnt / "old.npz").write_bytes(b"an earlier complete file")
         p = run(cli, "render", demo_blend(), "-f", "1-4", "-p", "rgba,depth", "-e", "cycles",
@@ -196,22 +204,23 @@ def test_disk_full_leaves_nothing(cli, demo_blend, tmp_path):
 
 
 def test_ctrl_c_stops_workers_and_removes_partial_output(cli, demo_blend, tmp_path):
-    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    p = subprocess.Popen([cli, "render", demo_blend("slow"), "-f", "1-100", "-w", "2",
-                          "-o", str(tmp_path / "out.npz")], env=env, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(_blenders_with_tmpdir(str(tmp_path / "tmp"))) < 2:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    t0 = time.time()
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=30)
-    assert time.time() - t0 < 3, "Ctrl-C took too long"
-    assert p.returncode == 130 and b"interrupted" in err
-    assert sorted(os.listdir(tmp_path)) == ["tmp"]
-    assert os.listdir(tmp_path / "tmp") == []
-    assert not _blenders_with_tmpdir(str(tmp_path / "tmp"))
+    from test_faults_cli import Cli
+    out = tmp_path / "out.npz"
+    with Cli(cli, ["render", demo_blend("slow"), "-f", "1-100", "-w", "2", "-o", out],
+             tmp_path) as p:  # kills the CLI and its 1M-sample Blenders, whatever happens
+        p.wait_for("two workers rendering",
+                   lambda: len(_blenders_with_tmpdir(str(p.tmp))) == 2, 60)
+        time.sleep(1.0)
+        assert p.p.poll() is None and len(_blenders_with_tmpdir(str(p.tmp))) == 2
+        t0 = time.time()
+        p.p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 130, p.stderr
+        assert time.time() - t0 < 3, "Ctrl-C took too long"
+        assert p.stderr.strip().splitlines() == [
+            f"blendarray: interrupted: workers stopped; {out} was not written (0 frames "
+            "rendered, the incomplete archive removed)"], p.stderr
+        p.assert_clean()
+    assert sorted(os.listdir(tmp_path)) == ["marks", "tmp"]
 
 
 def test_setup_hook_and_seed_match_python_api(cli, demo_blend, tmp_path):
@@ -264,16 +273,24 @@ def test_kill_9_of_the_cli(cli, demo_blend, tmp_path):
     out = tmp_path / "out.npz"
     p = subprocess.Popen([cli, "render", demo_blend("slow"), "-f", "1-100", "-q", "-o", str(out)],
                          env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline and not _blenders_with_tmpdir(str(tmp_path / "tmp")):
-        time.sleep(0.1)
-    time.sleep(0.5)
-    p.kill()
-    p.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline and _blenders_with_tmpdir(str(tmp_path / "tmp")):
-        time.sleep(0.1)
-    assert not _blenders_with_tmpdir(str(tmp_path / "tmp")), "a worker outlived the CLI"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not _blenders_with_tmpdir(str(tmp_path / "tmp")):
+            time.sleep(0.1)
+        assert _blenders_with_tmpdir(str(tmp_path / "tmp")), "the worker never started"
+        time.sleep(0.5)
+        p.kill()
+        p.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and _blenders_with_tmpdir(str(tmp_path / "tmp")):
+            time.sleep(0.1)
+        assert not _blenders_with_tmpdir(str(tmp_path / "tmp")), "a worker outlived the CLI"
+    finally:  # whatever failed: no 1M-sample Blender left rendering
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for pid in _blenders_with_tmpdir(str(tmp_path / "tmp")):
+            os.kill(pid, signal.SIGKILL)
     assert not out.exists()
     assert os.listdir(tmp_path / "tmp"), "the killed run left its workers' folder"
     p = run(cli, "render", demo_blend(), "-f", "1", "-p", "rgba", "-e", "workbench",
@@ -453,6 +470,8 @@ def test_crash_report_is_attached(cli, demo_blend, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+        for pid in _blenders_with_tmpdir(str(tmp)):  # a 1M-sample Blender, by PID
+            os.kill(pid, signal.SIGKILL)
     reader.join(timeout=10)
     text = b"".join(err).decode(errors="replace")
     assert p.returncode == 1, text[-3000:]

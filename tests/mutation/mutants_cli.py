@@ -1,0 +1,145 @@
+"""Deliberate bugs in the C library, the C worker client (src/renderer.c), the CLI
+and the fuzz targets' checks: each must make its tests fail. Same format as
+mutants.py (id, promise, edits: (path, text that occurs once, replacement),
+tests: ["pytest", args...] or a command run in the mutated copy); a mutant must
+build under -Werror. Each selection runs in seconds (a mutant that hangs the CLI
+is stopped by the test's own wait, at most 30 s)."""
+
+T_FAULTS = "tests/cli/test_faults_cli.py"
+T_CLI = "tests/cli/test_render_cli.py"
+
+
+def _replay(target):
+    """Build the target's replay program (plain gcc; the checks abort by themselves)
+    and replay its corpus."""
+    return ["sh", "-c", f"make -s build/fuzz/{target}-replay && "
+                        f"build/fuzz/{target}-replay fuzz/corpus/{target}/*"]
+
+
+CLI_MUTANTS = [
+    # -- the C client's fault paths ---------------------------------------------------
+    {
+        "id": "cli-retries-off-by-one",
+        "promise": "--retries N: a frame is attempted exactly N + 1 times",
+        "edits": [("src/renderer.c", "if (++st->attempts[jb->index] > (unsigned)r->o.retries) {",
+                   "if (++st->attempts[jb->index] >= (unsigned)r->o.retries) {")],
+        "tests": [["pytest", T_FAULTS, "-k", "retries_bound_the_attempts"]],
+    },
+    {
+        "id": "cli-retry-wrong-frame",
+        "promise": "a killed worker's frames are rendered again with their own frame numbers",
+        "edits": [("src/renderer.c", "json_integer(st->frames[index])",
+                   "json_integer(st->frames[st->next - 1])")],
+        "tests": [["pytest", T_FAULTS, "-k", "killed_worker_frames_are_rendered_again"]],
+    },
+    {
+        "id": "cli-timeout-ignored",
+        "promise": "--timeout stops a worker that overruns a frame",
+        "edits": [("src/renderer.c", "        if (r->o.timeout > 0)\n            for (int i = 0;",
+                   "        if (0)\n            for (int i = 0;")],
+        "tests": [["pytest", T_FAULTS, "-k", "timeout_past_the_retries"]],
+    },
+    {
+        "id": "cli-ring-size-ignored",
+        "promise": "--ring N: memory is bounded by N slots of one frame per worker",
+        "edits": [("src/renderer.c", "ba_ring_create(&w->ring, (uint32_t)r->o.ring, size ? size : 1)",
+                   "ba_ring_create(&w->ring, 4, size ? size : 1)")],
+        "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
+    },
+    {
+        "id": "cli-slot-never-released",
+        "promise": "a delivered frame's ring slot goes back to its worker",
+        "edits": [("src/renderer.c", "        r->w[h->worker].slot_free[h->slot] = 1;",
+                   "        (void)0;")],
+        "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
+    },
+    {
+        "id": "cli-ring-1-deadlock",
+        "promise": "--ring 1 renders every frame (no wait with nothing in flight)",
+        "edits": [("src/renderer.c", "        if (deliver != delivered) continue;\n",
+                   "        (void)delivered;\n")],
+        "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
+    },
+    {
+        "id": "cli-bpy-python-ignored",
+        "promise": "--blender bpy --python PATH runs the worker in that Python",
+        "edits": [("src/renderer.c", 'r->python = strdup(py && *py ? py : "python3");',
+                   'r->python = strdup(py && 0 ? py : "python3");')],
+        "tests": [["pytest", T_FAULTS, "-k", "bpy_flavour"]],
+    },
+    # -- Ctrl-C and failures: what is left on disk, and what the CLI says -------------
+    {
+        "id": "cli-stack-not-aborted",
+        "promise": "Ctrl-C with --stack removes the incomplete stacks",
+        "edits": [("cli/render.c", "        ba_npy_stack_abort(o->passes[i].stack);",
+                   "        (void)ba_npy_stack_finish(o->passes[i].stack);")],
+        "tests": [["pytest", T_FAULTS, "-k", "ctrl_c_in_stack_mode"]],
+    },
+    {
+        "id": "cli-folder-message-lies",
+        "promise": "Ctrl-C in folder mode says how many complete frames it kept",
+        "edits": [("cli/render.c",
+                   'cli_fail("interrupted: workers stopped; kept %zu complete frame%s in %s; "\n'
+                   '                         "nothing partial left", o.done, s, o.target);',
+                   'cli_fail("interrupted: workers stopped, partial output removed");')],
+        "tests": [["pytest", T_FAULTS, "-k", "ctrl_c_in_folder_mode"]],
+    },
+    {
+        "id": "cli-partial-frame-kept",
+        "promise": "a folder output holds whole frames only, even when the disk fills mid-frame",
+        "edits": [("cli/render.c", "    end_frame_files(o, 0);\n", "")],
+        "tests": [["pytest", T_FAULTS, "-k", "disk_full_mid_frame"]],
+    },
+    # -- temporary folders of killed consumers -----------------------------------------
+    {
+        "id": "cli-stale-sweep-removed",
+        "promise": "a CLI run removes the temporary folders killed consumers left",
+        "edits": [("src/renderer.c", "    sweep_stale(tmp_root());\n", "    (void)sweep_stale;\n")],
+        "tests": [["pytest", T_FAULTS, "-k", "stale_temp_folders"]],
+    },
+    {
+        "id": "cli-sweep-live-folders",
+        "promise": "the sweep leaves a live consumer's temporary folder alone",
+        "edits": [("src/renderer.c", "kill((pid_t)pid, 0) == 0 || errno != ESRCH", "0")],
+        "tests": [["pytest", T_FAULTS, "-k", "stale_temp_folders"]],
+    },
+    # -- display, decoded by the C library's PNG reader --------------------------------
+    {
+        "id": "display-bgr",
+        "promise": "CLI --display is pixel for pixel Blender's colour-managed image",
+        "edits": [("src/png.c", "    png_set_expand(png);\n",
+                   "    png_set_expand(png);\n    png_set_bgr(png);\n")],
+        "tests": [["pytest", T_CLI, "-k", "float16_and_display"]],
+    },
+    # -- decoders: row padding, values, malformed chunks (fuzz targets' checks) ---------
+    {
+        "id": "png-writes-row-padding",
+        "promise": "PNG decoding writes each row's pixels, never the padding between rows",
+        "edits": [("src/png.c", "    for (int p = 0; p < passes; ++p)\n",
+                   "    memset(dst, 0, need);\n    for (int p = 0; p < passes; ++p)\n")],
+        "tests": [_replay("png_fuzzer")],
+    },
+    {
+        "id": "exr-writes-row-padding",
+        "promise": "EXR decoding writes each row's pixels, never the padding between rows",
+        "edits": [("src/exr.c", "    if (tg->dst_size < need) {",
+                   "    if (tg->dst_size >= need) memset(tg->dst, 0, need);\n"
+                   "    if (tg->dst_size < need) {")],
+        "tests": [_replay("exr_fuzzer")],
+    },
+    {
+        "id": "exr-dup-skips-first-pixel",
+        "promise": "a channel requested twice (read_many) gets every value",
+        "edits": [("src/exr.c", "for (int32_t x = 0; x < width; ++x) dst[(size_t)x * to_inc]",
+                   "for (int32_t x = 1; x < width; ++x) dst[(size_t)x * to_inc]")],
+        "tests": [_replay("exr_fuzzer")],
+    },
+    {
+        "id": "exr-short-chunk-accepted",
+        "promise": "a short uncompressed EXR chunk is an error, not pixels from freed memory",
+        "edits": [("src/exr.c",
+                   "if (cinfo.compression == EXR_COMPRESSION_NONE && cinfo.packed_size != cinfo.unpacked_size) {",
+                   "if (0) {")],
+        "tests": [["sh", "-c", "make -s build/tests/test_exr && build/tests/test_exr"]],
+    },
+]
