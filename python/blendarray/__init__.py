@@ -6,14 +6,28 @@
     frame.meta["K"]         # camera intrinsics
 
 Inside Blender, use blendarray.blender (render/capture the current scene).
-This module imports no compiled extension, so it also loads in Blender's Python.
+This module imports no compiled extension, so it also loads in Blender's Python;
+the consumer's modules (render, Renderer, read_stream) load on first use, so a
+Blender worker, which imports blendarray.blender, never loads them.
 """
 from ._errors import (BlendArrayError, BlendArrayWarning, BlenderNotFoundError, PassError,
                       RenderError, SceneError, SceneNotFoundError, SetupError, WorkerError)
 from ._frame import Frame
-from ._render import render
-from ._renderer import Renderer
-from ._stream import read_stream
+
+_LAZY = {"render": "._render", "Renderer": "._renderer", "read_stream": "._stream"}
+
+
+def __getattr__(name):  # PEP 562: the consumer side, imported when first asked for
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'blendarray' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0"
 __all__ = ["render", "Renderer", "read_stream", "save_npy", "Frame", "BlendArrayError", "BlendArrayWarning", "BlenderNotFoundError",

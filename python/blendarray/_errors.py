@@ -61,4 +61,5 @@ class RenderError(BlendArrayError):
 
 # Errors that cross the worker socket by name; anything else arrives as RenderError.
 BY_NAME = {cls.__name__: cls for cls in
-           (BlendArrayError, SceneError, SceneNotFoundError, PassError, RenderError, SetupError)}
+           (BlendArrayError, SceneError, SceneNotFoundError, PassError, RenderError, SetupError,
+            WorkerError)}

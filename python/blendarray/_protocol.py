@@ -1,5 +1,6 @@
 """The worker control channel: one JSON object per SOCK_SEQPACKET message,
 file descriptors (ring, frame memfds) riding along with SCM_RIGHTS.
+docs/protocol.md is the specification; VERSION is its version.
 
 The bytes move through libblendarray's ba_msg_send/ba_msg_recv: the CPython
 extension on the consumer side, ctypes inside Blender. Pixel data never
@@ -17,8 +18,18 @@ import json
 import os
 
 
+VERSION = 1  # docs/protocol.md; sent in "init", checked by both ends
+
+
 class ProtocolError(Exception):
     pass
+
+
+def mismatch(theirs, side):
+    """The message for a peer that speaks another protocol version."""
+    return (f"the {side} speaks worker protocol version {theirs!r}, this one speaks {VERSION}: "
+            "blendarray's Python package and its C library (or the copy Blender loads) come "
+            "from different versions; reinstall or rebuild blendarray (make) so that they match")
 
 
 def _plain(o):

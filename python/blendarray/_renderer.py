@@ -23,6 +23,7 @@ import numpy as np
 from ._errors import BY_NAME, BlendArrayError, BlendArrayWarning, PassError, RenderError, WorkerError
 from ._frame import Frame
 from ._hooks import make_spec
+from . import _protocol
 from ._protocol import close_quietly
 from ._checks import check_passes, check_resolution, check_scene
 from ._worker import Worker, load_core as _core
@@ -101,6 +102,7 @@ class Renderer:
             raise BlendArrayError(f"ring must be >= 1 slot per worker, got {ring}")
         self._init = {
             "op": "init",
+            "protocol": _protocol.VERSION,
             "scene": check_scene(scene) if scene is not None else None,
             "settings": {"engine": engine, "samples": samples,
                          "resolution": check_resolution(resolution), "denoise": denoise,
@@ -136,6 +138,9 @@ class Renderer:
                 close_quietly(fd)
             if not reply.get("ok"):
                 raise _error_from(reply.get("error") or {})
+            if reply.get("protocol") != _protocol.VERSION:
+                raise WorkerError(f"Blender ({w.proc.name}): "
+                                  + _protocol.mismatch(reply.get("protocol"), "worker"))
             if w.slots is not None:  # a restarted worker keeps its ring
                 reply, _ = w.proc.request({"op": "ring"}, [w.slots.ring.fd], timeout=60,
                                           doing="attaching its ring")
@@ -273,6 +278,9 @@ class Renderer:
                 reply, fds = w.proc.recv(timeout=0)
             except TimeoutError:
                 continue
+            except WorkerError as e:  # a malformed message: stop it, its frames go again
+                self._crashed(w, done, pending, attempts, str(e).split(") ", 1)[-1])
+                continue
             if reply is None:
                 self._crashed(w, done, pending, attempts, None)
                 continue
@@ -309,11 +317,14 @@ class Renderer:
                     lease = w.slots.ring.lease(part["slot"], w.slots.release)
                     buf = lease
                 else:
-                    buf = _map_sealed(next(fd_iter), part["size"])
+                    fd = next(fd_iter, None)
+                    if fd is None:
+                        raise WorkerError(f"Blender (worker {w.id}) sent a frame part without "
+                                          "its memory")
+                    buf = _map_sealed(fd, part["size"])
                 total += part["size"]
                 for a in part["arrays"]:
-                    arrays[a["name"]] = np.frombuffer(buf, a["dtype"], int(np.prod(a["shape"])),
-                                                      a["offset"]).reshape(a["shape"])
+                    arrays[a["name"]] = _array_in(buf, a, w)
             if slot is not None and not any(p.get("slot") == slot for p in reply["parts"]):
                 w.slots.release(slot)  # the frame did not fit its slot: it came in memfds
             meta = reply.get("meta") or {}
@@ -408,6 +419,25 @@ class Renderer:
     def __del__(self):
         if not getattr(self, "_closed", True):
             self.close(kill=True)
+
+
+def _array_in(buf, a, w):
+    """The array a worker describes, over its memory: only if it lies inside it."""
+    try:
+        dtype, shape = np.dtype(a["dtype"]), [int(d) for d in a["shape"]]
+        offset, nbytes = int(a["offset"]), int(a["nbytes"])
+        count = 1
+        for d in shape:
+            count *= d
+        size = len(memoryview(buf))
+        ok = (dtype.kind in "fiu" and len(shape) in (2, 3) and min(shape) >= 0 and offset >= 0
+              and nbytes == count * dtype.itemsize and offset + nbytes <= size)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise WorkerError(f"Blender (worker {w.id}) described an array that does not lie inside "
+                          f"the memory it sent ({str(a)[:200]}); the iteration stops")
+    return np.frombuffer(buf, dtype, count, offset).reshape(shape)
 
 
 def _depth_background(value):

@@ -232,8 +232,9 @@ class Worker:
         data, fds = got
         try:
             return _protocol.decode(data, fds), fds
-        except _protocol.ProtocolError:
-            return None, []
+        except _protocol.ProtocolError as e:
+            raise WorkerError(f"Blender ({self.name}, pid {self.proc.pid}) broke the worker "
+                              f"protocol: {e}") from None
 
     def request(self, msg, fds=(), timeout=None, doing="starting"):
         """Send and wait for the reply; raise WorkerError if Blender is gone or silent."""
@@ -241,6 +242,9 @@ class Worker:
             raise self.died(doing)
         try:
             reply, rfds = self.recv(timeout)
+        except WorkerError:
+            self.close(kill=True)
+            raise
         except TimeoutError:
             self.close(kill=True)
             raise WorkerError(f"Blender ({self.name}) did not answer within {timeout} s while "

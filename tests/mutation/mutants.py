@@ -226,4 +226,48 @@ MUTANTS = [
         "edits": [("cli/preview.c", "#define BG_MIN 65504.0", "#define BG_MIN 1e30")],
         "tests": [["pytest", T_PREVIEW, "-k", "preview_leaves_the_depth_background_out"]],
     },
+    # -- issue 9 groundwork: the protocol's guards --------------------------------------
+    {
+        "id": "blender-imports-consumer",
+        "promise": "Blender imports only the in-Blender side of the package",
+        "edits": [("python/blendarray/__init__.py", "from ._frame import Frame\n",
+                   "from ._frame import Frame\nfrom ._renderer import Renderer  # noqa\n")],
+        "tests": [["pytest", "tests/python/test_inblender.py", "-k", "blender"]],
+    },
+    {
+        "id": "protocol-version-unchecked",
+        "promise": "a worker of another protocol version is a clear error",
+        "edits": [("python/blendarray/_renderer.py",
+                   '            if reply.get("protocol") != _protocol.VERSION:',
+                   '            if False:')],
+        "tests": [["pytest", T_BAD, "-k", "rogue and version"]],
+    },
+    {
+        "id": "reply-bounds-unchecked",
+        "promise": "an array outside the memory a worker sent is refused",
+        "edits": [("python/blendarray/_renderer.py", "    if not ok:\n        raise WorkerError(",
+                   "    if not ok and False:\n        raise WorkerError(")],
+        "tests": [["pytest", T_BAD, "-k", "rogue and outside"]],
+    },
 ]
+MUTANTS += [
+    {
+        "id": "c-protocol-version-unchecked",
+        "promise": "the C worker client refuses a worker of another protocol version",
+        "edits": [("src/renderer.c",
+                   'json_integer_value(json_object_get(reply, "protocol")) != BA_PROTOCOL_VERSION)',
+                   'json_integer_value(json_object_get(reply, "protocol")) != BA_PROTOCOL_VERSION && 0)')],
+        "tests": [["pytest", "tests/cli/test_faults_cli.py", "-k", "rogue and version"]],
+    },
+    {
+        "id": "c-reply-bounds-unchecked",
+        "promise": "the C worker client refuses an array outside the memory a worker sent",
+        "edits": [("src/renderer.c", "                (uint64_t)off + (uint64_t)nb > avail) {",
+                   "                ((uint64_t)off + (uint64_t)nb > avail && 0)) {")],
+        "tests": [["make", "-s", "fuzz-replay"]],
+    },
+]
+
+from mutants_cli import CLI_MUTANTS  # noqa: E402  (the C library, the C worker client, the CLI)
+
+MUTANTS += CLI_MUTANTS

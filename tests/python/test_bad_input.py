@@ -245,3 +245,24 @@ def _blenders_with_tmpdir(prefix):
                                 for e in env):
             found.append(int(pid))
     return found
+
+
+ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("version", "speaks worker protocol version 99"),
+    ("malformed", "broke the worker protocol: malformed message"),
+    ("outside", "does not lie inside the memory it sent"),
+])
+def test_rogue_worker_is_a_clear_error(mode, message, leaves_nothing, monkeypatch):
+    """A worker that answers with an unknown protocol version, a malformed reply, or an
+    array outside its memory: a WorkerError naming the worker, nothing left behind."""
+    monkeypatch.setenv("ROGUE", mode)
+    monkeypatch.setenv("ROGUE_PYTHONPATH", os.path.join(ROOT, "python"))
+    t0 = time.time()
+    with pytest.raises(ba.WorkerError, match=message) as e:
+        with ba.Renderer(passes=["rgba"], blender=ROGUE, retries=1) as r:
+            r.render()
+    assert "worker 0" in str(e.value)
+    assert time.time() - t0 < 30

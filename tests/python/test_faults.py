@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -81,22 +80,6 @@ def test_two_renderers_in_one_process(scenes, flavour, leaves_nothing):
         assert abs(y["rgba"][12, 16, 0] - 1.0) < 1e-6  # the quadrant scene's orange square
         assert x["rgba"][12, 16, 0] != y["rgba"][12, 16, 0] or x["rgba"][12, 16, 1] != y["rgba"][12, 16, 1]
         assert not np.shares_memory(x["rgba"], y["rgba"])
-
-
-def test_two_cli_runs_at_once(tmp_path):
-    cli = os.path.join(ROOT, "build", "blendarray")
-    if not os.path.exists(cli):
-        subprocess.run(["make", "-C", ROOT, "cli"], check=True, capture_output=True)
-    procs = [subprocess.Popen([cli, "render", "-f", "1-6", "-p", "rgba,depth", "-e", "workbench",
-                               "--size", f"{w}x24", "-q", "-o", str(tmp_path / f"{w}.npz")],
-                              stderr=subprocess.PIPE) for w in (32, 40)]
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
-    for w in (32, 40):
-        with np.load(tmp_path / f"{w}.npz") as z:
-            assert z["rgba"].shape == (6, 24, w, 4) and z["depth"].shape == (6, 24, w)
-    assert sorted(os.listdir(tmp_path)) == ["32.npz", "40.npz"]
 
 
 def test_worker_refuses_a_socket_that_is_not_its_parents(tmp_path):

@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from .. import _hooks, _lib, _protocol
-from .._errors import BlendArrayError, SceneError
+from .._errors import BlendArrayError, SceneError, WorkerError as WorkerProtocolError
 from . import configure, render as _render, scenes
 
 PAGE = mmap.PAGESIZE
@@ -92,6 +92,8 @@ class Worker:
         _lib.msg_send(self.fd, _protocol.encode(obj), list(fds))
 
     def init(self, msg):
+        if msg.get("protocol") != _protocol.VERSION:
+            raise WorkerProtocolError(_protocol.mismatch(msg.get("protocol"), "consumer"))
         path = msg.get("scene")
         if path is None:
             scenes.build_demo()
@@ -108,7 +110,8 @@ class Worker:
         self.depth_background = None if db is None else float(db)
         self.hook = _hooks.load(msg.get("setup"), {"bpy": bpy})
         self.seed = int(msg.get("seed") or 0)
-        return {"ok": True, "blender_version": bpy.app.version_string}
+        return {"ok": True, "protocol": _protocol.VERSION,
+                "blender_version": bpy.app.version_string}
 
     def attach_ring(self, fds):
         if not fds:

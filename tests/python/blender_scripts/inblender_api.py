@@ -70,4 +70,9 @@ try:
 except SceneError as e:
     assert "no camera" in str(e), str(e)
 scene.camera = cam
+# Blender loads only the in-Blender side: none of the consumer's modules.
+import blendarray.blender.worker  # noqa: E402,F401  (what a worker imports)
+consumer = [m for m in ("blendarray._render", "blendarray._renderer", "blendarray._worker",
+                        "blendarray._stream", "blendarray._core") if m in sys.modules]
+assert not consumer, f"Blender imported consumer modules: {consumer}"
 print("IN-BLENDER API OK")
