@@ -153,8 +153,8 @@ CLI_BIN := $(BUILD)/blendarray
 .PHONY: cli
 cli: $(CLI_BIN)
 
-$(CLI_BIN): $(CLI_SRC) cli/cli.h cli/elements.h include/blendarray.h $(BUILD)/$(LIBNAME).a
-	$(CC) $(BA_CFLAGS) -fvisibility=default -Icli $(CLI_SRC) -o $@ $(BUILD)/$(LIBNAME).a $(LIBS) \
+$(CLI_BIN): $(CLI_SRC) cli/cli.h cli/elements.h include/blendarray.h src/internal.h $(BUILD)/$(LIBNAME).a
+	$(CC) $(BA_CFLAGS) -fvisibility=default -Icli -Isrc $(CLI_SRC) -o $@ $(BUILD)/$(LIBNAME).a $(LIBS) \
 	    -DBA_PYTHON_DIR='"$(abspath python)"'
 
 # ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 /* cli.h — what the blendarray command's files share. The command is a client
- * of include/blendarray.h only; nothing here reaches into src/. */
+ * of include/blendarray.h, plus a few of the library's internal helpers
+ * (src/internal.h: integer parsing, removing a folder) rather than copies. */
 #ifndef BLENDARRAY_CLI_H
 #define BLENDARRAY_CLI_H
 
 #include "blendarray.h"
+#include "internal.h"
 
 /* Subcommands: each parses its own arguments (argv[0] is the subcommand's
  * name) and returns the process exit status: 0 success, 1 failure (a one-line

@@ -577,49 +577,27 @@ static int compose(const sheet *sh, uint8_t **out, size_t *ow, size_t *oh, const
     return 0;
 }
 
-/* "<dir>/.<base>.XXXXXX", created exclusively, mode 0666 less the umask */
-static int make_temp(const char *path, char **tmp_out)
-{
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    size_t need = strlen(path) + 10;
-    char *tmp = malloc(need);
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() << 20 ^
-                 (uint64_t)ts.tv_sec;
-    if (!x) x = 1;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-        char suffix[7];
-        for (int i = 0; i < 6; ++i) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            suffix[i] = alphabet[x % (sizeof alphabet - 1)];
-        }
-        suffix[6] = '\0';
-        snprintf(tmp, need, "%.*s.%s.%s", (int)dirlen, path, path + dirlen, suffix);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *tmp_out = tmp;
-            return fd;
-        }
-        if (errno != EEXIST && errno != EINTR) break;
-    }
-    int e = errno;
-    free(tmp);
-    errno = e;
-    return -1;
-}
-
 typedef struct png_ctx {
     const char *msg;
+    ba_file_writer *out;
+    int err; /* the writer's error, if a write failed */
 } png_ctx;
+
+/* libpng's output goes into the library's atomic file writer */
+static void png_write_cb(png_structp png, png_bytep data, size_t n)
+{
+    png_ctx *ctx = png_get_io_ptr(png);
+    int err = ba_file_write(ctx->out, data, n);
+    if (err) {
+        ctx->err = err;
+        png_error(png, "cannot write the file");
+    }
+}
+
+static void png_flush_cb(png_structp png)
+{
+    (void)png;
+}
 
 static void png_error_cb(png_structp png, png_const_charp msg)
 {
@@ -634,11 +612,14 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
-/* Encode into an open FILE; returns NULL or libpng's message. */
-static const char *encode_png(FILE *f, const uint8_t *img, size_t w, size_t h)
+/* Encode into `out`; returns NULL or libpng's message. */
+static const char *encode_png(ba_file_writer *out, const uint8_t *img, size_t w, size_t h,
+                              int *write_err)
 {
     static png_ctx ctx; /* static: read after longjmp */
     ctx.msg = NULL;
+    ctx.out = out;
+    ctx.err = 0;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_error_cb,
                                               png_warning_cb);
     if (!png) return "out of memory";
@@ -649,9 +630,10 @@ static const char *encode_png(FILE *f, const uint8_t *img, size_t w, size_t h)
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
+        *write_err = ctx.err;
         return ctx.msg ? ctx.msg : "libpng error";
     }
-    png_init_io(png, f);
+    png_set_write_fn(png, &ctx, png_write_cb, png_flush_cb);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -661,63 +643,28 @@ static const char *encode_png(FILE *f, const uint8_t *img, size_t w, size_t h)
     return NULL;
 }
 
+/* The sheet, written atomically (a temporary file, then renamed into place)
+ * by the library's file writer: all of it, or nothing and the old file kept. */
 static int write_sheet(const char *out_path, const uint8_t *img, size_t w, size_t h, int force)
 {
-    char *tmp = NULL;
-    int fd = make_temp(out_path, &tmp);
-    if (fd < 0) return cli_fail("%s: cannot create a file there: %s", out_path, strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return cli_fail("%s: %s", out_path, strerror(e));
-    }
-    const char *msg = encode_png(f, img, w, h);
-    int e = 0;
-    if (!msg && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-        e = errno;
-        msg = strerror(e);
-    }
-    if (fclose(f) != 0 && !msg) msg = strerror(errno);
+    ba_file_writer *f = NULL;
+    errno = 0;
+    int err = ba_file_open(&f, out_path, force);
+    if (err == BA_EEXIST) return cli_fail("%s: exists (use --force to replace it)", out_path);
+    if (err) return cli_fail("%s: cannot create a file there: %s", out_path,
+                             errno ? strerror(errno) : ba_strerror(err));
+    int werr = 0;
+    const char *msg = encode_png(f, img, w, h, &werr);
     if (msg) {
-        unlink(tmp);
-        free(tmp);
-        return cli_fail("%s: cannot write the PNG: %s", out_path, msg);
+        int e = errno;
+        ba_file_abort(f);
+        return cli_fail("%s: cannot write the PNG: %s", out_path,
+                        werr == BA_EIO && e ? strerror(e) : msg);
     }
-    int rc = 0;
-    if (force) {
-        if (rename(tmp, out_path) != 0) rc = errno;
-    } else {
-        rc = 0;
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out_path, RENAME_NOREPLACE) != 0) {
-            rc = errno;
-            if (rc == EINVAL || rc == ENOSYS || rc == ENOTSUP) { /* no NOREPLACE here */
-                rc = link(tmp, out_path) == 0 ? 0 : errno;
-                if (rc == 0) unlink(tmp);
-            }
-        }
-    }
-    if (rc != 0) {
-        unlink(tmp);
-        free(tmp);
-        if (rc == EEXIST) return cli_fail("%s: exists (use --force to replace it)", out_path);
-        return cli_fail("%s: %s", out_path, strerror(rc));
-    }
-    free(tmp);
-    /* the directory entry, best effort */
-    const char *slash = strrchr(out_path, '/');
-    char *dir = slash ? strndup(out_path, slash == out_path ? 1 : (size_t)(slash - out_path))
-                      : strdup(".");
-    if (dir) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
+    errno = 0;
+    err = ba_file_finish(f);
+    if (err == BA_EEXIST) return cli_fail("%s: exists (use --force to replace it)", out_path);
+    if (err) return cli_fail("%s: %s", out_path, errno ? strerror(errno) : ba_strerror(err));
     return 0;
 }
 

@@ -2,7 +2,6 @@
  * .npy files or a stream of NPY arrays on stdout. */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -111,16 +110,6 @@ static const char HELP[] =
     "Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted.\n";
 
 /* ---------------------------------------------------------------------- */
-
-static int parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
 
 /* ---------------------------------------------------------------------- */
 /*  outputs                                                                */
@@ -452,15 +441,6 @@ static int on_frame(const ba_frame *f, void *user)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* A run killed with SIGKILL cannot remove its parts folder; the next run to
  * the same output removes those whose process is gone. */
 static void sweep_parts(const char *parent, const char *base)
@@ -477,7 +457,7 @@ static void sweep_parts(const char *parent, const char *base)
         if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
             char path[PATH_MAX];
             int n = snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
-            if (n > 0 && (size_t)n < sizeof path) nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+            if (n > 0 && (size_t)n < sizeof path) ba_internal_rmtree(path);
         }
     }
     closedir(d);
@@ -492,7 +472,7 @@ static void abort_outputs(out_state *o)
     }
     ba_file_abort(o->meta);
     o->meta = NULL;
-    if (o->partdir[0]) nftw(o->partdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (o->partdir[0]) ba_internal_rmtree(o->partdir);
 }
 
 static int finish_outputs(out_state *o)
@@ -578,7 +558,7 @@ int cmd_render(int argc, char **argv)
         switch (c) {
         case 'f': frames_spec = optarg; break;
         case 'n':
-            if (parse_int(optarg, 1, MAX_FRAMES, &count)) {
+            if (ba_internal_parse_int(optarg, 1, MAX_FRAMES, &count)) {
                 cli_fail("--count wants a number 1..%d, not '%s'", MAX_FRAMES, optarg);
                 return 2;
             }
@@ -586,7 +566,7 @@ int cmd_render(int argc, char **argv)
         case 'p': opts.passes = optarg; break;
         case 'e': opts.engine = optarg; break;
         case 's':
-            if (parse_int(optarg, 1, 1 << 24, &v)) {
+            if (ba_internal_parse_int(optarg, 1, 1 << 24, &v)) {
                 cli_fail("--samples wants a positive number, not '%s'", optarg);
                 return 2;
             }
@@ -622,21 +602,21 @@ int cmd_render(int argc, char **argv)
             break;
         case O_SETUP: opts.setup = optarg; break;
         case O_SEED:
-            if (parse_int(optarg, 0, LLONG_MAX, &v)) {
+            if (ba_internal_parse_int(optarg, 0, LLONG_MAX, &v)) {
                 cli_fail("--seed wants a non-negative integer, not '%s'", optarg);
                 return 2;
             }
             opts.seed = v;
             break;
         case 'w':
-            if (parse_int(optarg, 1, 256, &v)) {
+            if (ba_internal_parse_int(optarg, 1, 256, &v)) {
                 cli_fail("--workers wants 1..256, not '%s'", optarg);
                 return 2;
             }
             opts.workers = (int)v;
             break;
         case O_THREADS:
-            if (parse_int(optarg, 1, 1024, &v)) {
+            if (ba_internal_parse_int(optarg, 1, 1024, &v)) {
                 cli_fail("--threads wants 1..1024, not '%s'", optarg);
                 return 2;
             }
@@ -645,14 +625,14 @@ int cmd_render(int argc, char **argv)
         case O_BLENDER: opts.blender = optarg; break;
         case O_PYTHON: opts.python = optarg; break;
         case O_RING:
-            if (parse_int(optarg, 1, 1024, &v)) {
+            if (ba_internal_parse_int(optarg, 1, 1024, &v)) {
                 cli_fail("--ring wants 1..1024, not '%s'", optarg);
                 return 2;
             }
             opts.ring = (int)v;
             break;
         case O_RETRIES:
-            if (parse_int(optarg, 0, 100, &v)) {
+            if (ba_internal_parse_int(optarg, 0, 100, &v)) {
                 cli_fail("--retries wants 0..100, not '%s'", optarg);
                 return 2;
             }
@@ -849,7 +829,7 @@ int cmd_render(int argc, char **argv)
             status = 1;
         }
     }
-    if (o.partdir[0]) nftw(o.partdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (o.partdir[0]) ba_internal_rmtree(o.partdir);
     ba_renderer_close(r);
     free(frames);
     free(o.half);

@@ -15,7 +15,7 @@ typedef struct frame_range {
 
 /* A decimal integer in [lo, hi] filling the whole of s (strtoll's syntax:
  * leading white space and a sign allowed). */
-static int parse_int(const char *s, long long lo, long long hi, long long *out)
+int ba_internal_parse_int(const char *s, long long lo, long long hi, long long *out)
 {
     char *end;
     errno = 0;
@@ -32,16 +32,16 @@ static int parse_item(char *tok, frame_range *r)
     char *colon = strchr(tok, ':');
     if (colon) {
         *colon = '\0';
-        if (parse_int(colon + 1, 1, FRAME_MAX, &step)) return -1;
+        if (ba_internal_parse_int(colon + 1, 1, FRAME_MAX, &step)) return -1;
     }
     char *dash = strchr(tok + (tok[0] == '-'), '-'); /* a leading '-' is A's sign */
     if (dash) {
         *dash = '\0';
-        if (parse_int(tok, FRAME_MIN, FRAME_MAX, &a) || parse_int(dash + 1, FRAME_MIN, FRAME_MAX, &b) ||
+        if (ba_internal_parse_int(tok, FRAME_MIN, FRAME_MAX, &a) || ba_internal_parse_int(dash + 1, FRAME_MIN, FRAME_MAX, &b) ||
             b < a)
             return -1;
     } else {
-        if (colon || parse_int(tok, FRAME_MIN, FRAME_MAX, &a)) return -1; /* "N:STEP" */
+        if (colon || ba_internal_parse_int(tok, FRAME_MIN, FRAME_MAX, &a)) return -1; /* "N:STEP" */
         b = a;
     }
     r->a = a;

@@ -62,6 +62,14 @@ int ba_atomic_make_temp(const char *path, char **tmp_out, int flags);
 int ba_atomic_publish(const char *tmp, const char *path, int overwrite);
 void ba_atomic_sync_parent_dir(const char *path);
 
+/* frames.c: a decimal integer in [lo, hi] filling the whole of s (strtoll's
+ * syntax); 0, or -1 if it is not one. */
+int ba_internal_parse_int(const char *s, long long lo, long long hi, long long *out);
+
+/* io.c: remove a folder and everything in it, not following symbolic links;
+ * best effort (what cannot be removed stays). */
+void ba_internal_rmtree(const char *path);
+
 /* npy.c: bytes of a C-order array of `dtype` and `shape` (each dimension at
  * most INT64_MAX, as NumPy requires); BA_EOVERFLOW if it does not fit. */
 int ba_internal_array_bytes(int dtype, int ndim, const uint64_t *shape, size_t *out);

@@ -1,5 +1,8 @@
-/* io.c — whole-file reads with pread(), shared by the EXR and PNG readers. */
+/* io.c — whole-file reads with pread(), shared by the EXR and PNG readers;
+ * removing a folder tree (the worker client and the CLI). */
 #include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,4 +52,18 @@ int ba_internal_read_fd(int fd, uint8_t **out, size_t *size)
     *out = buf;
     *size = (size_t)got; /* a file that shrank since fstat: what is there */
     return BA_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path); /* best effort: what stays, stays */
+    return 0;
+}
+
+void ba_internal_rmtree(const char *path)
+{
+    nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }

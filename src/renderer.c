@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -173,15 +172,6 @@ static const char *last_output(worker *w)
     return t;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Temporary folders of consumers that were killed (kill -9) before they could
  * remove them: named blendarray-<pid>-*, that pid gone, and ours. The same
  * rule as the Python consumer's sweep_stale(). */
@@ -200,7 +190,7 @@ static void sweep_stale(const char *tmp)
         struct stat st;
         if (n > 0 && (size_t)n < sizeof path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
             st.st_uid == getuid())
-            nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+            ba_internal_rmtree(path);
     }
     closedir(d);
 }
@@ -298,7 +288,7 @@ static void stop_worker(ba_renderer *r, worker *w, int kill_now)
     if (w->out >= 0) close(w->out);
     w->sock = w->out = -1;
     if (w->tmpdir[0]) {
-        nftw(w->tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        ba_internal_rmtree(w->tmpdir);
         w->tmpdir[0] = '\0';
     }
     w->ninflight = 0;
