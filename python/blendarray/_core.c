@@ -123,42 +123,6 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(to_float16_doc,
-"to_float16(src, dst)\n--\n\n"
-"Convert a C-contiguous float32 buffer into a float16 buffer of the same\n"
-"element count (round to nearest even, as NumPy's astype(float16)).");
-
-static PyObject *to_float16(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *src_obj, *dst_obj;
-    if (!PyArg_ParseTuple(args, "OO", &src_obj, &dst_obj))
-        return NULL;
-    Py_buffer src, dst;
-    if (PyObject_GetBuffer(src_obj, &src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0)
-        return NULL;
-    if (PyObject_GetBuffer(dst_obj, &dst, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
-        != 0) {
-        PyBuffer_Release(&src);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    if (dtype_of(src.format) != BA_DTYPE_F32 || dtype_of(dst.format) != BA_DTYPE_F16) {
-        PyErr_SetString(PyExc_TypeError, "to_float16: src must be float32 and dst float16");
-    } else if (src.len / 4 != dst.len / 2) {
-        PyErr_SetString(PyExc_ValueError, "to_float16: src and dst differ in element count");
-    } else {
-        int err;
-        Py_BEGIN_ALLOW_THREADS
-        err = ba_f32_to_f16((uint16_t *)dst.buf, (const float *)src.buf, (size_t)src.len / 4);
-        Py_END_ALLOW_THREADS
-        result = err ? raise_ba(err, "to_float16", NULL) : Py_NewRef(Py_None);
-    }
-    PyBuffer_Release(&dst);
-    PyBuffer_Release(&src);
-    return result;
-}
-
 static PyObject *version(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -654,7 +618,6 @@ static PyObject *peer_check(PyObject *self, PyObject *args, PyObject *kw)
 
 static PyMethodDef methods[] = {
     {"save_npy", (PyCFunction)(void (*)(void))save_npy, METH_VARARGS | METH_KEYWORDS, save_npy_doc},
-    {"to_float16", to_float16, METH_VARARGS, to_float16_doc},
     {"version", version, METH_NOARGS, "version()\n--\n\nlibblendarray's version string."},
     {"msg_send", (PyCFunction)(void (*)(void))msg_send, METH_VARARGS | METH_KEYWORDS, msg_send_doc},
     {"msg_recv", (PyCFunction)(void (*)(void))msg_recv, METH_VARARGS | METH_KEYWORDS, msg_recv_doc},

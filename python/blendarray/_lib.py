@@ -19,6 +19,25 @@ class ExrTarget(ctypes.Structure):
                 ("dst", _ptr), ("row_stride", _c_size), ("dst_size", _c_size)]
 
 
+_SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py checks them against the header)
+    "ba_strerror": (ctypes.c_char_p, [ctypes.c_int]),
+    "ba_version_string": (ctypes.c_char_p, []),
+    "ba_flip_rows": (ctypes.c_int, [_ptr, _c_size, _c_size]),
+    "ba_f32_to_i32": (ctypes.c_int, [_ptr, _ptr, _c_size]),
+    "ba_exr_open_fd": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_int]),
+    "ba_exr_close": (None, [_ptr]),
+    "ba_exr_message": (ctypes.c_char_p, [_ptr]),
+    "ba_exr_size": (ctypes.c_int, [_ptr, ctypes.POINTER(ctypes.c_int32),
+                                   ctypes.POINTER(ctypes.c_int32)]),
+    "ba_exr_channel_count": (ctypes.c_int, [_ptr]),
+    "ba_exr_channel_name": (ctypes.c_char_p, [_ptr, ctypes.c_int]),
+    "ba_exr_read_many": (ctypes.c_int, [_ptr, ctypes.POINTER(ExrTarget), ctypes.c_int]),
+    "ba_png_decode_rgba8_fd": (ctypes.c_int, [ctypes.c_int, _ptr, _c_size, _c_size,
+                                              ctypes.POINTER(ctypes.c_uint32),
+                                              ctypes.POINTER(ctypes.c_uint32)]),
+}
+
+
 def _load():
     path = os.environ.get("BLENDARRAY_LIB") or os.path.join(_here, "libblendarray.so")
     try:
@@ -26,24 +45,7 @@ def _load():
     except OSError as e:
         raise BlendArrayError(f"cannot load the blendarray C library at {path}: {e}; "
                               "build it with `make` in the project root") from None
-    sig = {
-        "ba_strerror": (ctypes.c_char_p, [ctypes.c_int]),
-        "ba_version_string": (ctypes.c_char_p, []),
-        "ba_flip_rows": (ctypes.c_int, [_ptr, _c_size, _c_size]),
-        "ba_f32_to_i32": (ctypes.c_int, [_ptr, _ptr, _c_size]),
-        "ba_exr_open_fd": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_int]),
-        "ba_exr_close": (None, [_ptr]),
-        "ba_exr_message": (ctypes.c_char_p, [_ptr]),
-        "ba_exr_size": (ctypes.c_int, [_ptr, ctypes.POINTER(ctypes.c_int32),
-                                       ctypes.POINTER(ctypes.c_int32)]),
-        "ba_exr_channel_count": (ctypes.c_int, [_ptr]),
-        "ba_exr_channel_name": (ctypes.c_char_p, [_ptr, ctypes.c_int]),
-        "ba_exr_read_many": (ctypes.c_int, [_ptr, ctypes.POINTER(ExrTarget), ctypes.c_int]),
-        "ba_png_decode_rgba8_fd": (ctypes.c_int, [ctypes.c_int, _ptr, _c_size, _c_size,
-                                                  ctypes.POINTER(ctypes.c_uint32),
-                                                  ctypes.POINTER(ctypes.c_uint32)]),
-    }
-    for name, (res, args) in sig.items():
+    for name, (res, args) in _SIG.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
     return lib
@@ -141,6 +143,8 @@ _transport_sig = {
 for _name, (_res, _args) in _transport_sig.items():
     _fn = getattr(lib, _name)
     _fn.restype, _fn.argtypes = _res, _args
+
+SIGNATURES = {**_SIG, **_transport_sig}  # every C function this binding calls
 
 
 def _fileno(sock):

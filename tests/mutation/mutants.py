@@ -252,6 +252,20 @@ MUTANTS = [
 ]
 MUTANTS += [
     {
+        "id": "ctypes-signature-drift",
+        "promise": "the ctypes binding Blender loads matches the C header",
+        "edits": [("python/blendarray/_lib.py",
+                   '"ba_ring_slots": (ctypes.c_uint32, [_ptr]),',
+                   '"ba_ring_slots": (ctypes.c_int, [_ptr]),')],
+        "tests": [["pytest", "tests/python/test_bindings.py"]],
+    },
+    {
+        "id": "ctypes-constant-drift",
+        "promise": "the bindings' message limits are the header's",
+        "edits": [("python/blendarray/_lib.py", "MSG_MAX = 1 << 20", "MSG_MAX = 1 << 19")],
+        "tests": [["pytest", "tests/python/test_bindings.py"]],
+    },
+    {
         "id": "c-protocol-version-unchecked",
         "promise": "the C worker client refuses a worker of another protocol version",
         "edits": [("src/renderer.c",

@@ -43,14 +43,7 @@ def test_unsupported_dtype(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_to_float16_is_numpys():
-    rng = np.random.default_rng(2)
-    src = np.concatenate([rng.normal(0, 1e4, 10000), rng.normal(0, 1e-6, 10000),
-                          [0.0, -0.0, np.inf, -np.inf, 65504, 65520, 2**-24, 2**-25, 3 * 2**-25]]
-                         ).astype(np.float32)
-    dst = np.empty(src.shape, np.float16)
-    _core.to_float16(src, dst)
-    with np.errstate(over="ignore"):  # values past float16's range become inf, as intended
-        want = src.astype(np.float16)
-    assert np.array_equal(dst.view(np.uint16), want.view(np.uint16))
+def test_version():
+    # (float16 conversion, ba_f32_to_f16, is checked against NumPy by the C tests
+    # and by the CLI's --dtype float16 test: the extension no longer binds it)
     assert _core.version() == "0.1.0"
