@@ -376,11 +376,19 @@ static int start_worker(ba_renderer *r, worker *w)
             strncmp(e, "TMPDIR=", 7) && strncmp(e, "PYTHONPATH=", 11))
             env[k++] = (char *)e;
     }
-    char e_fd[64], e_parent[64], e_tmp[PATH_MAX + 8], e_path[PATH_MAX + 16];
+    char e_fd[64], e_parent[64], e_tmp[PATH_MAX + 8];
     snprintf(e_fd, sizeof e_fd, "BLENDARRAY_FD=%d", sv[1]);
     snprintf(e_parent, sizeof e_parent, "BLENDARRAY_PARENT=%d", (int)getpid());
     snprintf(e_tmp, sizeof e_tmp, "TMPDIR=%s", w->tmpdir);
-    snprintf(e_path, sizeof e_path, "PYTHONPATH=%s", r->pkg);
+    /* the package first, then the user's own PYTHONPATH (a hook may import from it) */
+    const char *user_path = getenv("PYTHONPATH");
+    char *e_path = NULL;
+    if (asprintf(&e_path, "PYTHONPATH=%s%s%s", r->pkg, user_path && *user_path ? ":" : "",
+                 user_path && *user_path ? user_path : "") < 0) {
+        e_path = NULL;
+        err = BA_ENOMEM;
+        goto fail;
+    }
     env[k++] = e_fd;
     env[k++] = e_parent;
     env[k++] = e_tmp;
@@ -411,6 +419,7 @@ static int start_worker(ba_renderer *r, worker *w)
     posix_spawnattr_destroy(&at);
     free(env);
     env = NULL;
+    free(e_path);
     if (rc != 0) {
         err = say(r, BA_EWORKER, "cannot run %s: %s; install Blender (apt-get install blender) "
                   "or the bpy module (pip install bpy), or name one with --blender",

@@ -439,3 +439,22 @@ def test_rogue_worker_is_a_clear_error(cli, tmp_path, mode, message):
     assert time.time() - t0 < 20
     assert os.listdir(tmp_path) == []
     assert not _workers(tmp_path)
+
+
+def test_bpy_worker_keeps_the_users_pythonpath(cli, tmp_path):
+    """With --blender bpy the worker's PYTHONPATH is the package's folder, then the
+    user's own: a hook file can import the user's modules from it."""
+    lib = tmp_path / "userlib"
+    lib.mkdir()
+    (lib / "mylabels.py").write_text("TAG = 'from-user-pythonpath'\n")
+    hook = tmp_path / "hook.py"
+    hook.write_text("import mylabels\n\ndef setup(scene, index, rng):\n"
+                    "    return {'tag': mylabels.TAG}\n")
+    out = tmp_path / "out.npz"
+    env = dict(os.environ, PYTHONPATH=str(lib), TMPDIR=str(tmp_path))
+    p = subprocess.run([cli, "render", "-p", "rgba", "-e", "workbench", "--size", "16x12", "-q",
+                        "--blender", "bpy", "--python", sys.executable, "--setup", str(hook),
+                        "-o", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    with np.load(out) as z:
+        assert json.loads(z["meta.json"])[0]["tag"] == "from-user-pythonpath"

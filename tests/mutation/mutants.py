@@ -252,6 +252,13 @@ MUTANTS = [
 ]
 MUTANTS += [
     {
+        "id": "c-pythonpath-replaced",
+        "promise": "the C client's bpy worker keeps the user's PYTHONPATH (after the package)",
+        "edits": [("src/renderer.c", 'const char *user_path = getenv("PYTHONPATH");',
+                   'const char *user_path = NULL;')],
+        "tests": [["pytest", "tests/cli/test_faults_cli.py", "-k", "keeps_the_users_pythonpath"]],
+    },
+    {
         "id": "ctypes-signature-drift",
         "promise": "the ctypes binding Blender loads matches the C header",
         "edits": [("python/blendarray/_lib.py",
