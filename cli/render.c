@@ -40,7 +40,9 @@ static const char HELP[] =
     "\n"
     "output (-o):\n"
     "  -o out.npz            one array per pass with a leading frame axis (N, H, W[, C])\n"
-    "  -o frames/            one .npy per frame and pass: frames/rgba_0001.npy ...\n"
+    "  -o frames/            one .npy per frame and pass: frames/rgba_0001.npy ..., named\n"
+    "                        by scene frame number (by index 0000, 0001, ... with --count\n"
+    "                        or a frame list that repeats a number), and meta_0001.json\n"
     "  -o stack/ --stack     one (N, H, W[, C]) .npy per pass, written as frames arrive\n"
     "                        (memory stays bounded; np.load(..., mmap_mode='r') opens it)\n"
     "  -o -                  a stream of NPY arrays on stdout, frame after frame in order:\n"
@@ -138,6 +140,7 @@ typedef struct out_state {
     size_t half_cap;
     char errbuf[PATH_MAX + 256];
     int failed;
+    int by_index;           /* OUT_DIR: files numbered by index (--count, repeated frames) */
     char **written;         /* OUT_DIR: the files of the frame being written, removed
                                should it not complete (each file is whole, the frame not) */
     int nwritten, written_cap;
@@ -247,6 +250,33 @@ static void end_frame_files(out_state *o, int keep)
     o->nwritten = 0;
 }
 
+/* The number in a folder output's file names: the scene frame number, or the
+ * frame's index in the run where frame numbers would collide (--count N renders
+ * the same scene frame N times; a frame list may repeat a number). */
+static long long file_number(const out_state *o, const ba_frame *f)
+{
+    return o->by_index ? (long long)f->index : (long long)f->frame;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Does the frame list name a frame twice? */
+static int has_repeats(const int64_t *frames, size_t n)
+{
+    int64_t *copy = malloc(n * sizeof *copy);
+    if (!copy) return 1; /* numbering by index is always safe */
+    memcpy(copy, frames, n * sizeof *copy);
+    qsort(copy, n, sizeof *copy, cmp_i64);
+    int rep = 0;
+    for (size_t i = 1; i < n && !rep; i++) rep = copy[i] == copy[i - 1];
+    free(copy);
+    return rep;
+}
+
 /* The stream's metadata record: the frame's meta with "pass_order", the names
  * of the arrays that follow, in order; one NPY array of uint8 holding the
  * JSON text (UTF-8). */
@@ -293,8 +323,7 @@ static int write_meta(out_state *o, const ba_frame *f)
     if (o->mode == OUT_STDOUT) return write_meta_record(o, f);
     if (o->mode == OUT_DIR) {
         char path[PATH_MAX];
-        int len = snprintf(path, sizeof path, "%s/meta_%04lld.json", o->target,
-                           (long long)f->frame);
+        int len = snprintf(path, sizeof path, "%s/meta_%04lld.json", o->target, file_number(o, f));
         if (len < 0 || (size_t)len >= sizeof path) return BA_EINVAL;
         size_t n = strlen(m);
         char *text = malloc(n + 2);
@@ -374,7 +403,7 @@ static int on_frame(const ba_frame *f, void *user)
             char name[128], path[PATH_MAX];
             safe_name(name, sizeof name, a->name);
             int len = snprintf(path, sizeof path, "%s/%s_%04lld.npy", o->target, name,
-                               (long long)f->frame);
+                               file_number(o, f));
             if (len < 0 || (size_t)len >= sizeof path) return BA_EINVAL;
             err = ba_npy_save(path, dtype, a->ndim, a->shape, data, nbytes, o->force);
             if (!err && (err = note_written(o, path)) != BA_OK) unlink(path);
@@ -701,6 +730,7 @@ int cmd_render(int argc, char **argv)
     } else if (count) {
         total = (size_t)count;
     }
+    o.by_index = count > 0 || (frames && has_repeats(frames, total));
     /* the output */
     size_t olen = strlen(output);
     struct stat st;

@@ -527,3 +527,26 @@ def test_default_scene(cli, demo_blend, tmp_path, engine):
                    for m in metas)
     else:
         assert "warning" not in err and all(m["warnings"] == [] for m in metas), err
+
+
+@pytest.mark.parametrize("how", [["-n", "3"], ["-f", "5,5,7"]])
+def test_folder_numbers_files_by_index_when_frames_repeat(cli, demo_blend, tmp_path, how):
+    """--count N renders one scene frame N times (a frame list may repeat one): the
+    folder's files are then numbered by index, so no frame overwrites another."""
+    hook = os.path.join(ROOT, "tests", "cli", "randomize.py")
+    d = tmp_path / "f"
+    p = run(cli, "render", demo_blend(), *how, "-p", "rgba", "-e", "workbench", "--size", "32x24",
+            "-q", "--setup", hook, "--seed", "3", "-o", f"{d}/")
+    assert p.returncode == 0, p.stderr.decode()
+    assert sorted(os.listdir(d)) == [f"{k}_{i:04d}.{e}" for k, e in (("meta", "json"), ("rgba", "npy"))
+                                     for i in range(3)]
+    metas = [json.loads((d / f"meta_{i:04d}.json").read_text()) for i in range(3)]
+    assert [m["index"] for m in metas] == [0, 1, 2]
+    frames = [np.load(d / f"rgba_{i:04d}.npy") for i in range(3)]
+    assert not np.array_equal(frames[0], frames[1]), "each index is its own render"
+    with ba.Renderer(demo_blend(), passes=["rgba"], engine="WORKBENCH", resolution=(32, 24),
+                     setup=hook, seed=3, blender="blender") as r:
+        want = [f["rgba"].copy() for f in r.frames([{"frame": int(x)} for x in how[1].split(",")]
+                                                   if how[0] == "-f" else 3)]
+    for a, b in zip(frames, want):
+        assert same(a, b)

@@ -252,6 +252,13 @@ MUTANTS = [
 ]
 MUTANTS += [
     {
+        "id": "cli-folder-names-collide",
+        "promise": "a folder output never overwrites one frame with another (--count, repeats)",
+        "edits": [("cli/render.c", "    o.by_index = count > 0 || (frames && has_repeats(frames, total));",
+                   "    o.by_index = 0 && (count > 0 || (frames && has_repeats(frames, total)));")],
+        "tests": [["pytest", "tests/cli/test_render_cli.py", "-k", "numbers_files_by_index"]],
+    },
+    {
         "id": "c-pythonpath-replaced",
         "promise": "the C client's bpy worker keeps the user's PYTHONPATH (after the package)",
         "edits": [("src/renderer.c", 'const char *user_path = getenv("PYTHONPATH");',
