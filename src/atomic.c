@@ -130,6 +130,19 @@ void ba_atomic_sync_parent_dir(const char *path)
     free(dir);
 }
 
+int ba_atomic_commit(int fd, const char *tmp, const char *path, int overwrite)
+{
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return BA_EIO;
+    }
+    if (close(fd) != 0) return BA_EIO;
+    int err = ba_atomic_publish(tmp, path, overwrite);
+    if (err == BA_OK) ba_atomic_sync_parent_dir(path);
+    return err;
+}
 
 /* ---------------------------------------------------------------------- */
 /*  public: any file, whole or not at all                                  */
@@ -201,24 +214,11 @@ int ba_file_finish(ba_file_writer *f)
         file_free(f, 1);
         return BA_ESTATE;
     }
-    if (fsync(f->fd) != 0) {
-        file_free(f, 1);
-        return BA_EIO;
-    }
     int fd = f->fd;
     f->fd = -1;
-    if (close(fd) != 0) {
-        file_free(f, 1);
-        return BA_EIO;
-    }
-    int err = ba_atomic_publish(f->tmp, f->path, f->overwrite);
-    if (err != BA_OK) {
-        file_free(f, 1);
-        return err;
-    }
-    ba_atomic_sync_parent_dir(f->path);
-    file_free(f, 0);
-    return BA_OK;
+    int err = ba_atomic_commit(fd, f->tmp, f->path, f->overwrite);
+    file_free(f, err != BA_OK);
+    return err;
 }
 
 void ba_file_abort(ba_file_writer *f)

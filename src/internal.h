@@ -61,6 +61,10 @@ int ba_atomic_pwrite_all(int fd, const void *data, size_t size, uint64_t offset)
 int ba_atomic_make_temp(const char *path, char **tmp_out, int flags);
 int ba_atomic_publish(const char *tmp, const char *path, int overwrite);
 void ba_atomic_sync_parent_dir(const char *path);
+/* commit: fsync and close fd (always closed), publish tmp as path, sync the
+ * folder; BA_OK, BA_EEXIST or BA_EIO (errno set). The caller removes tmp on
+ * failure. */
+int ba_atomic_commit(int fd, const char *tmp, const char *path, int overwrite);
 
 /* frames.c: a decimal integer in [lo, hi] filling the whole of s (strtoll's
  * syntax); 0, or -1 if it is not one. */

@@ -128,35 +128,15 @@ int ba_npy_save(const char *path, int dtype, int ndim, const uint64_t *shape, co
     err = ba_npy_header(header, sizeof header, &hlen, dtype, ndim, shape);
     if (err != BA_OK) return err;
 
-    if (!overwrite) { /* fail early; publish() is the authoritative check */
-        struct stat st;
-        if (lstat(path, &st) == 0) return BA_EEXIST;
+    /* the public whole-file writer: temporary file, fsync, rename */
+    ba_file_writer *f = NULL;
+    err = ba_file_open(&f, path, overwrite);
+    if (err != BA_OK) return err;
+    err = ba_file_write(f, header, hlen);
+    if (err == BA_OK) err = ba_file_write(f, data, nbytes);
+    if (err != BA_OK) {
+        ba_file_abort(f);
+        return err;
     }
-
-    char *tmp = NULL;
-    int fd = ba_atomic_make_temp(path, &tmp, O_WRONLY);
-    if (fd == -2) return BA_ENOMEM;
-    if (fd < 0) return BA_EIO;
-
-    err = BA_EIO;
-    if (ba_atomic_write_all(fd, header, hlen) != 0 || ba_atomic_write_all(fd, data, nbytes) != 0 ||
-        fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        goto fail;
-    }
-    if (close(fd) != 0) goto fail;
-    err = ba_atomic_publish(tmp, path, overwrite);
-    if (err != BA_OK) goto fail;
-    free(tmp);
-    ba_atomic_sync_parent_dir(path);
-    return BA_OK;
-
-fail:;
-    int e = errno;
-    unlink(tmp);
-    free(tmp);
-    errno = e;
-    return err;
+    return ba_file_finish(f);
 }

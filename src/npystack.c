@@ -173,24 +173,15 @@ int ba_npy_stack_finish(ba_npy_stack *st)
         stack_free(st, 1);
         return err;
     }
-    if (ba_atomic_pwrite_all(st->fd, header, len, 0) != 0 || fsync(st->fd) != 0) {
+    if (ba_atomic_pwrite_all(st->fd, header, len, 0) != 0) {
         stack_free(st, 1);
         return BA_EIO;
     }
     int fd = st->fd;
     st->fd = -1;
-    if (close(fd) != 0) {
-        stack_free(st, 1);
-        return BA_EIO;
-    }
-    err = ba_atomic_publish(st->tmp, st->path, st->overwrite);
-    if (err != BA_OK) {
-        stack_free(st, 1);
-        return err;
-    }
-    ba_atomic_sync_parent_dir(st->path);
-    stack_free(st, 0);
-    return BA_OK;
+    err = ba_atomic_commit(fd, st->tmp, st->path, st->overwrite);
+    stack_free(st, err != BA_OK);
+    return err;
 }
 
 void ba_npy_stack_abort(ba_npy_stack *st)
