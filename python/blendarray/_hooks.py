@@ -75,11 +75,10 @@ def make_spec(setup):
             importable = {"module": mod, "path": root}
     if importable:
         # Blender imports the module when it can; else (it imports what Blender
-        # lacks, pytest say) the function runs alone with what it uses.
+        # lacks, pytest say) the function runs alone with what it uses, as far
+        # as that can be sent: a global that cannot is left out, not refused.
         spec.update(importable)
-        spec["globals"], _ = _globals_of(setup, strict=False)
-    else:
-        spec["globals"], _ = _globals_of(setup, strict=True)
+    spec["globals"] = _globals_of(setup, strict=not importable)
     return spec
 
 
@@ -145,10 +144,10 @@ def _global_names(code):
 
 def _globals_of(fn, strict, seen=None):
     """Entries that recreate what `fn` reads from its module (see the module doc).
-    Returns (entries, problems); strict raises on the first problem."""
+    strict: a global that cannot be sent raises SetupError; else it is left out."""
     seen = set() if seen is None else seen
     seen.add(id(fn))
-    entries, problems = [], []
+    entries = []
     g = fn.__globals__
     code = fn.__code__ if isinstance(fn, types.FunctionType) else None
     if code is None:  # a class: the globals its methods read
@@ -165,13 +164,13 @@ def _globals_of(fn, strict, seen=None):
         value = g[name]
         if value is getattr(builtins, name, object()):
             continue
-        entry = _entry(name, value, fn, strict, seen, entries, problems)
+        entry = _entry(name, value, fn, strict, seen, entries)
         if entry is not None:
             entries.append(entry)
-    return entries, problems
+    return entries
 
 
-def _entry(name, value, fn, strict, seen, entries, problems):
+def _entry(name, value, fn, strict, seen, entries):
     if isinstance(value, types.ModuleType):
         return {"import": value.__name__, "as": name}
     mod = getattr(value, "__module__", None)
@@ -185,15 +184,13 @@ def _entry(name, value, fn, strict, seen, entries, problems):
             if id(value) in seen:
                 return None
             try:
-                sub, subproblems = _globals_of(value, strict, seen)
+                sub = _globals_of(value, strict, seen)
                 definition = _definition(value)
-            except SetupError as e:
+            except SetupError:
                 if strict:
                     raise
-                problems.append(str(e))
                 return None
             entries.extend(sub)
-            problems.extend(subproblems)
             return dict(definition, define=name, real=value.__name__)
     text = _literal(value)
     if text is not None:
@@ -203,7 +200,6 @@ def _entry(name, value, fn, strict, seen, entries, problems):
            f"constants, functions and classes can); {_HOW}")
     if strict:
         raise SetupError(msg)
-    problems.append(msg)
     return None
 
 
