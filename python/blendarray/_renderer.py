@@ -26,7 +26,7 @@ from ._hooks import make_spec
 from . import _protocol
 from ._protocol import close_quietly
 from ._checks import check_passes, check_resolution, check_scene
-from ._worker import Worker, load_core as _core
+from ._worker import Worker, load_core
 
 PAGE = mmap.PAGESIZE
 _SETTINGS = ("engine", "samples", "resolution", "denoise", "threads")
@@ -52,7 +52,7 @@ class _Slots:
     """The ring of one worker slot, seen from here: which slots are free."""
 
     def __init__(self, slots, size):
-        self.ring = _core().Ring(slots, size)
+        self.ring = load_core().Ring(slots, size)
         self.free = collections.deque(range(slots))
 
     def release(self, index):  # called by a Lease when its last array dies
@@ -278,8 +278,8 @@ class Renderer:
                 reply, fds = w.proc.recv(timeout=0)
             except TimeoutError:
                 continue
-            except WorkerError as e:  # a malformed message: stop it, its frames go again
-                self._crashed(w, done, pending, attempts, str(e).split(") ", 1)[-1])
+            except _protocol.ProtocolError as e:  # stop it; its frames go again
+                self._crashed(w, done, pending, attempts, f"broke the worker protocol: {e}")
                 continue
             if reply is None:
                 self._crashed(w, done, pending, attempts, None)
@@ -385,7 +385,7 @@ class Renderer:
             while w.inflight and w.proc is not None:
                 try:
                     reply, fds = w.proc.recv(timeout=self._timeout)
-                except TimeoutError:
+                except (TimeoutError, _protocol.ProtocolError):  # silent or broken: stop it
                     reply, fds = None, []
                 if reply is None:
                     self._drop(w)

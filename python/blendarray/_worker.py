@@ -102,8 +102,6 @@ def load_core():
     return core
 
 
-_core = load_core
-
 
 class Worker:
     """One Blender process and its control socket."""
@@ -213,16 +211,17 @@ class Worker:
     def send(self, msg, fds=()):
         """False if the worker is gone."""
         try:
-            _core().msg_send(self.sock.fileno(), _protocol.encode(msg), list(fds))
+            load_core().msg_send(self.sock.fileno(), _protocol.encode(msg), list(fds))
             return True
         except BlendArrayError:  # a closed peer (EPIPE): the caller turns it into died()
             return False
 
     def recv(self, timeout=None):
-        """(message, fds), or (None, []) when the worker is gone. TimeoutError after timeout s."""
+        """(message, fds), or (None, []) when the worker is gone. TimeoutError after
+        timeout s; _protocol.ProtocolError for a message that is not a JSON object."""
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
         try:
-            got = _core().msg_recv(self.sock.fileno(), ms)
+            got = load_core().msg_recv(self.sock.fileno(), ms)
         except TimeoutError:
             raise
         except Exception:
@@ -230,11 +229,7 @@ class Worker:
         if got is None:
             return None, []
         data, fds = got
-        try:
-            return _protocol.decode(data, fds), fds
-        except _protocol.ProtocolError as e:
-            raise WorkerError(f"Blender ({self.name}, pid {self.proc.pid}) broke the worker "
-                              f"protocol: {e}") from None
+        return _protocol.decode(data, fds), fds  # ProtocolError: the caller stops the worker
 
     def request(self, msg, fds=(), timeout=None, doing="starting"):
         """Send and wait for the reply; raise WorkerError if Blender is gone or silent."""
@@ -242,9 +237,10 @@ class Worker:
             raise self.died(doing)
         try:
             reply, rfds = self.recv(timeout)
-        except WorkerError:
+        except _protocol.ProtocolError as e:
             self.close(kill=True)
-            raise
+            raise WorkerError(f"Blender ({self.name}, pid {self.proc.pid}) broke the worker "
+                              f"protocol while {doing}: {e}; it was stopped") from None
         except TimeoutError:
             self.close(kill=True)
             raise WorkerError(f"Blender ({self.name}) did not answer within {timeout} s while "

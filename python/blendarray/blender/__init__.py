@@ -74,8 +74,9 @@ def configure(scene=None, engine=None, samples=None, resolution=None, frame=None
                 raise SceneError(f"Workbench renders 1, 5, 8, 11, 16 or 32 samples, not {samples}")
             scene.display.render_aa = _WORKBENCH_AA[samples]
     if denoise is not None and scene.render.engine == "CYCLES":
-        if denoise and _no_denoiser(scene):
-            raise SceneError(f"denoise=True, but {_no_denoiser(scene)}: pass denoise=False "
+        why = _no_denoiser(scene) if denoise else None
+        if why:
+            raise SceneError(f"denoise=True, but {why}: pass denoise=False "
                              "(or --denoise off), or use a Blender with OpenImageDenoise "
                              "(pip install bpy)")
         scene.cycles.use_denoising = bool(denoise)
