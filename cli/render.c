@@ -357,7 +357,10 @@ static int write_meta(out_state *o, const ba_frame *f)
  * asks for): on stderr, each once per run; they stay in every frame's meta. */
 static void print_warnings(out_state *o, const ba_frame *f)
 {
-    if (!f->meta_json || !strstr(f->meta_json, "\"warnings\"")) return;
+    /* most frames have none: skip parsing them (meta_json is compact JSON) */
+    if (!f->meta_json || !strstr(f->meta_json, "\"warnings\"") ||
+        strstr(f->meta_json, "\"warnings\":[]"))
+        return;
     json_t *meta = json_loads(f->meta_json, 0, NULL);
     json_t *list = json_object_get(meta, "warnings");
     size_t i;
