@@ -252,6 +252,13 @@ MUTANTS = [
 ]
 MUTANTS += [
     {
+        "id": "atomic-commit-replaces",
+        "promise": "an output is never replaced without --force / overwrite (NPY, stacks, files)",
+        "edits": [("src/atomic.c", "    int err = ba_atomic_publish(tmp, path, overwrite);",
+                   "    int err = ba_atomic_publish(tmp, path, overwrite || 1);")],
+        "tests": [["make", "-s", "test-c"]],
+    },
+    {
         "id": "cli-folder-names-collide",
         "promise": "a folder output never overwrites one frame with another (--count, repeats)",
         "edits": [("cli/render.c", "    o.by_index = count > 0 || (frames && has_repeats(frames, total));",
