@@ -41,8 +41,9 @@ LIBS      := $(EXR_LIBS) $(PNG_LIBS) $(ZIP_LIBS) $(JSON_LIBS) -lm
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC := src/error.c src/io.c src/convert.c src/exr.c src/png.c src/npy.c src/ring.c src/msg.c \
-       src/npyread.c src/npystack.c src/npz.c src/renderer.c src/atomic.c src/frames.c
-HDR := include/blendarray.h src/internal.h
+       src/npyread.c src/npystack.c src/npz.c src/renderer.c src/worker.c src/reply.c \
+       src/atomic.c src/frames.c
+HDR := include/blendarray.h src/internal.h src/renderer.h
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 
 TEST_SRC := $(wildcard tests/c/test_*.c)
@@ -171,8 +172,10 @@ python: $(PYPKG)/$(LIBNAME).so $(PY_EXT)
 $(PYPKG)/$(LIBNAME).so: $(BUILD)/$(LIBNAME).so
 	cp $< $@
 
-$(PY_EXT): $(PYPKG)/_core.c $(HDR) $(BUILD)/$(LIBNAME).a
-	$(CC) $(BA_CFLAGS) -fvisibility=default -I$(PY_INC) -shared $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
+PY_EXT_SRC := $(PYPKG)/_core.c $(PYPKG)/_core_renderer.c
+
+$(PY_EXT): $(PY_EXT_SRC) $(PYPKG)/_core.h $(HDR) $(BUILD)/$(LIBNAME).a
+	$(CC) $(BA_CFLAGS) -fvisibility=default -I$(PY_INC) -shared $(PY_EXT_SRC) -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
 # ---------------------------------------------------------------------------
 # The CPython extension under ASan/UBSan: $(BUILD)/asan/python/blendarray is
 # a copy of the package with the sanitized _core and libblendarray.so.
@@ -194,7 +197,7 @@ python-asan-pkg: $(BUILD)/$(LIBNAME).so $(BUILD)/$(LIBNAME).a
 	tar -C python --exclude='*.so' --exclude=__pycache__ --exclude='*.c' -cf - blendarray | \
 	    tar -C $(BUILD)/python -xf -
 	cp $(BUILD)/$(LIBNAME).so $(BUILD)/python/blendarray/
-	$(CC) $(BA_CFLAGS) -fvisibility=default -I$(PY_INC) -shared $(PYPKG)/_core.c \
+	$(CC) $(BA_CFLAGS) -fvisibility=default -I$(PY_INC) -shared $(PY_EXT_SRC) \
 	    -o $(BUILD)/python/blendarray/$(notdir $(PY_EXT)) $(BUILD)/$(LIBNAME).a $(LIBS)
 
 test-python-asan: python-asan

@@ -6,8 +6,9 @@ Blender's own loop, with one of these outputs per frame:
   exr      save multilayer EXR (ZIP) to /dev/shm and read every channel back
   pickle   capture the arrays, pickle them, send them over a Unix socket (blendtorch's way)
 
-    blender -b --factory-startup --python stream_blender.py -- MODE N W H ENGINE THREADS [SOCKET]
-Prints "FPS <frames per second>" (first frame excluded: it pays for scene sync).
+    blender -b --factory-startup --python stream_blender.py -- MODE N W H ENGINE THREADS WARMUP [SOCKET]
+Renders WARMUP + N frames and prints "FPS <frames per second>" over the last N
+(the first frames pay for scene sync and kernel loading; WARMUP >= 1).
 """
 import os
 import pickle
@@ -28,6 +29,7 @@ from blendarray.blender import scenes  # noqa: E402
 
 argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
 mode, n, w, h, engine, threads = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), argv[4], int(argv[5])
+warm = max(1, int(argv[6]))
 scenes.build_demo()
 sc = bab.configure(engine=engine, samples=1, resolution=(w, h), threads=threads or None)
 sc.render.use_motion_blur = False
@@ -38,7 +40,7 @@ EXR = f"/dev/shm/ba-stream-{os.getpid()}.exr"
 sock = None
 if mode == "pickle":
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(argv[6])
+    sock.connect(argv[7])
 
 
 def out_png():
@@ -69,8 +71,8 @@ def out_pickle():
 
 
 out = {"none": lambda: None, "png": out_png, "exr": out_exr, "pickle": out_pickle}[mode]
-for i in range(n + 1):
-    if i == 1:
+for i in range(n + warm):
+    if i == warm:
         t0 = time.perf_counter()
     sc.frame_set(1 + i % 250)
     bpy.ops.render.render()

@@ -75,8 +75,12 @@ static const char HELP[] =
     "      --display         also the colour-managed image, uint8 (H, W, 4)\n"
     "      --dtype TYPE      float32 (default) or float16 for float passes\n"
     "      --denoise on|off  Cycles denoising (default: the scene's)\n"
-    "      --setup FILE[:FN] a Python function (scene, index, rng) run in Blender before\n"
-    "                        each frame (default function name: setup)\n"
+    "      --setup FILE[:FN] a Python function (scene, index, rng[, params]) run in\n"
+    "                        Blender before each frame: FILE.py[:FN] (default function\n"
+    "                        name: setup) or MODULE:FN (imported by Blender)\n"
+    "      --params FILE     per-frame params, one JSON object per line, one frame each\n"
+    "                        (\"frame\", \"engine\", \"samples\", \"resolution\": [w, h],\n"
+    "                        \"denoise\", \"threads\", and your own keys for the hook)\n"
     "      --seed N          the setup hook's rng is numpy.random.default_rng([seed, index])\n"
     "\n"
     "workers:\n"
@@ -558,10 +562,69 @@ static int finish_outputs(out_state *o)
 
 /* ---------------------------------------------------------------------- */
 
+static void free_params(char **params, size_t n)
+{
+    for (size_t k = 0; params && k < n; k++) free(params[k]);
+    free(params);
+}
+
+/* --params FILE: one JSON object per line, one frame each ("frame", per-frame
+ * settings, your own keys), checked whole before any Blender starts. */
+static int read_params(const char *path, char ***out, size_t *count)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f) {
+        cli_fail("--params %s: %s", path, strerror(errno));
+        return 1;
+    }
+    char **list = NULL, *line = NULL;
+    size_t n = 0, cap = 0, len = 0, lineno = 0;
+    int bad = 0;
+    while (!bad && getline(&line, &len, f) >= 0) {
+        lineno++;
+        if (strspn(line, " \t\r\n") == strlen(line)) continue;
+        json_error_t jerr;
+        json_t *j = json_loads(line, 0, &jerr);
+        if (!json_is_object(j)) {
+            cli_fail("--params %s, line %zu: not a JSON object (%s); give one object per line, "
+                     "e.g. {\"frame\": 12, \"samples\": 64, \"seed_offset\": 3}", path, lineno,
+                     j ? "another JSON value" : jerr.text);
+            bad = 1;
+        } else if (n >= MAX_FRAMES) {
+            cli_fail("--params %s has more than %d frames", path, MAX_FRAMES);
+            bad = 1;
+        } else {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                char **grown = realloc(list, cap * sizeof *list);
+                if (!grown) bad = 1;
+                else list = grown;
+            }
+            if (!bad && !(list[n++] = json_dumps(j, JSON_COMPACT))) bad = 1;
+            if (bad) cli_fail("out of memory");
+        }
+        json_decref(j);
+    }
+    free(line);
+    if (f != stdin) fclose(f);
+    if (!bad && n == 0) {
+        cli_fail("--params %s holds no frame: give one JSON object per line", path);
+        bad = 1;
+    }
+    if (bad) {
+        for (size_t k = 0; k < n; k++) free(list[k]);
+        free(list);
+        return 1;
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
 int cmd_render(int argc, char **argv)
 {
     enum { O_SIZE = 256, O_DISPLAY, O_DTYPE, O_DENOISE, O_SETUP, O_SEED, O_THREADS, O_BLENDER,
-           O_RING, O_RETRIES, O_TIMEOUT, O_FORCE, O_STACK, O_PYTHON };
+           O_RING, O_RETRIES, O_TIMEOUT, O_FORCE, O_STACK, O_PYTHON, O_PARAMS };
     static const struct option longopts[] = {
         {"frames", required_argument, 0, 'f'},  {"count", required_argument, 0, 'n'},
         {"passes", required_argument, 0, 'p'},  {"engine", required_argument, 0, 'e'},
@@ -570,7 +633,7 @@ int cmd_render(int argc, char **argv)
         {"denoise", required_argument, 0, O_DENOISE}, {"setup", required_argument, 0, O_SETUP},
         {"seed", required_argument, 0, O_SEED}, {"workers", required_argument, 0, 'w'},
         {"threads", required_argument, 0, O_THREADS}, {"blender", required_argument, 0, O_BLENDER},
-        {"python", required_argument, 0, O_PYTHON},
+        {"python", required_argument, 0, O_PYTHON}, {"params", required_argument, 0, O_PARAMS},
         {"ring", required_argument, 0, O_RING}, {"retries", required_argument, 0, O_RETRIES},
         {"timeout", required_argument, 0, O_TIMEOUT}, {"output", required_argument, 0, 'o'},
         {"stack", no_argument, 0, O_STACK},     {"compress", no_argument, 0, 'z'},
@@ -581,7 +644,7 @@ int cmd_render(int argc, char **argv)
     ba_renderer_options_init(&opts);
     static out_state o;
     memset(&o, 0, sizeof o);
-    const char *frames_spec = NULL, *output = NULL;
+    const char *frames_spec = NULL, *output = NULL, *params_file = NULL;
     long long count = 0, v;
     int stack = 0;
     optind = 1;
@@ -656,6 +719,7 @@ int cmd_render(int argc, char **argv)
             break;
         case O_BLENDER: opts.blender = optarg; break;
         case O_PYTHON: opts.python = optarg; break;
+        case O_PARAMS: params_file = optarg; break;
         case O_RING:
             if (ba_internal_parse_int(optarg, 1, 1024, &v)) {
                 cli_fail("--ring wants 1..1024, not '%s'", optarg);
@@ -698,8 +762,8 @@ int cmd_render(int argc, char **argv)
         cli_fail("no output: give -o out.npz, -o folder/, or -o - (see --help)");
         return 2;
     }
-    if (frames_spec && count) {
-        cli_fail("give --frames or --count, not both");
+    if (!!frames_spec + !!count + !!params_file > 1) {
+        cli_fail("give one of --frames, --count and --params");
         return 2;
     }
     /* the scene: checked here for a clear message before any Blender starts */
@@ -719,6 +783,7 @@ int cmd_render(int argc, char **argv)
             return cli_fail("%s is not a .blend file", opts.scene);
     }
     int64_t *frames = NULL;
+    char **params = NULL;
     size_t total = 1;
     if (frames_spec) {
         int e = ba_parse_frames(frames_spec, &frames, &total, MAX_FRAMES);
@@ -732,8 +797,10 @@ int cmd_render(int argc, char **argv)
         }
     } else if (count) {
         total = (size_t)count;
+    } else if (params_file) {
+        if (read_params(params_file, &params, &total) != 0) return 2;
     }
-    o.by_index = count > 0 || (frames && has_repeats(frames, total));
+    o.by_index = count > 0 || params || (frames && has_repeats(frames, total));
     /* the output */
     size_t olen = strlen(output);
     struct stat st;
@@ -743,6 +810,7 @@ int cmd_render(int argc, char **argv)
         o.mode = OUT_STDOUT;
         if (isatty(1)) {
             free(frames);
+            free_params(params, total);
             return cli_fail("-o - writes binary NPY data: pipe it into a program, not a terminal");
         }
     } else if (is_dir) {
@@ -751,20 +819,24 @@ int cmd_render(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s", output);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
             free(frames);
+            free_params(params, total);
             return cli_fail("cannot create output folder %s: %s", dir, strerror(errno));
         }
         if (access(dir, W_OK) != 0) {
             free(frames);
+            free_params(params, total);
             return cli_fail("output folder %s is not writable: %s", dir, strerror(errno));
         }
     } else {
         if (stack) {
             free(frames);
+            free_params(params, total);
             cli_fail("--stack writes one .npy per pass into a folder: give -o folder/");
             return 2;
         }
         if (olen < 4 || strcasecmp(output + olen - 4, ".npz") != 0) {
             free(frames);
+            free_params(params, total);
             cli_fail("output '%s' is not a .npz file, a folder or -: give -o out.npz (one "
                      "archive), -o folder/ (a trailing / makes a folder) or -o - (stdout)", output);
             return 2;
@@ -772,6 +844,7 @@ int cmd_render(int argc, char **argv)
         o.mode = OUT_NPZ;
         if (!o.force && access(output, F_OK) == 0) {
             free(frames);
+            free_params(params, total);
             return cli_fail("%s exists (use --force to overwrite)", output);
         }
         /* members are built in a private folder beside the .npz (same file system) */
@@ -792,12 +865,14 @@ int cmd_render(int argc, char **argv)
         if (len < 0 || (size_t)len >= sizeof o.partdir) {
             o.partdir[0] = '\0';
             free(frames);
+            free_params(params, total);
             return cli_fail("output path too long: %s", output);
         }
         if (!mkdtemp(o.partdir)) {
             int e = errno;
             o.partdir[0] = '\0';
             free(frames);
+            free_params(params, total);
             if (e == ENOENT)
                 return cli_fail("cannot write %s: the folder %s does not exist", output, parent);
             return cli_fail("cannot write %s: %s", output, strerror(e));
@@ -821,7 +896,7 @@ int cmd_render(int argc, char **argv)
     ba_renderer *r = NULL;
     o.t0 = seconds();
     int err = ba_renderer_open(&r, &opts);
-    if (err == BA_OK) err = ba_renderer_run(r, frames, total, on_frame, &o);
+    if (err == BA_OK) err = ba_renderer_run(r, frames, (const char *const *)params, total, on_frame, &o);
     if (err == BA_OK) err = finish_outputs(&o);
     int status = 0;
     if (err != BA_OK) {
@@ -849,7 +924,7 @@ int cmd_render(int argc, char **argv)
             /* one line; for a worker that died, Blender's last lines follow, indented */
             const char *nl = strchr(m, '\n');
             cli_fail("%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
-            if (nl && err == BA_EWORKER)
+            if (nl && (err == BA_EWORKER || err == BA_ERENDER)) /* a traceback too */
                 for (const char *l = nl + 1; *l;) {
                     const char *e = strchr(l, '\n');
                     int n = e ? (int)(e - l) : (int)strlen(l);
@@ -865,6 +940,7 @@ int cmd_render(int argc, char **argv)
     if (o.partdir[0]) ba_internal_rmtree(o.partdir);
     ba_renderer_close(r);
     free(frames);
+    free_params(params, total);
     free(o.half);
     free(o.written);
     for (int k = 0; k < o.nwarned; k++) free(o.warned[k]);

@@ -70,6 +70,8 @@ enum ba_errno {
     BA_EWORKER = 15,     /* a Blender worker died or stopped answering */
     BA_ERENDER = 16,     /* Blender (or the setup hook) reported an error */
     BA_EINTR = 17,       /* stopped on request (a signal) */
+    BA_EDONE = 18,       /* nothing is left to wait for */
+    BA_EFULL = 19,       /* every slot is held by frames not released */
 };
 
 /*! ba_strerror() : a static, human-readable message for an error code. */
@@ -551,21 +553,39 @@ BA_API int ba_parse_frames(const char *spec, int64_t **frames, size_t *count, si
 /*  Renderer: frames from Blender workers                                  */
 /* ====================================================================== */
 
-/* The consumer side of blendarray's worker protocol, for C programs (the
- * blendarray command is one): starts Blender worker processes (Debian's
- * `blender` binary or a Python with the `bpy` module) that run the Python
- * package's blendarray.blender.worker, gives each a shared-memory ring, and
- * hands every rendered frame to a callback, in order, as arrays over the
- * ring (no copy). A worker that dies mid-frame is restarted and its frames
- * rendered again, up to `retries` times. */
+/* The consumer side of blendarray's worker protocol (docs/protocol.md), the
+ * only one: the blendarray command and the Python package's Renderer both
+ * use it. It starts Blender worker processes (Debian's `blender` binary, or
+ * a Python with the `bpy` module) that run the Python package's
+ * blendarray.blender.worker, gives each a shared-memory ring, and hands out
+ * every rendered frame as arrays over the ring (no copy).
+ *
+ * Pull, one frame at a time:
+ *
+ *     ba_renderer_open(&r, &opts);
+ *     for each frame:  ba_renderer_submit(r, index, "{\"frame\": 12}");
+ *     while (ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f) == BA_OK) {
+ *         ... f->arrays ...
+ *         ba_renderer_release(r, f);      // its slot goes back to its worker
+ *     }                                   // BA_EDONE: nothing left
+ *     ba_renderer_close(r);
+ *
+ * or ba_renderer_run() with a callback. A worker that dies mid-frame (or
+ * overruns the timeout, or breaks the protocol) is stopped, restarted when
+ * work waits, and its frames are rendered again, up to `retries` times.
+ * Submitting only while ba_renderer_queued() is 0 keeps every worker busy
+ * without queueing more than one frame ahead. One thread drives a renderer;
+ * ba_renderer_release() may be called from any thread. */
 typedef struct ba_renderer ba_renderer;
 
 typedef struct ba_renderer_options {
     const char *blender;     /* "blender" (PATH), "bpy", or a Blender binary's path;
-                                NULL: $BLENDARRAY_BLENDER, else "blender" */
-    const char *python;      /* for "bpy": the Python to run (NULL: $BLENDARRAY_PYTHON, else python3) */
+                                NULL: $BLENDARRAY_BLENDER, else "blender" on PATH,
+                                else "bpy" */
+    const char *python;      /* for "bpy": the Python to run (NULL: $BLENDARRAY_PYTHON,
+                                else the one blendarray was built for, else python3) */
     const char *package_dir; /* folder holding the blendarray Python package
-                                (NULL: $BLENDARRAY_PYTHONPATH, else the build's) */
+                                (NULL: $BLENDARRAY_PYTHONPATH) */
     const char *scene;       /* a .blend file; NULL: the built-in demo scene */
     const char *passes;      /* comma-separated pass names; NULL: every pass */
     const char *engine;      /* NULL: the scene's */
@@ -574,61 +594,126 @@ typedef struct ba_renderer_options {
     int threads;             /* render threads per worker, 0: Blender's choice */
     int denoise;             /* -1: the scene's, 0 off, 1 on */
     int display;             /* also the colour-managed "display" image (uint8 RGBA) */
-    const char *setup;       /* per-frame hook: "file.py" or "file.py:function", NULL: none */
+    const char *setup;       /* per-frame hook: "file.py", "file.py:function" or
+                                "module:function"; NULL: none */
     long long seed;          /* the hook's RNG: default_rng([seed, index]) */
-    int workers;             /* Blender processes (>= 1) */
-    int ring;                /* shared-memory slots per worker (>= 1) */
+    int workers;             /* Blender processes (1..256) */
+    int ring;                /* shared-memory slots per worker (1..1024) */
     int retries;             /* re-renders of a frame whose worker died */
-    double timeout;          /* seconds a frame may take, 0: no limit */
+    double timeout;          /* seconds a frame may take, 0: no limit (a worker
+                                gets max(timeout, 300) s to start) */
     int verbose;             /* copy Blender's output to stderr */
-    volatile const int *stop;/* when *stop becomes non-zero (a signal handler), runs end with BA_EINTR */
+    volatile const int *stop;/* when *stop becomes non-zero (a signal handler),
+                                waits end with BA_EINTR */
+    const char *settings_json; /* NULL, or the init message's "settings" object as
+                                JSON text (docs/protocol.md); it replaces the
+                                fields passes..display above */
+    const char *setup_json;  /* NULL, or a hook description as JSON text
+                                (docs/protocol.md); it replaces `setup` */
 } ba_renderer_options;
 
 /*! ba_renderer_options_init() : defaults (1 worker, ring 4, 1 retry, denoise -1). */
 BA_API void ba_renderer_options_init(ba_renderer_options *opts);
 
-/* One array of a frame, valid during the callback only. */
+/* One array of a frame. */
 typedef struct ba_frame_array {
     const char *name;        /* "rgba", "depth", "Layer/depth", "display", ... */
     int dtype;               /* enum ba_dtype */
     int ndim;                /* 2 or 3: (H, W) or (H, W, C), C order, row 0 the top */
     uint64_t shape[3];
-    const void *data;
+    void *data;              /* writable: the consumer's own mapping */
     size_t nbytes;
 } ba_frame_array;
 
 typedef struct ba_frame {
-    int64_t index;           /* position in the request */
+    int64_t index;           /* the index it was submitted with */
     int64_t frame;           /* the scene frame number rendered */
+    int worker;              /* which worker rendered it */
+    int slot;                /* the ring slot its arrays lie in; -1: its own memory
+                                (a first frame, or one that did not fit the slot) */
     int narrays;
     const ba_frame_array *arrays;
-    const char *meta_json;   /* the frame's metadata, a JSON object */
+    const char *meta_json;   /* the frame's metadata, a JSON object (with "index", "worker") */
 } ba_frame;
 
-/*! The callback: return 0 to go on, non-zero to stop the run (it then
- *  returns that value). */
-typedef int (*ba_frame_fn)(const ba_frame *frame, void *user);
-
-/*! ba_renderer_open() : start the workers and load the scene in each. On
- *  failure *out is still set when it is not NULL, so that
- *  ba_renderer_message() can say why; close it. */
+/*! ba_renderer_open() : start the workers and load the scene in each (they
+ *  start side by side). On failure *out is still set when it is not NULL,
+ *  so that ba_renderer_message() can say why; close it. */
 BA_API int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts);
 
-/*! ba_renderer_run() : render `count` frames: frames[i] is the scene frame
- *  number of index i (frames == NULL: the scene's current frame, count times),
- *  and call fn for each, in index order. Returns BA_OK, fn's non-zero value,
- *  BA_EINTR when *opts.stop was set, BA_ERENDER (Blender or the setup hook
- *  reported an error), BA_EWORKER (a worker died more than `retries` times)
- *  or another code; ba_renderer_message() has the details. */
-BA_API int ba_renderer_run(ba_renderer *r, const int64_t *frames, size_t count, ba_frame_fn fn,
-                           void *user);
+/*! ba_renderer_submit() : queue one frame. `index` is the hook's index (and
+ *  its RNG's seed: default_rng([seed, index])) and comes back in the frame.
+ *  params_json: NULL or a JSON object: "frame" (the scene frame number),
+ *  per-frame settings ("engine", "samples", "resolution": [w, h], "denoise",
+ *  "threads"), and any other key, handed to a 4-argument hook as params.
+ *  The frame goes to a worker at once when one has room (a stopped worker
+ *  is restarted for it). BA_EINVAL when params_json is not a JSON object. */
+BA_API int ba_renderer_submit(ba_renderer *r, int64_t index, const char *params_json);
+
+/*! ba_renderer_queued() : frames submitted (or to be rendered again) that no
+ *  worker has taken yet. */
+BA_API size_t ba_renderer_queued(const ba_renderer *r);
+
+enum ba_next_flags {
+    BA_NEXT_ORDERED = 0,     /* frames in the order they were submitted */
+    BA_NEXT_ANY = 1,         /* whichever is finished first */
+};
+
+/*! ba_renderer_next() : wait up to timeout_ms (-1: no limit) for the next
+ *  frame; *out is valid until ba_renderer_release(). Returns BA_OK;
+ *  BA_EDONE when nothing submitted is left; BA_ETIMEDOUT; BA_EINTR when a
+ *  signal arrived (call again to go on) or *opts.stop was set; BA_EFULL when
+ *  frames wait but every ring slot is held by frames not released;
+ *  BA_ERENDER (Blender or the setup hook reported an error for a frame, in
+ *  its turn) or BA_EWORKER (a worker failed more than `retries` times for a
+ *  frame, broke the protocol, or could not be started). After an error the
+ *  others' frames go on: ba_renderer_cancel() drops them.
+ *  ba_renderer_message() and ba_renderer_error_json() say what happened. */
+BA_API int ba_renderer_next(ba_renderer *r, int flags, int timeout_ms, const ba_frame **out);
+
+/*! ba_renderer_release() : give a frame from ba_renderer_next() back: its
+ *  arrays become invalid and its slot goes back to its worker. Any thread;
+ *  also after ba_renderer_close(). NULL ok. */
+BA_API void ba_renderer_release(ba_renderer *r, const ba_frame *frame);
+
+/*! ba_renderer_cancel() : forget every frame submitted and not yet handed
+ *  out. wait != 0: wait for the frames being rendered (workers stay warm);
+ *  wait == 0: stop the workers rendering them (they restart when work
+ *  waits). Frames handed out stay valid. */
+BA_API int ba_renderer_cancel(ba_renderer *r, int wait);
+
+/*! The callback of ba_renderer_run(): return 0 to go on, non-zero to stop
+ *  the run (it then returns that value). The frame is valid during the call. */
+typedef int (*ba_frame_fn)(const ba_frame *frame, void *user);
+
+/*! ba_renderer_run() : submit and take `count` frames: frames[i] is the
+ *  scene frame number of index i (frames == NULL: the scene's current frame;
+ *  params[i], when params is not NULL, the per-frame params as JSON text,
+ *  "frame" included), calling fn for each, in index order. Returns BA_OK,
+ *  fn's non-zero value, or an error of ba_renderer_next(). */
+BA_API int ba_renderer_run(ba_renderer *r, const int64_t *frames, const char *const *params,
+                           size_t count, ba_frame_fn fn, void *user);
 
 /*! ba_renderer_message() : what went wrong last, with Blender's last output
- *  lines where a worker failed ("" when nothing did). */
+ *  where a worker failed ("" when nothing did). */
 BA_API const char *ba_renderer_message(const ba_renderer *r);
 
+/*! ba_renderer_error_json() : the last error as a JSON object: "type" (the
+ *  Python exception's name: SceneError, PassError, SetupError, RenderError,
+ *  WorkerError, BlendArrayError, or a Python type of the worker's), "message"
+ *  (as ba_renderer_message()), and where known "index", "worker",
+ *  "traceback", "available" (valid pass names), "output" (Blender's last
+ *  lines), "returncode". "{}" when nothing went wrong. */
+BA_API const char *ba_renderer_error_json(const ba_renderer *r);
+
+/*! ba_renderer_workers() : the number of workers; ba_renderer_worker_pid():
+ *  worker i's process id, 0 while it is stopped. */
+BA_API int ba_renderer_workers(const ba_renderer *r);
+BA_API int ba_renderer_worker_pid(const ba_renderer *r, int i);
+
 /*! ba_renderer_close() : stop every worker (they also die with this process:
- *  PR_SET_PDEATHSIG), free everything. NULL ok. */
+ *  PR_SET_PDEATHSIG) and free everything; frames not yet released stay
+ *  valid until they are. NULL ok. */
 BA_API void ba_renderer_close(ba_renderer *r);
 
 #ifdef __cplusplus

@@ -25,6 +25,8 @@ const char *ba_strerror(int err)
     case BA_EWORKER: return "a Blender worker failed";
     case BA_ERENDER: return "Blender reported an error";
     case BA_EINTR: return "interrupted";
+    case BA_EDONE: return "nothing left to wait for";
+    case BA_EFULL: return "every slot is held by frames not released";
     default: return "unknown error";
     }
 }

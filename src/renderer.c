@@ -1,485 +1,327 @@
-/* renderer.c — the consumer side of the worker protocol, in C.
+/* renderer.c — the scheduler of the worker protocol's consumer side, and the
+ * public ba_renderer_* API: which frame goes to which worker and slot, what
+ * comes back in which order, and what happens when a worker dies.
  *
- * Mirrors python/blendarray/_renderer.py (the Python consumer); the worker
- * is the same Python code inside Blender, the messages the same JSON (see
- * python/blendarray/_protocol.py). One thread: every wait is a poll() over
- * the workers' sockets and output pipes, so Blender can never block on a
- * full pipe and a signal (EINTR) is seen at once.
+ * One thread drives it: every wait is one poll() over the workers' sockets
+ * and output pipes, so Blender never blocks on a full pipe and a signal
+ * (EINTR) is seen at once. Frames may be released from any thread: a
+ * release only queues the slot under a mutex; the driver applies it.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
+#include "renderer.h"
 
-#include "internal.h"
-
-extern char **environ;
-
-#define TAIL_MAX 6000   /* bytes of each worker's last output kept for error messages */
-#define MAX_INFLIGHT 2  /* frames queued per worker: it never idles between frames */
-#define MSG_CAP (1u << 20)
-
-typedef struct job {
-    uint64_t id;
-    int64_t index;
-    int slot; /* -1: no ring yet */
-} job;
-
-typedef struct worker {
-    int id;
-    pid_t pid;  /* 0: not running */
-    int sock, out;
-    char tmpdir[PATH_MAX];
-    char tail[TAIL_MAX];
-    size_t tail_len;
-    int crash_attached;  /* Blender's crash reports are in tail already */
-    ba_ring *ring;
-    uint8_t *slot_free;
-    job inflight[MAX_INFLIGHT];
-    int ninflight;
-    double progress;
-} worker;
-
-/* A frame received, waiting for its turn (or being delivered). */
-typedef struct held {
-    int64_t index;
-    int worker, slot;     /* slot -1: arrays lie in maps */
-    void *maps[BA_MSG_MAX_FDS];
-    size_t map_len[BA_MSG_MAX_FDS];
-    int nmaps;
-    ba_frame frame;
-    ba_frame_array *arrays;
-    char *names;          /* storage for the arrays' names */
-    struct held *next;
-} held;
+typedef struct freed_slot {
+    int worker, slot;
+} freed_slot;
 
 struct ba_renderer {
     ba_renderer_options o;
-    char *scene, *passes, *engine, *setup, *blender, *python, *pkg;
+    worker_cmd cmd;
+    char *blender, *python, *pkg;
     json_t *init_msg;
+    double init_timeout;
     worker *w;
     int nw;
-    uint64_t next_job;
-    held *done;           /* received frames, unordered list */
-    char msg[8192];
-    char buf[MSG_CAP];
+    uint64_t next_job, next_seq;
+    task **queue;          /* waiting for a worker, in submission order */
+    size_t nqueue, capqueue;
+    held *done;            /* finished, not handed out yet */
+    pthread_mutex_t mu;    /* guards what release() touches: */
+    freed_slot *freed;     /*   slots released, not yet given back */
+    size_t nfreed, capfreed;
+    int outstanding;       /*   frames handed out, not released */
+    int closed;
+    ba_err e;
+    char *err_text;        /* ba_renderer_error_json()'s last answer */
+    char buf[BA_MSG_MAX];
 };
 
+static int nomem(ba_renderer *r)
+{
+    return ba_err_set(&r->e, BA_ENOMEM, NULL, "out of memory");
+}
+
+static void free_task(task *t)
+{
+    if (!t) return;
+    json_decref(t->params);
+    json_decref(t->user);
+    free(t);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  the queue: tasks by submission order (a retried one goes back first)  */
 /* ---------------------------------------------------------------------- */
 
-static double now(void)
+static int enqueue(ba_renderer *r, task *t)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (r->nqueue == r->capqueue) {
+        size_t cap = r->capqueue ? r->capqueue * 2 : 16;
+        task **q = realloc(r->queue, cap * sizeof *q);
+        if (!q) return nomem(r);
+        r->queue = q;
+        r->capqueue = cap;
+    }
+    size_t at = r->nqueue;
+    while (at > 0 && r->queue[at - 1]->seq > t->seq) at--;
+    memmove(&r->queue[at + 1], &r->queue[at], (r->nqueue - at) * sizeof *r->queue);
+    r->queue[at] = t;
+    r->nqueue++;
+    return BA_OK;
 }
 
-static int say(ba_renderer *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int say(ba_renderer *r, int err, const char *fmt, ...)
+static task *dequeue(ba_renderer *r)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
-    va_end(ap);
-    return err;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-static void tail_add(worker *w, const char *data, size_t n)
-{
-    if (n >= TAIL_MAX) {
-        data += n - (TAIL_MAX - 1);
-        n = TAIL_MAX - 1;
-    }
-    if (w->tail_len + n >= TAIL_MAX) {
-        size_t drop = w->tail_len + n - (TAIL_MAX - 1);
-        memmove(w->tail, w->tail + drop, w->tail_len - drop);
-        w->tail_len -= drop;
-    }
-    memcpy(w->tail + w->tail_len, data, n);
-    w->tail_len += n;
-    w->tail[w->tail_len] = '\0';
-}
-
-/* Blender's output: drain what is there (the pipe is non-blocking). */
-static void drain(ba_renderer *r, worker *w)
-{
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(w->out, chunk, sizeof chunk);
-        if (n > 0) {
-            tail_add(w, chunk, (size_t)n);
-            if (r->o.verbose) {
-                ssize_t ignored = write(2, chunk, (size_t)n);
-                (void)ignored;
-            }
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        return;
-    }
-}
-
-/* The last lines of output, plus the crash reports Blender wrote: it names
- * them after the .blend ("<name>.crash.txt", "blender.crash.txt" for an
- * unsaved file) in its TMPDIR, the worker's own folder. Attached once. */
-static const char *last_output(worker *w)
-{
-    DIR *d = w->crash_attached || !w->tmpdir[0] ? NULL : opendir(w->tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len <= 10 || strcmp(e->d_name + len - 10, ".crash.txt") != 0) continue;
-        char path[PATH_MAX + NAME_MAX + 2];
-        snprintf(path, sizeof path, "%s/%s", w->tmpdir, e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        char crash[2048];
-        size_t n = fread(crash, 1, sizeof crash - 1, f);
-        fclose(f);
-        char head[NAME_MAX + 16];
-        int hl = snprintf(head, sizeof head, "\n--- %s ---\n", e->d_name);
-        if (hl > 0) tail_add(w, head, (size_t)hl < sizeof head ? (size_t)hl : sizeof head - 1);
-        tail_add(w, crash, n);
-    }
-    if (d) {
-        closedir(d);
-        w->crash_attached = 1;
-    }
-    /* start at a line boundary */
-    const char *t = w->tail;
-    const char *nl = strchr(t, '\n');
-    if (w->tail_len >= TAIL_MAX - 1 && nl) t = nl + 1;
+    task *t = r->queue[0];
+    memmove(&r->queue[0], &r->queue[1], --r->nqueue * sizeof *r->queue);
     return t;
-}
-
-/* Temporary folders of consumers that were killed (kill -9) before they could
- * remove them: named blendarray-<pid>-*, that pid gone, and ours. The same
- * rule as the Python consumer's sweep_stale(). */
-static void sweep_stale(const char *tmp)
-{
-    DIR *d = opendir(tmp);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "blendarray-", 11) != 0) continue;
-        char *end;
-        long pid = strtol(e->d_name + 11, &end, 10);
-        if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        char path[PATH_MAX];
-        int n = snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
-        struct stat st;
-        if (n > 0 && (size_t)n < sizeof path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-            st.st_uid == getuid())
-            ba_internal_rmtree(path);
-    }
-    closedir(d);
-}
-
-static const char *tmp_root(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    return tmp && *tmp ? tmp : "/tmp";
 }
 
 /* ---------------------------------------------------------------------- */
 /*  workers                                                                */
 /* ---------------------------------------------------------------------- */
 
-static int send_json(worker *w, json_t *msg, const int *fds, int nfds)
+static int send_ring(ba_renderer *r, worker *w)
 {
-    char *text = json_dumps(msg, JSON_COMPACT);
-    if (!text) return BA_ENOMEM;
-    int err = ba_msg_send(w->sock, text, strlen(text), fds, nfds);
-    free(text);
+    int fd = ba_ring_fd(w->ring);
+    json_t *m = json_pack("{s:s}", "op", "ring"), *ack = NULL;
+    int err = m ? ba_worker_send(w, m, &fd, 1) : nomem(r);
+    json_decref(m);
+    if (err == BA_OK)
+        err = ba_worker_wait_reply(w, &r->cmd, 60, "attaching its ring", r->buf, sizeof r->buf,
+                                   &ack, &r->e);
+    else if (err != BA_ENOMEM)
+        err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) is gone", w->id);
+    if (err == BA_OK && !json_is_true(json_object_get(ack, "ok")))
+        err = ba_err_reply(&r->e, ack, -1, w->id);
+    json_decref(ack);
     return err;
 }
 
-/* One message from w, or BA_ECLOSED; *reply owned by the caller. */
-static int recv_json(ba_renderer *r, worker *w, json_t **reply, int *fds, int *nfds)
+/* After spawn: init (load the scene, apply the settings, load the hook), then
+ * the ring when it exists (a restarted worker keeps it). */
+static int finish_start(ba_renderer *r, worker *w)
 {
-    size_t len = 0;
-    int err = ba_msg_recv(w->sock, r->buf, sizeof r->buf - 1, &len, fds, nfds, 0);
-    if (err != BA_OK) return err;
-    r->buf[len] = '\0';
-    json_error_t jerr;
-    *reply = json_loads(r->buf, 0, &jerr);
-    if (!*reply || !json_is_object(*reply)) {
-        json_decref(*reply);
-        *reply = NULL;
-        for (int i = 0; i < *nfds; i++) close(fds[i]);
-        *nfds = 0;
-        return BA_EFORMAT;
+    json_t *reply = NULL;
+    int err = ba_worker_wait_reply(w, &r->cmd, r->init_timeout, "starting", r->buf,
+                                   sizeof r->buf, &reply, &r->e);
+    if (err == BA_OK && !json_is_true(json_object_get(reply, "ok")))
+        err = ba_err_reply(&r->e, reply, -1, w->id);
+    json_t *v = json_object_get(reply, "protocol");
+    if (err == BA_OK && json_integer_value(v) != BA_PROTOCOL_VERSION) {
+        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+        err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) speaks worker protocol version %s, "
+                            "this consumer speaks %d: blendarray's C library and the Python "
+                            "package Blender loads come from different versions; reinstall or "
+                            "rebuild blendarray (make) so that they match", w->id,
+                            text ? text : "(none)", BA_PROTOCOL_VERSION);
+        free(text);
+    }
+    json_decref(reply);
+    if (err == BA_OK && w->ring) err = send_ring(r, w);
+    if (err != BA_OK) ba_worker_stop(w, 1, r->o.verbose);
+    return err;
+}
+
+static int spawn_and_init(ba_renderer *r, worker *w)
+{
+    int err = ba_worker_spawn(w, &r->cmd, &r->e);
+    if (err == BA_OK && ba_worker_send(w, r->init_msg, NULL, 0) != BA_OK) {
+        char how[64];
+        ba_worker_reap(w, r->o.verbose, how, sizeof how);
+        err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) %s while starting", w->id, how);
+        ba_worker_stop(w, 1, r->o.verbose);
+    }
+    return err;
+}
+
+static int has_room(const worker *w)
+{
+    if (!w->ring) return w->ninflight == 0; /* the first frame tells the slot size */
+    if (w->ninflight >= BA_MAX_INFLIGHT) return 0;
+    for (uint32_t k = 0; k < ba_ring_slots(w->ring); k++)
+        if (w->slot_free[k]) return 1;
+    return 0;
+}
+
+/* Slots released since the last look (maybe by another thread). */
+static void take_back_slots(ba_renderer *r)
+{
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->nfreed; i++) {
+        worker *w = &r->w[r->freed[i].worker];
+        if (w->slot_free) w->slot_free[r->freed[i].slot] = 1;
+    }
+    r->nfreed = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void send_job(ba_renderer *r, worker *w, task *t)
+{
+    int slot = -1;
+    for (uint32_t k = 0; w->ring && k < ba_ring_slots(w->ring) && slot < 0; k++)
+        if (w->slot_free[k]) slot = (int)k;
+    if (slot >= 0) w->slot_free[slot] = 0;
+    job jb = {++r->next_job, t, slot};
+    if (w->ninflight == 0) w->progress = ba_now();
+    w->inflight[w->ninflight++] = jb;
+    json_t *m = ba_render_message(&jb);
+    /* if Blender is gone, its socket says so (end of stream) at the next poll;
+     * with no message at all, the frame is lost the same way */
+    if (m) ba_worker_send(w, m, NULL, 0);
+    json_decref(m);
+}
+
+/* Hand waiting tasks to workers with room, restarting stopped ones for them. */
+static int dispatch(ba_renderer *r)
+{
+    take_back_slots(r);
+    for (int i = 0; i < r->nw && r->nqueue; i++) {
+        worker *w = &r->w[i];
+        if (w->pid == 0) {
+            int err = spawn_and_init(r, w);
+            if (err == BA_OK) err = finish_start(r, w);
+            if (err != BA_OK) return err;
+        }
+        while (r->nqueue && has_room(w)) send_job(r, w, dequeue(r));
     }
     return BA_OK;
 }
 
-/* Reap w (killing it if it lingers) and describe how it ended. */
-static void reap(ba_renderer *r, worker *w, const char *doing)
+/* ---------------------------------------------------------------------- */
+/*  what comes back                                                        */
+/* ---------------------------------------------------------------------- */
+
+static void add_done(ba_renderer *r, held *h)
 {
-    int status = 0;
-    pid_t got = 0;
-    for (int i = 0; i < 1000 && (got = waitpid(w->pid, &status, WNOHANG)) == 0; i++) {
-        drain(r, w);
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    h->next = r->done;
+    r->done = h;
+}
+
+/* The error a frame gets instead of its arrays, handed out in its turn. */
+static int add_error(ba_renderer *r, task *t, int code)
+{
+    held *h = calloc(1, sizeof *h);
+    if (!h) return nomem(r);
+    h->seq = t->seq;
+    h->slot = -1;
+    h->err = code;
+    h->err_msg = strdup(r->e.msg);
+    h->err_json = json_dumps(r->e.json ? r->e.json : json_object(), JSON_COMPACT);
+    if (!h->err_msg || !h->err_json) {
+        ba_free_held(h);
+        return nomem(r);
     }
-    if (got == 0) {
-        kill(w->pid, SIGKILL);
-        waitpid(w->pid, &status, 0);
-    }
-    drain(r, w);
+    add_done(r, h);
+    return BA_OK;
+}
+
+/* w died, overran the timeout or broke the protocol: stop it; its frames go
+ * back to the queue, or fail when they have had their retries. */
+static int crashed(ba_renderer *r, worker *w, const char *why)
+{
     char how[64];
-    if (WIFSIGNALED(status))
-        snprintf(how, sizeof how, "was killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
+    if (why) kill(w->pid, SIGKILL);
+    pid_t pid = w->pid;
+    ba_worker_reap(w, r->o.verbose, how, sizeof how);
+    if (why)
+        ba_err_worker(&r->e, w, -1, "Blender (worker %d) %s; it was stopped", w->id, why);
     else
-        snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
-    say(r, BA_EWORKER, "Blender (worker %d, pid %d) %s while %s.\nBlender's last output:\n%s",
-        w->id, (int)w->pid, how, doing, last_output(w));
-    w->pid = 0;
-}
-
-static void stop_worker(ba_renderer *r, worker *w, int kill_now)
-{
-    if (w->pid > 0) {
-        if (!kill_now) {
-            json_t *q = json_pack("{s:s}", "op", "quit");
-            if (q && send_json(w, q, NULL, 0) == BA_OK) {
-                int status;
-                for (int i = 0; i < 500; i++) {
-                    if (waitpid(w->pid, &status, WNOHANG) != 0) {
-                        w->pid = 0;
-                        break;
-                    }
-                    drain(r, w);
-                    struct timespec ts = {0, 10 * 1000 * 1000};
-                    nanosleep(&ts, NULL);
-                }
-            }
-            json_decref(q);
+        ba_err_worker(&r->e, w, -1, "Blender (worker %d, pid %d) %s while rendering", w->id,
+                      (int)pid, how);
+    char *cause = strdup(r->e.msg);
+    json_t *cause_json = json_incref(r->e.json);
+    int err = cause ? BA_OK : nomem(r);
+    for (int i = 0; i < w->ninflight; i++) {
+        job *jb = &w->inflight[i];
+        if (jb->slot >= 0) w->slot_free[jb->slot] = 1;
+        if (err == BA_OK && ++jb->t->attempts > (unsigned)r->o.retries) {
+            json_t *j = json_deep_copy(cause_json);
+            if (j) json_object_set_new(j, "index", json_integer(jb->t->index));
+            ba_err_set(&r->e, BA_EWORKER, j, "index %lld failed on worker %d after %u attempt(s): "
+                       "%s", (long long)jb->t->index, w->id, jb->t->attempts, cause);
+            err = add_error(r, jb->t, BA_EWORKER);
+            free_task(jb->t);
+        } else if (err == BA_OK) {
+            err = enqueue(r, jb->t); /* rendered again first, in order */
+        } else {
+            free_task(jb->t);
         }
-        if (w->pid > 0) {
-            kill(w->pid, SIGKILL);
-            waitpid(w->pid, NULL, 0);
-            w->pid = 0;
-        }
-    }
-    if (w->sock >= 0) close(w->sock);
-    if (w->out >= 0) close(w->out);
-    w->sock = w->out = -1;
-    if (w->tmpdir[0]) {
-        ba_internal_rmtree(w->tmpdir);
-        w->tmpdir[0] = '\0';
     }
     w->ninflight = 0;
-}
-
-/* Wait for w's reply to a synchronous request (init, ring), draining its output. */
-static int wait_reply(ba_renderer *r, worker *w, double timeout, const char *doing, json_t **reply)
-{
-    double deadline = now() + timeout;
-    for (;;) {
-        if (r->o.stop && *r->o.stop) return say(r, BA_EINTR, "interrupted");
-        struct pollfd p[2] = {{w->sock, POLLIN, 0}, {w->out, POLLIN, 0}};
-        double left = deadline - now();
-        if (left <= 0) {
-            stop_worker(r, w, 1);
-            return say(r, BA_EWORKER, "Blender (worker %d) did not answer within %.0f s while %s",
-                       w->id, timeout, doing);
-        }
-        int n = poll(p, 2, (int)(left * 1000) + 1);
-        if (n < 0 && errno != EINTR) return say(r, BA_EIO, "poll: %s", strerror(errno));
-        if (n <= 0) continue;
-        if (p[1].revents) drain(r, w);
-        if (p[0].revents) {
-            int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
-            int err = recv_json(r, w, reply, fds, &nfds);
-            for (int i = 0; i < nfds; i++) close(fds[i]);
-            if (err == BA_ETIMEDOUT) continue;
-            if (err == BA_EFORMAT) {
-                kill(w->pid, SIGKILL);
-                reap(r, w, doing);
-                stop_worker(r, w, 1);
-                return say(r, BA_EWORKER, "Blender (worker %d) broke the worker protocol while "
-                           "%s: its reply is not a JSON object", w->id, doing);
-            }
-            if (err != BA_OK) {
-                reap(r, w, doing);
-                stop_worker(r, w, 1);
-                return BA_EWORKER;
-            }
-            return BA_OK;
-        }
-    }
-}
-
-static int reply_error(ba_renderer *r, json_t *reply, const char *what)
-{
-    json_t *e = json_object_get(reply, "error");
-    const char *type = json_string_value(json_object_get(e, "type"));
-    const char *m = json_string_value(json_object_get(e, "message"));
-    return say(r, BA_ERENDER, "%s%s%s%s", what, type ? type : "error", ": ",
-               m ? m : "(no message)");
-}
-
-static int start_worker(ba_renderer *r, worker *w)
-{
-    int sv[2] = {-1, -1}, pipefd[2] = {-1, -1};
-    char **env = NULL;
-    int err = BA_OK;
-    w->tail_len = 0;
-    w->tail[0] = '\0';
-    w->crash_attached = 0;
-    snprintf(w->tmpdir, sizeof w->tmpdir, "%s/blendarray-%d-XXXXXX", tmp_root(), (int)getpid());
-    if (!mkdtemp(w->tmpdir)) {
-        w->tmpdir[0] = '\0';
-        return say(r, BA_EIO, "cannot make a temporary directory: %s", strerror(errno));
-    }
-    /* the child's end must survive exec: no CLOEXEC on it, CLOEXEC on ours */
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
-        err = say(r, BA_EIO, "socketpair/pipe: %s", strerror(errno));
-        goto fail;
-    }
-    fcntl(sv[0], F_SETFD, FD_CLOEXEC);
-
-    size_t n = 0;
-    while (environ[n]) n++;
-    env = calloc(n + 8, sizeof *env);
-    if (!env) {
-        err = BA_ENOMEM;
-        goto fail;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *e = environ[i];
-        if (strncmp(e, "BLENDARRAY_FD=", 14) && strncmp(e, "BLENDARRAY_PARENT=", 18) &&
-            strncmp(e, "TMPDIR=", 7) && strncmp(e, "PYTHONPATH=", 11))
-            env[k++] = (char *)e;
-    }
-    char e_fd[64], e_parent[64], e_tmp[PATH_MAX + 8];
-    snprintf(e_fd, sizeof e_fd, "BLENDARRAY_FD=%d", sv[1]);
-    snprintf(e_parent, sizeof e_parent, "BLENDARRAY_PARENT=%d", (int)getpid());
-    snprintf(e_tmp, sizeof e_tmp, "TMPDIR=%s", w->tmpdir);
-    /* the package first, then the user's own PYTHONPATH (a hook may import from it) */
-    const char *user_path = getenv("PYTHONPATH");
-    char *e_path = NULL;
-    if (asprintf(&e_path, "PYTHONPATH=%s%s%s", r->pkg, user_path && *user_path ? ":" : "",
-                 user_path && *user_path ? user_path : "") < 0) {
-        e_path = NULL;
-        err = BA_ENOMEM;
-        goto fail;
-    }
-    env[k++] = e_fd;
-    env[k++] = e_parent;
-    env[k++] = e_tmp;
-    env[k++] = e_path;
-    env[k] = NULL;
-
-    char script[PATH_MAX + 64];
-    snprintf(script, sizeof script, "%s/blendarray/blender/worker_main.py", r->pkg);
-    char *argv_bin[] = {r->blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code",
-                        "1", "--python", script, NULL};
-    char *argv_py[] = {r->python, "-c",
-                       "import blendarray.blender.worker as w, os; os._exit(w.main())", NULL};
-    int is_bpy = strcmp(r->blender, "bpy") == 0;
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-    /* its own session: a terminal's Ctrl-C reaches us, and we stop the workers */
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, is_bpy ? r->python : r->blender, &fa, &at,
-                          is_bpy ? argv_py : argv_bin, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    free(env);
-    env = NULL;
-    free(e_path);
-    if (rc != 0) {
-        err = say(r, BA_EWORKER, "cannot run %s: %s; install Blender (apt-get install blender) "
-                  "or the bpy module (pip install bpy), or name one with --blender",
-                  is_bpy ? r->python : r->blender, strerror(rc));
-        goto fail;
-    }
-    close(sv[1]);
-    close(pipefd[1]);
-    w->pid = pid;
-    w->sock = sv[0];
-    w->out = pipefd[0];
-    fcntl(w->out, F_SETFL, O_NONBLOCK);
-    w->ninflight = 0;
-
-    /* init: load the scene, apply the settings, load the hook */
-    json_t *reply = NULL;
-    err = send_json(w, r->init_msg, NULL, 0);
-    if (err != BA_OK) {
-        reap(r, w, "starting");
-        stop_worker(r, w, 1);
-        return BA_EWORKER;
-    }
-    err = wait_reply(r, w, 600, "starting", &reply);
-    if (err == BA_OK && !json_is_true(json_object_get(reply, "ok")))
-        err = reply_error(r, reply, "");
-    if (err == BA_OK && json_integer_value(json_object_get(reply, "protocol")) != BA_PROTOCOL_VERSION)
-        err = say(r, BA_EWORKER, "Blender (worker %d) speaks worker protocol version %lld, this "
-                  "library speaks %d: blendarray's C library and its Python package come from "
-                  "different versions; rebuild blendarray (make) so that they match", w->id,
-                  (long long)json_integer_value(json_object_get(reply, "protocol")),
-                  BA_PROTOCOL_VERSION);
-    json_decref(reply);
-    if (err == BA_OK && w->ring) { /* a restarted worker keeps its ring */
-        int fd = ba_ring_fd(w->ring);
-        json_t *m = json_pack("{s:s}", "op", "ring");
-        err = m ? send_json(w, m, &fd, 1) : BA_ENOMEM;
-        json_decref(m);
-        reply = NULL;
-        if (err == BA_OK) err = wait_reply(r, w, 60, "attaching its ring", &reply);
-        if (err == BA_OK && !json_is_true(json_object_get(reply, "ok")))
-            err = reply_error(r, reply, "");
-        json_decref(reply);
-    }
-    if (err != BA_OK) stop_worker(r, w, 1);
+    free(cause);
+    json_decref(cause_json);
+    ba_worker_stop(w, 1, r->o.verbose);
     return err;
-fail:
-    if (sv[0] >= 0) close(sv[0]);
-    if (sv[1] >= 0) close(sv[1]);
-    if (pipefd[0] >= 0) close(pipefd[0]);
-    if (pipefd[1] >= 0) close(pipefd[1]);
-    free(env);
-    if (w->tmpdir[0]) {
-        rmdir(w->tmpdir);
-        w->tmpdir[0] = '\0';
+}
+
+/* The slot a first frame told the size of: make the ring, send it. */
+static int make_ring(ba_renderer *r, worker *w, json_t *reply)
+{
+    size_t size = ba_reply_size(reply);
+    int err = ba_ring_create(&w->ring, (uint32_t)r->o.ring, size ? size : 1);
+    if (err != BA_OK)
+        return ba_err_set(&r->e, err, NULL, "cannot make a shared-memory ring of %d x %zu bytes: %s",
+                          r->o.ring, size, ba_strerror(err));
+    w->slot_free = malloc(ba_ring_slots(w->ring));
+    if (!w->slot_free) return nomem(r);
+    memset(w->slot_free, 1, ba_ring_slots(w->ring));
+    return send_ring(r, w);
+}
+
+static int receive(ba_renderer *r, worker *w)
+{
+    json_t *reply = NULL;
+    int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
+    int err = ba_worker_recv(w, r->buf, sizeof r->buf, &reply, fds, &nfds);
+    if (err == BA_ETIMEDOUT) return BA_OK;
+    if (err == BA_EFORMAT) return crashed(r, w, "broke the worker protocol: its reply is not a "
+                                                "JSON object");
+    if (err != BA_OK) return crashed(r, w, NULL);
+    w->progress = ba_now();
+    json_int_t id = json_integer_value(json_object_get(reply, "job"));
+    int at = -1;
+    for (int i = 0; i < w->ninflight; i++)
+        if ((json_int_t)w->inflight[i].id == id) at = i;
+    job jb = at >= 0 ? w->inflight[at] : (job){0, NULL, -1};
+    if (at >= 0) {
+        memmove(&w->inflight[at], &w->inflight[at + 1],
+                (size_t)(w->ninflight - at - 1) * sizeof jb);
+        w->ninflight--;
     }
+    held *h = NULL;
+    if (at < 0) {
+        err = BA_OK; /* not ours (any more): ignore it */
+    } else if (!json_is_true(json_object_get(reply, "ok"))) {
+        if (jb.slot >= 0) w->slot_free[jb.slot] = 1;
+        err = add_error(r, jb.t, ba_err_reply(&r->e, reply, jb.t->index, w->id));
+    } else if ((err = ba_take_frame(w, reply, fds, nfds, &jb, &h, &r->e)) == BA_OK) {
+        if (jb.slot >= 0 && h->slot != jb.slot) w->slot_free[jb.slot] = 1; /* did not fit */
+        add_done(r, h);
+        if (!w->ring) err = make_ring(r, w, reply);
+    } else if (err == BA_EWORKER) { /* it broke the protocol: stopped, as if it had died */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", r->e.msg);
+        w->inflight[w->ninflight++] = jb;
+        jb.t = NULL;
+        err = crashed(r, w, why);
+    }
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    json_decref(reply);
+    if (at >= 0) free_task(jb.t); /* its frame or error holds what it needs */
     return err;
 }
 
 /* ---------------------------------------------------------------------- */
-/*  open / close                                                           */
+/*  the public API                                                         */
 /* ---------------------------------------------------------------------- */
 
 void ba_renderer_options_init(ba_renderer_options *o)
@@ -491,73 +333,63 @@ void ba_renderer_options_init(ba_renderer_options *o)
     o->retries = 1;
 }
 
-static json_t *null_or_int(long long v)
+static int on_path(const char *name)
 {
-    return v ? json_integer(v) : json_null();
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+    for (const char *p = path; p && *p;) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len && (size_t)snprintf(buf, sizeof buf, "%.*s/%s", (int)len, p, name) < sizeof buf &&
+            access(buf, X_OK) == 0)
+            return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
 }
 
-static json_t *null_or_str(const char *s)
+static const char *first_of(const char *a, const char *env, const char *fallback)
 {
-    return s ? json_string(s) : json_null();
+    const char *b = env ? getenv(env) : NULL;
+    return a && *a ? a : b && *b ? b : fallback;
 }
 
-static int build_init(ba_renderer *r)
+static int setup(ba_renderer *r, const ba_renderer_options *opts)
 {
-    const ba_renderer_options *o = &r->o;
-    json_t *settings = json_object();
-    json_t *msg = json_object();
-    if (!settings || !msg) goto nomem;
-    json_object_set_new(settings, "engine", null_or_str(r->engine));
-    json_object_set_new(settings, "samples", null_or_int(o->samples));
-    if (o->width > 0 && o->height > 0)
-        json_object_set_new(settings, "resolution", json_pack("[i,i]", o->width, o->height));
-    else
-        json_object_set_new(settings, "resolution", json_null());
-    json_object_set_new(settings, "denoise", o->denoise < 0 ? json_null() : json_boolean(o->denoise));
-    json_object_set_new(settings, "threads", null_or_int(o->threads));
-    json_object_set_new(settings, "display", json_boolean(o->display));
-    if (r->passes) {
-        json_t *list = json_array();
-        char *copy = strdup(r->passes), *save = NULL;
-        if (!list || !copy) {
-            json_decref(list);
-            free(copy);
-            goto nomem;
-        }
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-            if (*t) json_array_append_new(list, json_string(t));
-        free(copy);
-        json_object_set_new(settings, "passes", list);
-    } else {
-        json_object_set_new(settings, "passes", json_null());
+    if (opts->workers < 1 || opts->workers > 256)
+        return ba_err_set(&r->e, BA_EINVAL, NULL, "workers must be 1..256, not %d", opts->workers);
+    if (opts->ring < 1 || opts->ring > 1024)
+        return ba_err_set(&r->e, BA_EINVAL, NULL, "ring must be 1..1024 slots per worker, not %d",
+                          opts->ring);
+    if (opts->retries < 0)
+        return ba_err_set(&r->e, BA_EINVAL, NULL, "retries must be >= 0, not %d", opts->retries);
+    const char *bl = first_of(opts->blender, "BLENDARRAY_BLENDER",
+                              on_path("blender") ? "blender" : "bpy");
+    const char *pkg = first_of(opts->package_dir, "BLENDARRAY_PYTHONPATH", NULL);
+    if (!pkg)
+        return ba_err_set(&r->e, BA_EINVAL, NULL, "where is the blendarray Python package? set "
+                          "package_dir or BLENDARRAY_PYTHONPATH");
+    char abs_scene[PATH_MAX];
+    if (opts->scene && !realpath(opts->scene, abs_scene))
+        return ba_err_set(&r->e, BA_EINVAL, json_pack("{s:s}", "type", "SceneError"),
+                          "scene %s: %s", opts->scene, strerror(errno));
+    r->blender = strdup(bl);
+    r->python = strdup(first_of(opts->python, "BLENDARRAY_PYTHON", "python3"));
+    r->pkg = strdup(pkg);
+    r->w = calloc((size_t)opts->workers, sizeof *r->w);
+    r->capfreed = (size_t)opts->workers * (size_t)opts->ring;
+    r->freed = calloc(r->capfreed, sizeof *r->freed);
+    if (!r->blender || !r->python || !r->pkg || !r->w || !r->freed) return nomem(r);
+    r->init_msg = ba_init_message(opts, opts->scene ? abs_scene : NULL, &r->e);
+    if (!r->init_msg) return r->e.msg[0] ? BA_EINVAL : nomem(r);
+    r->nw = opts->workers;
+    for (int i = 0; i < r->nw; i++) {
+        r->w[i].id = i;
+        r->w[i].sock = r->w[i].out = -1;
     }
-    json_object_set_new(msg, "op", json_string("init"));
-    json_object_set_new(msg, "protocol", json_integer(BA_PROTOCOL_VERSION));
-    json_object_set_new(msg, "scene", null_or_str(r->scene));
-    json_object_set_new(msg, "settings", settings);
-    settings = NULL;
-    if (r->setup) {
-        char path[PATH_MAX];
-        const char *colon = strrchr(r->setup, ':');
-        size_t plen = colon ? (size_t)(colon - r->setup) : strlen(r->setup);
-        char file[PATH_MAX];
-        if (plen >= sizeof file) return say(r, BA_EINVAL, "setup path too long");
-        memcpy(file, r->setup, plen);
-        file[plen] = '\0';
-        if (!realpath(file, path))
-            return say(r, BA_EINVAL, "setup hook %s: %s", file, strerror(errno));
-        json_object_set_new(msg, "setup", json_pack("{s:s,s:s,s:s}", "kind", "file", "path", path,
-                                                    "name", colon ? colon + 1 : "setup"));
-    } else {
-        json_object_set_new(msg, "setup", json_null());
-    }
-    json_object_set_new(msg, "seed", json_integer(o->seed));
-    r->init_msg = msg;
+    r->cmd = (worker_cmd){r->blender, r->python, r->pkg, opts->verbose, opts->stop};
+    r->init_timeout = opts->timeout > 300 ? opts->timeout : 300;
     return BA_OK;
-nomem:
-    json_decref(settings);
-    json_decref(msg);
-    return BA_ENOMEM;
 }
 
 int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts)
@@ -567,526 +399,325 @@ int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts)
     if (!opts) return BA_EINVAL;
     ba_renderer *r = calloc(1, sizeof *r);
     if (!r) return BA_ENOMEM;
+    pthread_mutex_init(&r->mu, NULL);
     *out = r;
     r->o = *opts;
-    if (opts->workers < 1 || opts->workers > 256)
-        return say(r, BA_EINVAL, "workers must be 1..256, not %d", opts->workers);
-    if (opts->ring < 1 || opts->ring > 1024)
-        return say(r, BA_EINVAL, "ring must be 1..1024 slots, not %d", opts->ring);
-    if (opts->retries < 0) return say(r, BA_EINVAL, "retries must be >= 0");
-    const char *bl = opts->blender ? opts->blender : getenv("BLENDARRAY_BLENDER");
-    const char *py = opts->python ? opts->python : getenv("BLENDARRAY_PYTHON");
-    const char *pkg = opts->package_dir ? opts->package_dir : getenv("BLENDARRAY_PYTHONPATH");
-    if (!pkg) return say(r, BA_EINVAL, "where is the blendarray Python package? set package_dir "
-                         "or BLENDARRAY_PYTHONPATH");
-    char abs_scene[PATH_MAX];
-    if (opts->scene && !realpath(opts->scene, abs_scene))
-        return say(r, BA_EINVAL, "scene %s: %s", opts->scene, strerror(errno));
-    r->blender = strdup(bl && *bl ? bl : "blender");
-    r->python = strdup(py && *py ? py : "python3");
-    r->pkg = strdup(pkg);
-    r->scene = opts->scene ? strdup(abs_scene) : NULL;
-    r->passes = dup_or_null(opts->passes);
-    r->engine = dup_or_null(opts->engine);
-    r->setup = dup_or_null(opts->setup);
-    if (!r->blender || !r->python || !r->pkg || (opts->scene && !r->scene) ||
-        (opts->passes && !r->passes) || (opts->engine && !r->engine) || (opts->setup && !r->setup))
-        return BA_ENOMEM;
-    int err = build_init(r);
+    r->o.blender = r->o.python = r->o.package_dir = r->o.scene = NULL; /* not kept */
+    r->o.passes = r->o.engine = r->o.setup = r->o.settings_json = r->o.setup_json = NULL;
+    int err = setup(r, opts);
     if (err != BA_OK) return err;
-    r->w = calloc((size_t)opts->workers, sizeof *r->w);
-    if (!r->w) return BA_ENOMEM;
-    r->nw = opts->workers;
-    for (int i = 0; i < r->nw; i++) {
-        r->w[i].id = i;
-        r->w[i].sock = r->w[i].out = -1;
+    ba_sweep_stale(ba_tmp_root());
+    /* every worker starts loading at once; then each is waited for */
+    for (int i = 0; i < r->nw && err == BA_OK; i++) err = spawn_and_init(r, &r->w[i]);
+    for (int i = 0; i < r->nw && err == BA_OK; i++) err = finish_start(r, &r->w[i]);
+    return err;
+}
+
+int ba_renderer_submit(ba_renderer *r, int64_t index, const char *params_json)
+{
+    if (!r) return BA_EINVAL;
+    if (r->closed) return ba_err_set(&r->e, BA_ESTATE, NULL, "the renderer is closed");
+    task *t = calloc(1, sizeof *t);
+    if (!t) return nomem(r);
+    int err = ba_split_params(params_json, &t->params, &t->user, &r->e);
+    if (err != BA_OK) {
+        free(t);
+        return err;
     }
-    sweep_stale(tmp_root());
+    t->index = index;
+    t->seq = r->next_seq++;
+    if ((err = enqueue(r, t)) != BA_OK) {
+        free_task(t);
+        return err;
+    }
+    return dispatch(r);
+}
+
+size_t ba_renderer_queued(const ba_renderer *r)
+{
+    return r ? r->nqueue : 0;
+}
+
+/* The next frame to hand out: ordered, the done one submitted first if no
+ * earlier one is still waiting or rendering; else any. */
+static held *deliverable(ba_renderer *r, int flags)
+{
+    held **best = NULL;
+    for (held **pp = &r->done; *pp; pp = &(*pp)->next)
+        if (!best || (*pp)->seq < (*best)->seq) best = pp;
+    if (!best) return NULL;
+    if (!(flags & BA_NEXT_ANY)) {
+        uint64_t seq = (*best)->seq;
+        if (r->nqueue && r->queue[0]->seq < seq) return NULL;
+        for (int i = 0; i < r->nw; i++)
+            for (int j = 0; j < r->w[i].ninflight; j++)
+                if (r->w[i].inflight[j].t->seq < seq) return NULL;
+    }
+    held *h = *best;
+    *best = h->next;
+    h->next = NULL;
+    return h;
+}
+
+static int hand_out(ba_renderer *r, held *h, const ba_frame **out)
+{
+    if (h->err != BA_OK) {
+        int err = h->err;
+        json_error_t jerr;
+        json_decref(r->e.json);
+        r->e.json = json_loads(h->err_json, 0, &jerr);
+        snprintf(r->e.msg, sizeof r->e.msg, "%s", h->err_msg);
+        ba_free_held(h);
+        return err;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->outstanding++;
+    pthread_mutex_unlock(&r->mu);
+    *out = &h->frame;
+    return BA_OK;
+}
+
+static int any_inflight(const ba_renderer *r)
+{
+    for (int i = 0; i < r->nw; i++)
+        if (r->w[i].ninflight) return 1;
+    return 0;
+}
+
+/* Wait for any worker until `deadline` (< 0: none) or a frame overruns the
+ * timeout, and take what arrived. */
+static int wait_workers(ba_renderer *r, struct pollfd *p, double deadline)
+{
+    int n = 0;
+    double wait = deadline < 0 ? -1 : deadline - ba_now(); /* -1: no limit */
+    if (deadline >= 0 && wait < 0) wait = 0;
     for (int i = 0; i < r->nw; i++) {
-        err = start_worker(r, &r->w[i]);
+        worker *w = &r->w[i];
+        if (w->pid == 0) continue;
+        p[n++] = (struct pollfd){w->sock, POLLIN, 0};
+        p[n++] = (struct pollfd){w->out, POLLIN, 0};
+        if (r->o.timeout > 0 && w->ninflight) {
+            double left = w->progress + r->o.timeout - ba_now();
+            if (left < 0) left = 0;
+            if (wait < 0 || left < wait) wait = left;
+        }
+    }
+    int rc = poll(p, (nfds_t)n, wait < 0 ? -1 : (int)(wait * 1000) + 1);
+    if (rc < 0 && errno == EINTR) return ba_err_set(&r->e, BA_EINTR, NULL, "interrupted");
+    if (rc < 0) return ba_err_set(&r->e, BA_EIO, NULL, "poll: %s", strerror(errno));
+    int err = BA_OK;
+    for (int i = 0, k = 0; rc > 0 && i < r->nw && err == BA_OK; i++) {
+        worker *w = &r->w[i];
+        if (w->pid == 0 || k >= n || p[k].fd != w->sock) continue;
+        if (p[k + 1].revents) ba_worker_drain(w, r->o.verbose);
+        if (p[k].revents) err = receive(r, w);
+        k += 2;
+    }
+    for (int i = 0; i < r->nw && err == BA_OK && r->o.timeout > 0; i++) {
+        worker *w = &r->w[i];
+        if (w->pid > 0 && w->ninflight && ba_now() - w->progress >= r->o.timeout) {
+            char why[96];
+            snprintf(why, sizeof why, "did not finish a frame within %g s", r->o.timeout);
+            err = crashed(r, w, why);
+        }
+    }
+    return err;
+}
+
+int ba_renderer_next(ba_renderer *r, int flags, int timeout_ms, const ba_frame **out)
+{
+    if (!r || !out || timeout_ms < -1) return BA_EINVAL;
+    *out = NULL;
+    if (r->closed) return ba_err_set(&r->e, BA_ESTATE, NULL, "the renderer is closed");
+    double deadline = timeout_ms < 0 ? -1 : ba_now() + timeout_ms / 1000.0;
+    struct pollfd *p = calloc((size_t)r->nw * 2, sizeof *p);
+    if (!p) return nomem(r);
+    int err;
+    for (;;) {
+        if (r->o.stop && *r->o.stop) {
+            err = ba_err_set(&r->e, BA_EINTR, NULL, "interrupted");
+            break;
+        }
+        if ((err = dispatch(r)) != BA_OK) break;
+        held *h = deliverable(r, flags);
+        if (h) {
+            err = hand_out(r, h, out);
+            break;
+        }
+        if (!any_inflight(r)) {
+            if (r->nqueue)
+                err = ba_err_set(&r->e, BA_EFULL, NULL, "every ring slot is held by frames you "
+                                 "still keep (%d workers x %d slots): release some (del frame / "
+                                 "frame.release() / frame.copy()) or pass a larger ring=",
+                                 r->nw, r->o.ring);
+            else
+                err = BA_EDONE;
+            break;
+        }
+        if (deadline >= 0 && ba_now() >= deadline) {
+            err = BA_ETIMEDOUT;
+            break;
+        }
+        if ((err = wait_workers(r, p, deadline)) != BA_OK) break;
+    }
+    free(p);
+    return err;
+}
+
+void ba_renderer_release(ba_renderer *r, const ba_frame *frame)
+{
+    if (!r || !frame) return;
+    held *h = (held *)frame; /* the frame is a held's first member */
+    pthread_mutex_lock(&r->mu);
+    if (h->slot >= 0 && r->nfreed < r->capfreed)
+        r->freed[r->nfreed++] = (freed_slot){frame->worker, h->slot};
+    int last = --r->outstanding == 0 && r->closed;
+    pthread_mutex_unlock(&r->mu);
+    ba_free_held(h);
+    if (last) ba_renderer_close(r); /* closed earlier: now free it */
+}
+
+/* Wait out w's frames in flight, dropping them; a worker that dies or stays
+ * silent past the timeout is stopped. */
+static int drain_inflight(ba_renderer *r, worker *w)
+{
+    while (w->ninflight && w->pid > 0) {
+        struct pollfd p[2] = {{w->sock, POLLIN, 0}, {w->out, POLLIN, 0}};
+        double left = r->o.timeout > 0 ? w->progress + r->o.timeout - ba_now() : -1;
+        if (r->o.timeout > 0 && left <= 0) return BA_ETIMEDOUT;
+        int rc = poll(p, 2, left < 0 ? -1 : (int)(left * 1000) + 1);
+        if (rc < 0) return errno == EINTR ? BA_EINTR : BA_EIO;
+        if (p[1].revents) ba_worker_drain(w, r->o.verbose);
+        if (!p[0].revents) continue;
+        json_t *reply = NULL;
+        int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
+        int err = ba_worker_recv(w, r->buf, sizeof r->buf, &reply, fds, &nfds);
+        for (int i = 0; i < nfds; i++) close(fds[i]);
+        if (err == BA_ETIMEDOUT) continue;
         if (err != BA_OK) return err;
+        json_int_t id = json_integer_value(json_object_get(reply, "job"));
+        json_decref(reply);
+        w->progress = ba_now();
+        for (int i = 0; i < w->ninflight; i++)
+            if ((json_int_t)w->inflight[i].id == id) {
+                job *jb = &w->inflight[i];
+                if (jb->slot >= 0) w->slot_free[jb->slot] = 1;
+                free_task(jb->t);
+                *jb = w->inflight[--w->ninflight];
+                break;
+            }
     }
     return BA_OK;
 }
 
-static void free_held(held *h)
+int ba_renderer_cancel(ba_renderer *r, int wait)
 {
-    for (int i = 0; i < h->nmaps; i++) munmap(h->maps[i], h->map_len[i]);
-    free(h->arrays);
-    free(h->names);
-    free((char *)h->frame.meta_json);
-    free(h);
+    if (!r) return BA_EINVAL;
+    while (r->nqueue) free_task(dequeue(r));
+    while (r->done) {
+        held *h = r->done;
+        r->done = h->next;
+        if (h->slot >= 0 && r->w[h->frame.worker].slot_free)
+            r->w[h->frame.worker].slot_free[h->slot] = 1;
+        ba_free_held(h);
+    }
+    for (int i = 0; i < r->nw; i++) {
+        worker *w = &r->w[i];
+        if (!w->ninflight) continue;
+        if (!wait || drain_inflight(r, w) != BA_OK) {
+            for (int j = 0; j < w->ninflight; j++) {
+                if (w->inflight[j].slot >= 0) w->slot_free[w->inflight[j].slot] = 1;
+                free_task(w->inflight[j].t);
+            }
+            w->ninflight = 0;
+            ba_worker_stop(w, 1, r->o.verbose); /* restarted when work waits */
+        }
+    }
+    return BA_OK;
 }
 
-static void release_held(ba_renderer *r, held *h)
+int ba_renderer_run(ba_renderer *r, const int64_t *frames, const char *const *params,
+                    size_t count, ba_frame_fn fn, void *user)
 {
-    if (h->slot >= 0 && h->worker >= 0 && h->worker < r->nw && r->w[h->worker].slot_free)
-        r->w[h->worker].slot_free[h->slot] = 1;
-    free_held(h);
+    if (!r || !fn) return BA_EINVAL;
+    size_t submitted = 0;
+    for (;;) {
+        int err = BA_OK;
+        while (err == BA_OK && submitted < count && r->nqueue == 0) {
+            char text[48];
+            const char *p = params ? params[submitted] : NULL;
+            if (!p && frames) {
+                snprintf(text, sizeof text, "{\"frame\":%lld}", (long long)frames[submitted]);
+                p = text;
+            }
+            err = ba_renderer_submit(r, (int64_t)submitted, p);
+            submitted++;
+        }
+        const ba_frame *f = NULL;
+        if (err == BA_OK) err = ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f);
+        if (err == BA_EINTR && !(r->o.stop && *r->o.stop)) continue;
+        if (err == BA_EDONE && submitted == count) return BA_OK;
+        if (err == BA_EDONE) continue;
+        if (err == BA_OK) {
+            err = fn(f, user);
+            ba_renderer_release(r, f);
+        }
+        if (err != BA_OK) {
+            ba_renderer_cancel(r, 0);
+            return err;
+        }
+    }
+}
+
+const char *ba_renderer_message(const ba_renderer *r)
+{
+    return r ? r->e.msg : "";
+}
+
+const char *ba_renderer_error_json(const ba_renderer *r)
+{
+    if (!r || !r->e.json) return "{}";
+    ba_renderer *m = (ba_renderer *)r; /* the text is a cache of the object */
+    free(m->err_text);
+    m->err_text = json_dumps(r->e.json, JSON_COMPACT);
+    return m->err_text ? m->err_text : "{}";
+}
+
+int ba_renderer_workers(const ba_renderer *r)
+{
+    return r ? r->nw : 0;
+}
+
+int ba_renderer_worker_pid(const ba_renderer *r, int i)
+{
+    return r && i >= 0 && i < r->nw ? (int)r->w[i].pid : 0;
 }
 
 void ba_renderer_close(ba_renderer *r)
 {
     if (!r) return;
-    while (r->done) {
-        held *h = r->done;
-        r->done = h->next;
-        free_held(h);
+    if (!r->closed) {
+        ba_renderer_cancel(r, 0);
+        for (int i = 0; i < r->nw; i++) ba_worker_stop(&r->w[i], 0, r->o.verbose);
+        pthread_mutex_lock(&r->mu);
+        r->closed = 1;
+        int busy = r->outstanding > 0;
+        pthread_mutex_unlock(&r->mu);
+        if (busy) return; /* the last release frees it: its rings stay mapped till then */
     }
-    for (int i = 0; i < r->nw; i++) {
-        stop_worker(r, &r->w[i], 0);
+    for (int i = 0; r->w && i < r->nw; i++) {
         ba_ring_close(r->w[i].ring);
         free(r->w[i].slot_free);
     }
     free(r->w);
+    free(r->queue);
+    free(r->freed);
     json_decref(r->init_msg);
-    free(r->scene);
-    free(r->passes);
-    free(r->engine);
-    free(r->setup);
+    json_decref(r->e.json);
+    free(r->err_text);
     free(r->blender);
     free(r->python);
     free(r->pkg);
+    pthread_mutex_destroy(&r->mu);
     free(r);
-}
-
-const char *ba_renderer_message(const ba_renderer *r)
-{
-    return r ? r->msg : "";
-}
-
-/* ---------------------------------------------------------------------- */
-/*  run                                                                    */
-/* ---------------------------------------------------------------------- */
-
-static int dtype_from(const char *descr)
-{
-    for (int i = 0; descr && ba_dtype_descr(i); i++)
-        if (strcmp(descr, ba_dtype_descr(i)) == 0) return i;
-    return -1;
-}
-
-/* Turn a frame reply into a held frame: map memfd parts, point into the slot. */
-static int take_frame(ba_renderer *r, worker *w, json_t *reply, int *fds, int nfds, job *jb,
-                      held **out)
-{
-    held *h = calloc(1, sizeof *h);
-    if (!h) return BA_ENOMEM;
-    h->index = jb->index;
-    h->worker = w->id;
-    h->slot = -1;
-    json_t *parts = json_object_get(reply, "parts");
-    size_t np = json_array_size(parts), total = 0, narr = 0, names = 0;
-    for (size_t i = 0; i < np; i++) {
-        json_t *arrs = json_object_get(json_array_get(parts, i), "arrays");
-        for (size_t j = 0; j < json_array_size(arrs); j++) {
-            narr++;
-            names += strlen(json_string_value(json_object_get(json_array_get(arrs, j), "name"))
-                                ? json_string_value(json_object_get(json_array_get(arrs, j), "name"))
-                                : "") + 1;
-        }
-    }
-    h->arrays = calloc(narr ? narr : 1, sizeof *h->arrays);
-    h->names = malloc(names ? names : 1);
-    if (!h->arrays || !h->names) {
-        free_held(h);
-        return BA_ENOMEM;
-    }
-    int fdi = 0, err = BA_OK;
-    size_t a = 0;
-    char *np_ = h->names;
-    for (size_t i = 0; i < np && err == BA_OK; i++) {
-        json_t *part = json_array_get(parts, i);
-        json_t *slotj = json_object_get(part, "slot");
-        json_int_t size = json_integer_value(json_object_get(part, "size"));
-        const uint8_t *base = NULL;
-        size_t avail = 0;
-        if (json_is_integer(slotj)) {
-            json_int_t k = json_integer_value(slotj);
-            if (!w->ring || k != jb->slot || k < 0 || (uint64_t)k >= ba_ring_slots(w->ring)) {
-                err = say(r, BA_EFORMAT, "worker %d answered with an unexpected slot", w->id);
-                break;
-            }
-            base = ba_ring_slot(w->ring, (uint32_t)k);
-            avail = ba_ring_slot_size(w->ring);
-            h->slot = (int)k;
-        } else {
-            if (fdi >= nfds || size <= 0 || h->nmaps >= BA_MSG_MAX_FDS) {
-                err = say(r, BA_EFORMAT, "worker %d sent a frame part without its memory", w->id);
-                break;
-            }
-            /* a memfd shorter than the size it comes with, or one the worker could
-             * shrink later, would SIGBUS us on access: it must be sealed */
-            struct stat st;
-            int seals = fcntl(fds[fdi], F_GET_SEALS);
-            if (fstat(fds[fdi], &st) != 0 || !S_ISREG(st.st_mode) ||
-                (uint64_t)st.st_size < (uint64_t)size || seals < 0 ||
-                !(seals & F_SEAL_SHRINK)) {
-                err = say(r, BA_EFORMAT, "worker %d sent a frame part that is not a sealed memfd "
-                          "of the size it states", w->id);
-                break;
-            }
-            void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fds[fdi++], 0);
-            if (m == MAP_FAILED) {
-                err = say(r, BA_EIO, "mmap of a frame: %s", strerror(errno));
-                break;
-            }
-            h->maps[h->nmaps] = m;
-            h->map_len[h->nmaps++] = (size_t)size;
-            base = m;
-            avail = (size_t)size;
-        }
-        total += (size_t)size;
-        json_t *arrs = json_object_get(part, "arrays");
-        for (size_t j = 0; j < json_array_size(arrs); j++) {
-            json_t *e = json_array_get(arrs, j);
-            ba_frame_array *fa = &h->arrays[a];
-            const char *name = json_string_value(json_object_get(e, "name"));
-            json_t *shape = json_object_get(e, "shape");
-            json_int_t off = json_integer_value(json_object_get(e, "offset"));
-            json_int_t nb = json_integer_value(json_object_get(e, "nbytes"));
-            fa->dtype = dtype_from(json_string_value(json_object_get(e, "dtype")));
-            fa->ndim = (int)json_array_size(shape);
-            uint64_t count = 1;
-            int wrapped = 0;
-            for (int d = 0; d < fa->ndim && d < 3; d++) {
-                json_int_t dim = json_integer_value(json_array_get(shape, (size_t)d));
-                fa->shape[d] = (uint64_t)dim;
-                wrapped |= dim < 0 || __builtin_mul_overflow(count, fa->shape[d], &count);
-            }
-            if (!name || fa->dtype < 0 || fa->ndim < 2 || fa->ndim > 3 || off < 0 || nb < 0 || wrapped ||
-                __builtin_mul_overflow(count, (uint64_t)ba_dtype_size(fa->dtype), &count) ||
-                count != (uint64_t)nb ||
-                (uint64_t)off + (uint64_t)nb > avail) {
-                err = say(r, BA_EFORMAT, "worker %d described an array that does not fit", w->id);
-                break;
-            }
-            size_t nl = strlen(name) + 1;
-            memcpy(np_, name, nl);
-            fa->name = np_;
-            np_ += nl;
-            fa->data = base + off;
-            fa->nbytes = (size_t)nb;
-            a++;
-        }
-    }
-    (void)total;
-    if (err != BA_OK) {
-        free_held(h);
-        return err;
-    }
-    json_t *meta = json_object_get(reply, "meta");
-    h->frame.index = jb->index;
-    h->frame.frame = json_integer_value(json_object_get(meta, "frame"));
-    h->frame.narrays = (int)a;
-    h->frame.arrays = h->arrays;
-    json_object_set_new(meta, "index", json_integer(jb->index));
-    json_object_set_new(meta, "worker", json_integer(w->id));
-    h->frame.meta_json = json_dumps(meta, JSON_COMPACT);
-    if (!h->frame.meta_json) {
-        free_held(h);
-        return BA_ENOMEM;
-    }
-    *out = h;
-    return BA_OK;
-}
-
-typedef struct run_state {
-    const int64_t *frames;
-    size_t count;
-    size_t next;            /* next index never dispatched */
-    int64_t *retry;         /* indices to dispatch again first */
-    size_t nretry;
-    uint8_t *attempts;
-} run_state;
-
-static int dispatch(ba_renderer *r, worker *w, run_state *st, int64_t index)
-{
-    int slot = -1;
-    if (w->ring) {
-        for (uint32_t k = 0; k < ba_ring_slots(w->ring); k++)
-            if (w->slot_free[k]) {
-                slot = (int)k;
-                break;
-            }
-        w->slot_free[slot] = 0;
-    }
-    job jb = {++r->next_job, index, slot};
-    json_t *params = json_object();
-    if (st->frames) json_object_set_new(params, "frame", json_integer(st->frames[index]));
-    json_t *m = json_pack("{s:s,s:I,s:I,s:o,s:o}", "op", "render", "job", (json_int_t)jb.id,
-                          "index", (json_int_t)index, "params", params,
-                          "slot", slot >= 0 ? json_integer(slot) : json_null());
-    if (!m) return BA_ENOMEM;
-    if (w->ninflight == 0) w->progress = now();
-    w->inflight[w->ninflight++] = jb;
-    send_json(w, m, NULL, 0); /* a dead worker shows as end of stream on its socket */
-    json_decref(m);
-    return BA_OK;
-}
-
-static int has_room(const worker *w)
-{
-    if (!w->ring) return w->ninflight == 0;
-    if (w->ninflight >= MAX_INFLIGHT) return 0;
-    for (uint32_t k = 0; k < ba_ring_slots(w->ring); k++)
-        if (w->slot_free[k]) return 1;
-    return 0;
-}
-
-/* w died (or overran the timeout): its frames go back to the queue, or fail. */
-static int crashed(ba_renderer *r, worker *w, run_state *st, const char *why)
-{
-    if (why) {
-        kill(w->pid, SIGKILL);
-        reap(r, w, "rendering");
-        say(r, BA_EWORKER, "Blender (worker %d) %s; it was stopped.\nBlender's last output:\n%s",
-            w->id, why, last_output(w));
-    } else {
-        reap(r, w, "rendering");
-    }
-    int err = BA_OK;
-    for (int i = w->ninflight - 1; i >= 0; i--) {
-        job *jb = &w->inflight[i];
-        if (jb->slot >= 0) w->slot_free[jb->slot] = 1;
-        if (++st->attempts[jb->index] > (unsigned)r->o.retries) {
-            char prev[sizeof r->msg];
-            memcpy(prev, r->msg, sizeof prev);
-            err = say(r, BA_EWORKER, "index %lld failed on worker %d after %u attempt(s): %s",
-                      (long long)jb->index, w->id, st->attempts[jb->index], prev);
-        } else {
-            st->retry[st->nretry++] = jb->index;
-        }
-    }
-    w->ninflight = 0;
-    stop_worker(r, w, 1);
-    /* keep the retry queue in index order: frames are re-rendered first */
-    for (size_t i = 1; i < st->nretry; i++)
-        for (size_t j = i; j > 0 && st->retry[j - 1] < st->retry[j]; j--) {
-            int64_t t = st->retry[j];
-            st->retry[j] = st->retry[j - 1];
-            st->retry[j - 1] = t;
-        }
-    return err;
-}
-
-static int receive(ba_renderer *r, worker *w, run_state *st)
-{
-    json_t *reply = NULL;
-    int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
-    int err = recv_json(r, w, &reply, fds, &nfds);
-    if (err == BA_ETIMEDOUT) return BA_OK;
-    if (err == BA_EFORMAT) /* alive but broken: stop it now, its frames go again */
-        return crashed(r, w, st, "broke the worker protocol: its reply is not a JSON object");
-    if (err != BA_OK) return crashed(r, w, st, NULL);
-    w->progress = now();
-    json_int_t id = json_integer_value(json_object_get(reply, "job"));
-    int at = -1;
-    for (int i = 0; i < w->ninflight; i++)
-        if ((json_int_t)w->inflight[i].id == id) at = i;
-    if (at < 0) {
-        for (int i = 0; i < nfds; i++) close(fds[i]);
-        json_decref(reply);
-        return BA_OK;
-    }
-    job jb = w->inflight[at];
-    memmove(&w->inflight[at], &w->inflight[at + 1], (size_t)(w->ninflight - at - 1) * sizeof jb);
-    w->ninflight--;
-    if (!json_is_true(json_object_get(reply, "ok"))) {
-        char what[64];
-        snprintf(what, sizeof what, "index %lld: ", (long long)jb.index);
-        err = reply_error(r, reply, what);
-        if (jb.slot >= 0) w->slot_free[jb.slot] = 1;
-        for (int i = 0; i < nfds; i++) close(fds[i]);
-        json_decref(reply);
-        return err;
-    }
-    held *h = NULL;
-    err = take_frame(r, w, reply, fds, nfds, &jb, &h);
-    for (int i = 0; i < nfds; i++) close(fds[i]);
-    if (err == BA_OK) {
-        if (jb.slot >= 0 && h->slot != jb.slot) w->slot_free[jb.slot] = 1; /* did not fit */
-        h->next = r->done;
-        r->done = h;
-        if (!w->ring) { /* first frame: the ring, sized for it */
-            size_t size = 0;
-            json_t *parts = json_object_get(reply, "parts");
-            for (size_t i = 0; i < json_array_size(parts); i++)
-                size += (size_t)json_integer_value(json_object_get(json_array_get(parts, i), "size"));
-            err = ba_ring_create(&w->ring, (uint32_t)r->o.ring, size ? size : 1);
-            if (err == BA_OK) {
-                w->slot_free = malloc(ba_ring_slots(w->ring));
-                if (!w->slot_free) err = BA_ENOMEM;
-                else memset(w->slot_free, 1, ba_ring_slots(w->ring));
-            }
-            if (err == BA_OK) {
-                int fd = ba_ring_fd(w->ring);
-                json_t *m = json_pack("{s:s}", "op", "ring");
-                err = m ? send_json(w, m, &fd, 1) : BA_ENOMEM;
-                json_decref(m);
-                json_t *ack = NULL;
-                if (err == BA_OK) err = wait_reply(r, w, 60, "attaching its ring", &ack);
-                if (err == BA_OK && !json_is_true(json_object_get(ack, "ok")))
-                    err = reply_error(r, ack, "");
-                json_decref(ack);
-            }
-            if (err != BA_OK && !r->msg[0]) say(r, err, "cannot set up a shared-memory ring");
-        }
-    }
-    json_decref(reply);
-    return err;
-}
-
-int ba_renderer_run(ba_renderer *r, const int64_t *frames, size_t count, ba_frame_fn fn,
-                    void *user)
-{
-    if (!r || !fn) return BA_EINVAL;
-    r->msg[0] = '\0';
-    run_state st = {frames, count, 0, NULL, 0, NULL};
-    st.retry = malloc(((size_t)r->nw * MAX_INFLIGHT + 1) * sizeof *st.retry);
-    st.attempts = calloc(count ? count : 1, 1);
-    if (!st.retry || !st.attempts) {
-        free(st.retry);
-        free(st.attempts);
-        return BA_ENOMEM;
-    }
-    int err = BA_OK;
-    size_t deliver = 0;
-    struct pollfd *p = calloc((size_t)r->nw * 2, sizeof *p);
-    if (!p) err = BA_ENOMEM;
-    while (err == BA_OK && deliver < count) {
-        if (r->o.stop && *r->o.stop) {
-            err = say(r, BA_EINTR, "interrupted");
-            break;
-        }
-        /* dispatch */
-        for (int i = 0; i < r->nw && err == BA_OK; i++) {
-            worker *w = &r->w[i];
-            while (err == BA_OK && (st.nretry || st.next < count) && (w->pid == 0 || has_room(w))) {
-                if (w->pid == 0 && (err = start_worker(r, w)) != BA_OK) break;
-                if (!has_room(w)) break;
-                int64_t index = st.nretry ? st.retry[--st.nretry] : (int64_t)st.next++;
-                err = dispatch(r, w, &st, index);
-            }
-        }
-        if (err != BA_OK) break;
-        /* deliver what is next, in order */
-        size_t delivered = deliver;
-        for (held **pp = &r->done; *pp;) {
-            held *h = *pp;
-            if (h->index != (int64_t)deliver) {
-                pp = &h->next;
-                continue;
-            }
-            *pp = h->next;
-            int rc = fn(&h->frame, user);
-            release_held(r, h);
-            deliver++;
-            if (rc != 0) {
-                err = rc;
-                break;
-            }
-            pp = &r->done; /* the next one may be anywhere in the list */
-        }
-        if (err != BA_OK || deliver >= count) break;
-        /* a delivered frame gave its slot back: dispatch into it before waiting
-         * (with every slot held, nothing may be in flight now) */
-        if (deliver != delivered) continue;
-        /* wait for the workers */
-        int n = 0;
-        double timeout = -1;
-        for (int i = 0; i < r->nw; i++) {
-            worker *w = &r->w[i];
-            if (w->pid == 0) continue;
-            p[n++] = (struct pollfd){w->sock, POLLIN, 0};
-            p[n++] = (struct pollfd){w->out, POLLIN, 0};
-            if (r->o.timeout > 0 && w->ninflight) {
-                double left = w->progress + r->o.timeout - now();
-                if (timeout < 0 || left < timeout) timeout = left < 0 ? 0 : left;
-            }
-        }
-        int rc = poll(p, (nfds_t)n, timeout < 0 ? -1 : (int)(timeout * 1000) + 1);
-        if (rc < 0 && errno != EINTR) {
-            err = say(r, BA_EIO, "poll: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0, k = 0; rc > 0 && i < r->nw && err == BA_OK; i++) {
-            worker *w = &r->w[i];
-            if (w->pid == 0) continue;
-            struct pollfd *ps = &p[k], *po = &p[k + 1];
-            k += 2;
-            if (ps->fd != w->sock) continue;
-            if (po->revents) drain(r, w);
-            if (ps->revents) err = receive(r, w, &st);
-        }
-        if (r->o.timeout > 0)
-            for (int i = 0; i < r->nw && err == BA_OK; i++) {
-                worker *w = &r->w[i];
-                if (w->pid > 0 && w->ninflight && now() - w->progress >= r->o.timeout) {
-                    char why[96];
-                    snprintf(why, sizeof why, "did not finish a frame within %g s", r->o.timeout);
-                    err = crashed(r, w, &st, why);
-                }
-            }
-    }
-    free(p);
-    free(st.retry);
-    free(st.attempts);
-    if (err != BA_OK) { /* frames in flight or held are dropped; workers stop mid-frame */
-        while (r->done) {
-            held *h = r->done;
-            r->done = h->next;
-            release_held(r, h);
-        }
-        for (int i = 0; i < r->nw; i++)
-            if (r->w[i].ninflight) {
-                for (int j = 0; j < r->w[i].ninflight; j++)
-                    if (r->w[i].inflight[j].slot >= 0) r->w[i].slot_free[r->w[i].inflight[j].slot] = 1;
-                stop_worker(r, &r->w[i], 1);
-            }
-        if (!r->msg[0]) say(r, err, "%s", ba_strerror(err));
-    }
-    return err;
-}
-
-/* ---------------------------------------------------------------------- */
-/*  for the fuzz target: a reply through take_frame, with no worker process */
-/* ---------------------------------------------------------------------- */
-
-int ba_internal_check_reply(const char *json, size_t len, size_t slot_size)
-{
-    json_error_t jerr;
-    json_t *reply = json_loadb(json, len, 0, &jerr);
-    if (!reply || !json_is_object(reply)) {
-        json_decref(reply);
-        return BA_EFORMAT;
-    }
-    ba_renderer *r = calloc(1, sizeof *r);
-    worker w;
-    memset(&w, 0, sizeof w);
-    w.sock = w.out = -1;
-    int err = r ? ba_ring_create(&w.ring, 1, slot_size ? slot_size : 1) : BA_ENOMEM;
-    if (err == BA_OK) {
-        job jb = {1, 0, 0};
-        held *h = NULL;
-        err = take_frame(r, &w, reply, NULL, 0, &jb, &h);
-        if (err == BA_OK) {
-            const uint8_t *lo = ba_ring_slot(w.ring, 0), *hi = lo + ba_ring_slot_size(w.ring);
-            for (int i = 0; i < h->frame.narrays; i++) {
-                const ba_frame_array *a = &h->frame.arrays[i];
-                const uint8_t *p = a->data;
-                if (p < lo || p > hi || a->nbytes > (size_t)(hi - p)) abort(); /* outside */
-                if (a->nbytes) {
-                    volatile uint8_t first = p[0], last = p[a->nbytes - 1];
-                    (void)first;
-                    (void)last;
-                }
-            }
-            free_held(h);
-        }
-    }
-    ba_ring_close(w.ring);
-    free(r);
-    json_decref(reply);
-    return err;
 }

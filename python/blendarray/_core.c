@@ -23,8 +23,9 @@
 #include <time.h>
 
 #include "blendarray.h"
+#include "_core.h"
 
-static PyObject *error_type(void)
+PyObject *ba_py_error_type(void)
 {
     /* blendarray._errors.BlendArrayError, so users catch one exception type. */
     PyObject *mod = PyImport_ImportModule("blendarray._errors");
@@ -37,7 +38,7 @@ static PyObject *error_type(void)
 
 static PyObject *raise_ba(int err, const char *what, PyObject *path)
 {
-    PyObject *cls = error_type();
+    PyObject *cls = ba_py_error_type();
     if (cls == NULL)
         return NULL;
     if (path != NULL)
@@ -145,7 +146,7 @@ static PyObject *raise_ba_errno(int err, int saved_errno, const char *what)
 {
     if (err != BA_EIO || saved_errno == 0)
         return raise_ba(err, what, NULL);
-    PyObject *cls = error_type();
+    PyObject *cls = ba_py_error_type();
     if (cls == NULL)
         return NULL;
     PyErr_Format(cls, "%s: %s: %s", what, ba_strerror(err), strerror(saved_errno));
@@ -650,6 +651,8 @@ PyMODINIT_FUNC PyInit__core(void)
         Py_DECREF(&Lease_Type);
         goto fail;
     }
+    if (ba_py_add_renderer(m) < 0)
+        goto fail;
     if (PyModule_AddIntConstant(m, "MSG_MAX", BA_MSG_MAX) < 0
         || PyModule_AddIntConstant(m, "MSG_MAX_FDS", BA_MSG_MAX_FDS) < 0)
         goto fail;

@@ -63,3 +63,21 @@ class RenderError(BlendArrayError):
 BY_NAME = {cls.__name__: cls for cls in
            (BlendArrayError, SceneError, SceneNotFoundError, PassError, RenderError, SetupError,
             WorkerError)}
+
+
+def from_json(text, code=0, what=""):
+    """The exception for an error of libblendarray's renderer (ba_renderer_error_json):
+    the class its "type" names (an unexpected one of the worker's is a RenderError),
+    with the pass names a PassError offers, or the output and exit status of a
+    WorkerError's Blender."""
+    import json
+    err = json.loads(text or "{}")
+    cls = BY_NAME.get(err.get("type"), RenderError)
+    if err.get("type") == "BlenderNotFoundError":
+        cls = BlenderNotFoundError
+    msg = err.get("message") or what or "unknown error"
+    if cls is PassError:
+        return cls(msg, err.get("available", ()))
+    if cls is WorkerError:
+        return cls(msg, err.get("output", ""), err.get("returncode"))
+    return cls(msg)

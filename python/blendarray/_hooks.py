@@ -213,6 +213,8 @@ def load(spec, namespace=None):
     namespace: names every hook run from source sees (the worker gives `bpy`)."""
     if not spec:
         return None
+    if spec.get("kind") == "string":  # the CLI's --setup, read as setup= reads it
+        spec = _spec_of_string(spec["spec"])
     name = spec.get("name") or "setup"
     try:
         fn = _load(spec, name, namespace or {})

@@ -169,7 +169,7 @@ def test_retries_bound_the_attempts(cli, demo_blend, tmp_path, retries):
         assert len(attempts) == retries + 1, f"--retries {retries}: {len(attempts)} attempts"
         line = _lines(run.stderr)[0]
         assert f"index 1 failed on worker 0 after {retries + 1} attempt(s)" in line, line
-        assert "signal 9" in line, line
+        assert "SIGKILL" in line, line
         run.assert_clean()
     assert not out.exists() and sorted(os.listdir(tmp_path)) == ["marks", "tmp"]
 
@@ -421,7 +421,7 @@ ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
 @pytest.mark.parametrize("mode, message", [
     ("version", "speaks worker protocol version 99"),
     ("malformed", "broke the worker protocol: its reply is not a JSON object"),
-    ("outside", "described an array that does not fit"),
+    ("outside", "described an array that does not lie inside the memory it sent"),
 ])
 def test_rogue_worker_is_a_clear_error(cli, tmp_path, mode, message):
     """The C worker client against a worker that answers with an unknown protocol

@@ -1,4 +1,4 @@
-"""Deliberate bugs in the C library, the C worker client (src/renderer.c), the CLI
+"""Deliberate bugs in the C library, the worker client (src/renderer.c, worker.c, reply.c), the CLI
 and the fuzz targets' checks: each must make its tests fail. Same format as
 mutants.py (id, promise, edits: (path, text that occurs once, replacement),
 tests: ["pytest", args...] or a command run in the mutated copy); a mutant must
@@ -20,51 +20,37 @@ CLI_MUTANTS = [
     # -- the C client's fault paths ---------------------------------------------------
     {
         "id": "cli-retries-off-by-one",
-        "promise": "--retries N: a frame is attempted exactly N + 1 times",
-        "edits": [("src/renderer.c", "if (++st->attempts[jb->index] > (unsigned)r->o.retries) {",
-                   "if (++st->attempts[jb->index] >= (unsigned)r->o.retries) {")],
+        "promise": "retries=N (--retries N): a frame is attempted exactly N + 1 times",
+        "edits": [("src/renderer.c", "if (err == BA_OK && ++jb->t->attempts > (unsigned)r->o.retries) {",
+                   "if (err == BA_OK && ++jb->t->attempts >= (unsigned)r->o.retries) {")],
         "tests": [["pytest", T_FAULTS, "-k", "retries_bound_the_attempts"]],
     },
     {
         "id": "cli-retry-wrong-frame",
-        "promise": "a killed worker's frames are rendered again with their own frame numbers",
-        "edits": [("src/renderer.c", "json_integer(st->frames[index])",
-                   "json_integer(st->frames[st->next - 1])")],
+        "promise": "the CLI asks for each index's own frame number",
+        "edits": [("src/renderer.c", '"{\\"frame\\":%lld}", (long long)frames[submitted]',
+                   '"{\\"frame\\":%lld}", (long long)frames[submitted ? submitted - 1 : 0]')],
         "tests": [["pytest", T_FAULTS, "-k", "killed_worker_frames_are_rendered_again"]],
     },
     {
-        "id": "cli-timeout-ignored",
-        "promise": "--timeout stops a worker that overruns a frame",
-        "edits": [("src/renderer.c", "        if (r->o.timeout > 0)\n            for (int i = 0;",
-                   "        if (0)\n            for (int i = 0;")],
-        "tests": [["pytest", T_FAULTS, "-k", "timeout_past_the_retries"]],
-    },
-    {
         "id": "cli-ring-size-ignored",
-        "promise": "--ring N: memory is bounded by N slots of one frame per worker",
+        "promise": "ring=N (--ring N): memory is bounded by N slots of one frame per worker",
         "edits": [("src/renderer.c", "ba_ring_create(&w->ring, (uint32_t)r->o.ring, size ? size : 1)",
                    "ba_ring_create(&w->ring, 4, size ? size : 1)")],
         "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
     },
     {
         "id": "cli-slot-never-released",
-        "promise": "a delivered frame's ring slot goes back to its worker",
-        "edits": [("src/renderer.c", "        r->w[h->worker].slot_free[h->slot] = 1;",
-                   "        (void)0;")],
-        "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
-    },
-    {
-        "id": "cli-ring-1-deadlock",
-        "promise": "--ring 1 renders every frame (no wait with nothing in flight)",
-        "edits": [("src/renderer.c", "        if (deliver != delivered) continue;\n",
-                   "        (void)delivered;\n")],
+        "promise": "a released frame's ring slot goes back to its worker",
+        "edits": [("src/renderer.c", "        if (w->slot_free) w->slot_free[r->freed[i].slot] = 1;",
+                   "        (void)w;")],
         "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
     },
     {
         "id": "cli-bpy-python-ignored",
         "promise": "--blender bpy --python PATH runs the worker in that Python",
-        "edits": [("src/renderer.c", 'r->python = strdup(py && *py ? py : "python3");',
-                   'r->python = strdup(py && 0 ? py : "python3");')],
+        "edits": [("src/renderer.c", 'r->python = strdup(first_of(opts->python, "BLENDARRAY_PYTHON", "python3"));',
+                   'r->python = strdup("python3");')],
         "tests": [["pytest", T_FAULTS, "-k", "bpy_flavour"]],
     },
     # -- Ctrl-C and failures: what is left on disk, and what the CLI says -------------
@@ -92,15 +78,9 @@ CLI_MUTANTS = [
     },
     # -- temporary folders of killed consumers -----------------------------------------
     {
-        "id": "cli-stale-sweep-removed",
-        "promise": "a CLI run removes the temporary folders killed consumers left",
-        "edits": [("src/renderer.c", "    sweep_stale(tmp_root());\n", "    (void)sweep_stale;\n")],
-        "tests": [["pytest", T_FAULTS, "-k", "stale_temp_folders"]],
-    },
-    {
         "id": "cli-sweep-live-folders",
         "promise": "the sweep leaves a live consumer's temporary folder alone",
-        "edits": [("src/renderer.c", "kill((pid_t)pid, 0) == 0 || errno != ESRCH", "0")],
+        "edits": [("src/worker.c", "kill((pid_t)pid, 0) == 0 || errno != ESRCH", "0")],
         "tests": [["pytest", T_FAULTS, "-k", "stale_temp_folders"]],
     },
     # -- display, decoded by the C library's PNG reader --------------------------------
@@ -141,5 +121,21 @@ CLI_MUTANTS = [
                    "if (cinfo.compression == EXR_COMPRESSION_NONE && cinfo.packed_size != cinfo.unpacked_size) {",
                    "if (0) {")],
         "tests": [["sh", "-c", "make -s build/tests/test_exr && build/tests/test_exr"]],
+    },
+    # -- issue 9: one consumer of the worker protocol, in C ------------------------------
+    {
+        "id": "cli-params-ignored",
+        "promise": "--params: each line's frame, settings and own keys reach its frame",
+        "edits": [("src/renderer.c", "            const char *p = params ? params[submitted] : NULL;",
+                   "            const char *p = NULL;")],
+        "tests": [["pytest", T_CLI, "-k", "per_frame_params"]],
+    },
+    {
+        "id": "python-frame-never-released",
+        "promise": "a Python frame's slot goes back when its last array is gone",
+        "edits": [("python/blendarray/_core_renderer.c",
+                   "    ba_renderer_release(self->r, self->frame);\n    Py_TYPE(self)->tp_free",
+                   "    Py_TYPE(self)->tp_free")],
+        "tests": [["pytest", "tests/python/test_renderer.py", "-k", "back_pressure and blender"]],
     },
 ]

@@ -1,28 +1,93 @@
 #!/usr/bin/env python3
-"""A worker that breaks the protocol on purpose, started by the consumer as if it
-were a Blender binary (blender="tests/python/rogue_worker.py"): it speaks the
-control channel with blendarray's own transport (ctypes), renders nothing, and
-misbehaves as $ROGUE says:
+"""A fake worker, started by the consumer as if it were a Blender binary
+(blender="tests/python/rogue_worker.py"; the Blender arguments it gets are
+ignored): it speaks the control channel with blendarray's own transport
+(ctypes, no NumPy), renders nothing, and behaves as $ROGUE says.
+
+Broken or hostile workers:
 
   version    answers init with a protocol version nobody knows
   malformed  answers init correctly, then answers a render with bytes that are not JSON
   outside    answers a render with an array lying past the end of its ring slot
 
-It checks nothing about Blender: it stands for a worker that is broken or hostile.
+Well-behaved ones (tests/c/test_renderer.c), "good" and its variants: every
+frame is one float32 array "rgba" of shape [4, 4, 4] filled with the request's
+index, meta {"frame": params.frame or 1, "user": the request's user keys}; the
+first frame (no ring yet) comes in a sealed memfd, later ones in the ring slot
+the request names.
+
+  good       as above
+  hookerror  index 0 fails as a setup hook would (SetupError "boom"); others as good
+  die        exits (status 1) when asked for index 2 the first time, that is while
+             the file $ROGUE_MARKER does not exist (it creates it); otherwise as good
+  badslot    as good, but index 3's array (in a ring slot) starts past the slot's end
+             the first time, that is while $ROGUE_MARKER does not exist (it creates it)
+
+$ROGUE_DELAY (seconds, default 0): how long each good-family render takes.
+
+It checks nothing about Blender: it stands for a worker that is broken or hostile,
+or for a quick Blender in the consumer's own tests.
 """
+import ctypes
+import fcntl
 import json
 import os
+import struct
 import sys
+import time
 
 sys.path.insert(0, os.environ["ROGUE_PYTHONPATH"])
 from blendarray import _lib  # noqa: E402
 
 fd = int(os.environ["BLENDARRAY_FD"])
 mode = os.environ.get("ROGUE", "version")
+GOOD = ("good", "hookerror", "die", "badslot")
+ring = None
 
 
-def send(obj):
-    _lib.msg_send(fd, json.dumps(obj).encode())
+def send(obj, fds=()):
+    _lib.msg_send(fd, json.dumps(obj).encode(), fds)
+
+
+def sealed_memfd(data, size):
+    """A memfd of `size` bytes starting with `data`, sealed against resizing."""
+    mem = os.memfd_create("rogue", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.ftruncate(mem, size)
+    os.pwrite(mem, data, 0)
+    fcntl.fcntl(mem, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    return mem
+
+
+def render_good(msg):
+    index = msg["index"]
+    if mode == "die" and index == 2 and not os.path.exists(os.environ["ROGUE_MARKER"]):
+        open(os.environ["ROGUE_MARKER"], "w").close()
+        print("rogue worker: dying on index 2", file=sys.stderr, flush=True)
+        os._exit(1)
+    time.sleep(float(os.environ.get("ROGUE_DELAY", "0")))
+    if mode == "hookerror" and index == 0:
+        send({"ok": False, "job": msg["job"],
+              "error": {"type": "SetupError", "message": "boom"}})
+        return
+    data = struct.pack("<64f", *([float(index)] * 64))
+    arrays = [{"name": "rgba", "dtype": "<f4", "shape": [4, 4, 4], "offset": 0,
+               "nbytes": len(data)}]
+    reply = {"ok": True, "job": msg["job"],
+             "meta": {"frame": (msg.get("params") or {}).get("frame", 1),
+                      "user": msg.get("user") or {}}}
+    slot = msg.get("slot")
+    if slot is None or ring is None:
+        mem = sealed_memfd(data, len(data))
+        reply["parts"] = [{"slot": None, "size": len(data), "arrays": arrays}]
+        send(reply, [mem])
+        os.close(mem)
+    else:
+        ctypes.memmove(ring.slot(slot), data, len(data))
+        if mode == "badslot" and index == 3 and not os.path.exists(os.environ["ROGUE_MARKER"]):
+            open(os.environ["ROGUE_MARKER"], "w").close()
+            arrays[0]["offset"] = ring.slot_size
+        reply["parts"] = [{"slot": slot, "size": ring.slot_size, "arrays": arrays}]
+        send(reply)
 
 
 while True:
@@ -30,23 +95,25 @@ while True:
     if got is None:
         sys.exit(0)
     msg = json.loads(got[0])
-    for extra in got[1]:
-        os.close(extra)
+    extras = got[1]
     if msg["op"] == "quit":
         sys.exit(0)
     if msg["op"] == "init":
         send({"ok": True, "protocol": 99 if mode == "version" else msg["protocol"],
               "blender_version": "rogue"})
     elif msg["op"] == "ring":
+        if mode in GOOD:
+            if ring is not None:
+                ring.close()
+            ring = _lib.Ring.attach(extras[0])
         send({"ok": True})
     elif msg["op"] == "render":
-        if mode == "malformed":
+        if mode in GOOD:
+            render_good(msg)
+        elif mode == "malformed":
             _lib.msg_send(fd, b"\x00not json{")
         else:  # "outside": a sealed 4 KiB memfd said to hold a 4 GiB array
-            import fcntl
-            mem = os.memfd_create("rogue", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-            os.ftruncate(mem, 4096)
-            fcntl.fcntl(mem, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+            mem = sealed_memfd(b"", 4096)
             reply = {"ok": True, "job": msg["job"], "meta": {"frame": 1},
                      "parts": [{"slot": None, "size": 4096,
                                 "arrays": [{"name": "rgba", "dtype": "<f4",
@@ -54,3 +121,5 @@ while True:
                                             "nbytes": 1 << 32}]}]}
             _lib.msg_send(fd, json.dumps(reply).encode(), [mem])
             os.close(mem)
+    for extra in extras:
+        os.close(extra)

@@ -252,7 +252,7 @@ ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
 
 @pytest.mark.parametrize("mode, message", [
     ("version", "speaks worker protocol version 99"),
-    ("malformed", "broke the worker protocol: malformed message"),
+    ("malformed", "broke the worker protocol: its reply is not a JSON object"),
     ("outside", "does not lie inside the memory it sent"),
 ])
 def test_rogue_worker_is_a_clear_error(mode, message, leaves_nothing, monkeypatch):

@@ -125,7 +125,7 @@ def test_unclosed_renderer_exits_cleanly(flavour, scenes):
         r = ba.Renderer({scenes("demo")!r}, passes=["rgba"], engine="WORKBENCH",
                         resolution=(16, 16), blender={flavour!r})
         f = r.render()
-        print("PIDS", *[w.proc.proc.pid for w in r._workers], flush=True)
+        print("PIDS", *r.worker_pids(), flush=True)
         """)
     for _ in range(3):
         p = _run_py(code)
@@ -152,7 +152,7 @@ def test_unclosed_renderer_stops_workers_itself(flavour, scenes):
         r = ba.Renderer({scenes("demo")!r}, passes=["rgba"], engine="WORKBENCH",
                         resolution=(16, 16), blender={flavour!r})
         r.render()
-        pids = [w.proc.proc.pid for w in r._workers]
+        pids = r.worker_pids()
         """)
     p = _run_py(code)
     assert p.returncode == 0, p.stderr[-2000:]

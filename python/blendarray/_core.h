@@ -1,0 +1,13 @@
+/* _core.h — what the extension's C files share. */
+#ifndef BA_PY_CORE_H
+#define BA_PY_CORE_H
+
+#include <Python.h>
+
+/* blendarray._errors.BlendArrayError (a new reference), or NULL with an exception set. */
+PyObject *ba_py_error_type(void);
+
+/* _core_renderer.c: add Renderer to the module; -1 with an exception set. */
+int ba_py_add_renderer(PyObject *m);
+
+#endif

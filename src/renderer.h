@@ -1,0 +1,136 @@
+/* renderer.h — the consumer side of the worker protocol, inside the library:
+ * the types shared by its three parts (not installed).
+ *
+ *   worker.c    one Blender process: start, talk, drain its output, stop, reap
+ *   reply.c     the protocol's messages: init and render requests, frame
+ *               replies (checked against the memory they name), errors
+ *   renderer.c  the scheduler and the public ba_renderer_* API
+ */
+#ifndef BA_RENDERER_H
+#define BA_RENDERER_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+
+#define BA_TAIL_MAX 6000   /* bytes of a worker's last output kept for error messages */
+#define BA_MAX_INFLIGHT 2  /* frames queued per worker: it never idles between frames */
+#define BA_ERR_MAX 32768   /* longest error message */
+
+/* A frame asked for: submitted, waiting or in flight. */
+typedef struct task {
+    uint64_t seq;          /* submission order */
+    int64_t index;
+    json_t *params;        /* the known per-frame settings */
+    json_t *user;          /* the caller's own keys */
+    unsigned attempts;     /* workers that died rendering it */
+} task;
+
+typedef struct job {
+    uint64_t id;           /* unique in the renderer's lifetime: replies name it */
+    task *t;
+    int slot;              /* -1: no ring yet */
+} job;
+
+typedef struct worker {
+    int id;
+    pid_t pid;             /* 0: not running */
+    int sock, out;         /* control socket, Blender's output (non-blocking) */
+    char tmpdir[PATH_MAX]; /* its private TMPDIR */
+    char tail[BA_TAIL_MAX];
+    size_t tail_len;
+    int crash_attached;    /* Blender's crash reports are in tail already */
+    int returncode;        /* how it ended: exit status, or -signal */
+    ba_ring *ring;         /* kept across restarts */
+    uint8_t *slot_free;
+    job inflight[BA_MAX_INFLIGHT];
+    int ninflight;
+    double progress;       /* when it last answered (or got work while idle) */
+} worker;
+
+/* A finished frame (or a frame's error) waiting to be handed out, then
+ * handed out until released. `frame` first: a ba_frame * is a held *. */
+typedef struct held {
+    ba_frame frame;
+    uint64_t seq;
+    int slot;              /* -1: the arrays lie in maps */
+    int err;               /* BA_OK, or the error to hand out in its turn */
+    char *err_msg;         /* the error, as ba_renderer_message() gives it */
+    char *err_json;        /* and as ba_renderer_error_json() gives it */
+    void *maps[BA_MSG_MAX_FDS];
+    size_t map_len[BA_MSG_MAX_FDS];
+    int nmaps;
+    ba_frame_array *arrays;
+    char *names;           /* storage for the arrays' names */
+    struct held *next;
+} held;
+
+/* Sinks for what goes wrong: the renderer's message and its JSON twin. */
+typedef struct ba_err {
+    char msg[BA_ERR_MAX];
+    json_t *json;          /* NULL: "{}" */
+} ba_err;
+
+/* ---- worker.c ---------------------------------------------------------- */
+
+typedef struct worker_cmd {
+    const char *blender;   /* a binary's path/name, or "bpy" */
+    const char *python;    /* for bpy */
+    const char *package;   /* folder holding the blendarray package */
+    int verbose;
+    volatile const int *stop;
+} worker_cmd;
+
+double ba_now(void);
+const char *ba_tmp_root(void);
+void ba_sweep_stale(const char *tmp);
+/* Start the process (no message sent yet). */
+int ba_worker_spawn(worker *w, const worker_cmd *c, ba_err *e);
+/* Read what Blender printed (non-blocking). */
+void ba_worker_drain(worker *w, int verbose);
+/* Its last output lines and crash reports, from a line boundary. */
+const char *ba_worker_output(worker *w);
+/* Wait for it to end (killing it if it lingers), set returncode and "how"
+ * ("was killed by SIGKILL", "exited with status 1"). */
+void ba_worker_reap(worker *w, int verbose, char *how, size_t how_cap);
+/* Stop it (politely unless kill_now), close its fds, remove its folder. */
+void ba_worker_stop(worker *w, int kill_now, int verbose);
+int ba_worker_send(worker *w, json_t *msg, const int *fds, int nfds);
+/* One message (a JSON object): BA_OK, BA_ETIMEDOUT (nothing there),
+ * BA_ECLOSED (gone), BA_EFORMAT (not a JSON object; fds closed). */
+int ba_worker_recv(worker *w, char *buf, size_t cap, json_t **msg, int *fds, int *nfds);
+/* Wait up to timeout s for the reply to a request; on failure w is stopped
+ * and e says why, naming `doing`. */
+int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const char *doing,
+                         char *buf, size_t cap, json_t **reply, ba_err *e);
+
+/* ---- reply.c ----------------------------------------------------------- */
+
+int ba_err_set(ba_err *e, int code, json_t *json, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A WorkerError with Blender's output and exit status. */
+int ba_err_worker(ba_err *e, worker *w, int64_t index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* An {"ok": false} reply's error, for `index` (-1: none). */
+int ba_err_reply(ba_err *e, json_t *reply, int64_t index, int worker);
+
+json_t *ba_init_message(const ba_renderer_options *o, const char *scene, ba_err *e);
+json_t *ba_render_message(const job *jb);
+/* Split per-frame params (a JSON object) into known settings and the user's keys. */
+int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_err *e);
+/* A frame reply into a held frame: parts mapped (memfds) or pointed into the
+ * slot, every array checked to lie inside its memory. A reply that breaks the
+ * protocol is BA_EWORKER with e saying what the worker did ("described an
+ * array that ..."). */
+int ba_take_frame(worker *w, json_t *reply, int *fds, int nfds, const job *jb, held **out,
+                  ba_err *e);
+/* The size a slot needs for this reply's frame. */
+size_t ba_reply_size(json_t *reply);
+void ba_free_held(held *h);
+
+#endif

@@ -1,0 +1,413 @@
+/* reply.c — the worker protocol's messages, consumer side (docs/protocol.md):
+ * the init and render requests, frame replies turned into arrays over the
+ * memory they name (and refused when they do not lie inside it), and the
+ * errors, worded once for the C API, the CLI and Python alike.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "renderer.h"
+
+/* ---------------------------------------------------------------------- */
+/*  errors                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static const char *default_type(int code)
+{
+    switch (code) {
+    case BA_EWORKER: return "WorkerError";
+    case BA_ERENDER: return "RenderError";
+    default: return "BlendArrayError";
+    }
+}
+
+static int err_vset(ba_err *e, int code, json_t *json, const char *fmt, va_list ap)
+{
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    json_decref(e->json);
+    e->json = json && json_is_object(json) ? json : json_object();
+    if (json && e->json != json) json_decref(json);
+    if (e->json) {
+        if (!json_is_string(json_object_get(e->json, "type")))
+            json_object_set_new(e->json, "type", json_string(default_type(code)));
+        json_object_set_new(e->json, "message", json_string(e->msg));
+    }
+    return code;
+}
+
+int ba_err_set(ba_err *e, int code, json_t *json, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int err = err_vset(e, code, json, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int ba_err_worker(ba_err *e, worker *w, int64_t index, const char *fmt, ...)
+{
+    char head[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    const char *out = ba_worker_output(w);
+    json_t *j = json_pack("{s:s,s:s,s:i}", "type", "WorkerError", "output", out, "worker", w->id);
+    if (j && w->returncode) json_object_set_new(j, "returncode", json_integer(w->returncode));
+    if (j && index >= 0) json_object_set_new(j, "index", json_integer(index));
+    return ba_err_set(e, BA_EWORKER, j, "%s.\nBlender's last output:\n%s", head, out);
+}
+
+int ba_err_reply(ba_err *e, json_t *reply, int64_t index, int worker)
+{
+    json_t *err = json_object_get(reply, "error");
+    json_t *j = json_is_object(err) ? json_deep_copy(err) : json_object();
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const char *m = json_string_value(json_object_get(j, "message"));
+    const char *tb = json_string_value(json_object_get(j, "traceback"));
+    if (!type) type = "RenderError";
+    if (!m) m = "unknown error in the worker";
+    char where[48] = "";
+    if (index >= 0) {
+        snprintf(where, sizeof where, "index %lld: ", (long long)index);
+        if (j) json_object_set_new(j, "index", json_integer(index));
+    }
+    if (j) json_object_set_new(j, "worker", json_integer(worker));
+    int code = strcmp(type, "WorkerError") == 0 ? BA_EWORKER : BA_ERENDER;
+    /* an unexpected exception in the worker: its type and traceback help */
+    if (tb) return ba_err_set(e, code, j, "%s%s: %s\n%s", where, type, m, tb);
+    return ba_err_set(e, code, j, "%s%s", where, m);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  requests                                                               */
+/* ---------------------------------------------------------------------- */
+
+static json_t *null_or_int(long long v)
+{
+    return v ? json_integer(v) : json_null();
+}
+
+static json_t *null_or_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *parse_object(const char *text, const char *what, ba_err *e)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        ba_err_set(e, BA_EINVAL, NULL, "%s must be a JSON object, not %.200s (%s)", what, text,
+                   jerr.text);
+        return NULL;
+    }
+    return j;
+}
+
+static json_t *settings_of(const ba_renderer_options *o)
+{
+    json_t *s = json_object();
+    if (!s) return NULL;
+    json_object_set_new(s, "engine", null_or_str(o->engine));
+    json_object_set_new(s, "samples", null_or_int(o->samples));
+    json_object_set_new(s, "resolution", o->width > 0 && o->height > 0
+                                             ? json_pack("[i,i]", o->width, o->height)
+                                             : json_null());
+    json_object_set_new(s, "denoise", o->denoise < 0 ? json_null() : json_boolean(o->denoise));
+    json_object_set_new(s, "threads", null_or_int(o->threads));
+    json_object_set_new(s, "display", json_boolean(o->display));
+    json_t *list = json_null();
+    if (o->passes) {
+        list = json_array();
+        char *copy = strdup(o->passes), *save = NULL;
+        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
+            if (*t) json_array_append_new(list, json_string(t));
+        if (!copy) {
+            json_decref(list);
+            list = NULL;
+        }
+        free(copy);
+    }
+    json_object_set_new(s, "passes", list);
+    return s;
+}
+
+json_t *ba_init_message(const ba_renderer_options *o, const char *scene, ba_err *e)
+{
+    json_t *settings = o->settings_json ? parse_object(o->settings_json, "settings", e)
+                                        : settings_of(o);
+    if (!settings) return NULL;
+    json_t *setup = json_null();
+    if (o->setup_json) {
+        json_decref(setup);
+        if (!(setup = parse_object(o->setup_json, "the setup hook's description", e))) {
+            json_decref(settings);
+            return NULL;
+        }
+    } else if (o->setup) { /* the worker reads the string as Python's setup= does */
+        setup = json_pack("{s:s,s:s}", "kind", "string", "spec", o->setup);
+    }
+    json_t *m = json_pack("{s:s,s:i,s:o,s:o,s:o,s:I}", "op", "init", "protocol",
+                          BA_PROTOCOL_VERSION, "scene", null_or_str(scene), "settings", settings,
+                          "setup", setup, "seed", (json_int_t)o->seed);
+    if (!m) ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
+    return m;
+}
+
+json_t *ba_render_message(const job *jb)
+{
+    return json_pack("{s:s,s:I,s:I,s:o,s:O,s:O}", "op", "render", "job", (json_int_t)jb->id,
+                     "index", (json_int_t)jb->t->index, "slot",
+                     jb->slot >= 0 ? json_integer(jb->slot) : json_null(), "params",
+                     jb->t->params, "user", jb->t->user);
+}
+
+static const char *const PER_FRAME[] = {"frame", "engine", "samples", "resolution", "denoise",
+                                        "threads"};
+
+int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_err *e)
+{
+    *params = json_object();
+    *user = json_object();
+    json_t *all = params_json ? parse_object(params_json, "per-frame params", e) : json_object();
+    if (!all || !*params || !*user) {
+        json_decref(all);
+        json_decref(*params);
+        json_decref(*user);
+        *params = *user = NULL;
+        return all ? ba_err_set(e, BA_ENOMEM, NULL, "out of memory") : BA_EINVAL;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(all, key, value) {
+        int known = 0;
+        for (size_t i = 0; i < sizeof PER_FRAME / sizeof *PER_FRAME; i++)
+            known |= strcmp(key, PER_FRAME[i]) == 0;
+        json_object_set(known ? *params : *user, key, value);
+    }
+    json_decref(all);
+    return BA_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  frame replies                                                          */
+/* ---------------------------------------------------------------------- */
+
+void ba_free_held(held *h)
+{
+    if (!h) return;
+    for (int i = 0; i < h->nmaps; i++) munmap(h->maps[i], h->map_len[i]);
+    free(h->arrays);
+    free(h->names);
+    free(h->err_msg);
+    free(h->err_json);
+    free((char *)h->frame.meta_json);
+    free(h);
+}
+
+static int dtype_from(const char *descr)
+{
+    for (int i = 0; descr && ba_dtype_descr(i); i++)
+        if (strcmp(descr, ba_dtype_descr(i)) == 0) return i;
+    return -1;
+}
+
+size_t ba_reply_size(json_t *reply)
+{
+    size_t size = 0;
+    json_t *parts = json_object_get(reply, "parts");
+    for (size_t i = 0; i < json_array_size(parts); i++) {
+        json_int_t n = json_integer_value(json_object_get(json_array_get(parts, i), "size"));
+        if (n > 0) size += (size_t)n;
+    }
+    return size;
+}
+
+/* Map a frame part's memfd. One shorter than the size it comes with, or one
+ * the worker could shrink later, would SIGBUS us on access: it must be
+ * sealed. Mapped private: arrays are writable, the worker sees no change. */
+static int map_part(int fd, json_int_t size, held *h, ba_err *e)
+{
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (size <= 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size < (uint64_t)size || seals < 0 || !(seals & F_SEAL_SHRINK))
+        return ba_err_set(e, BA_EWORKER, NULL, "sent frame memory that is not a sealed memfd of "
+                          "the size it states");
+    void *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) return ba_err_set(e, BA_EIO, NULL, "mmap of a frame: %s", strerror(errno));
+    h->maps[h->nmaps] = m;
+    h->map_len[h->nmaps++] = (size_t)size;
+    return BA_OK;
+}
+
+/* One array description, checked to lie inside [base, base + avail). */
+static int take_array(json_t *a, uint8_t *base, size_t avail, ba_frame_array *fa, char **names)
+{
+    const char *name = json_string_value(json_object_get(a, "name"));
+    json_t *shape = json_object_get(a, "shape");
+    json_t *off = json_object_get(a, "offset"), *nb = json_object_get(a, "nbytes");
+    fa->dtype = dtype_from(json_string_value(json_object_get(a, "dtype")));
+    fa->ndim = (int)json_array_size(shape);
+    if (!name || fa->dtype < 0 || fa->ndim < 2 || fa->ndim > 3 || !json_is_integer(off) ||
+        !json_is_integer(nb) || json_integer_value(off) < 0 || json_integer_value(nb) < 0)
+        return 0;
+    uint64_t count = ba_dtype_size(fa->dtype);
+    for (int d = 0; d < fa->ndim; d++) {
+        json_t *dim = json_array_get(shape, (size_t)d);
+        if (!json_is_integer(dim) || json_integer_value(dim) < 0 ||
+            __builtin_mul_overflow(count, (uint64_t)json_integer_value(dim), &count))
+            return 0;
+        fa->shape[d] = (uint64_t)json_integer_value(dim);
+    }
+    uint64_t o = (uint64_t)json_integer_value(off), n = (uint64_t)json_integer_value(nb);
+    if (count != n || o > avail || n > avail - o) return 0;
+    size_t len = strlen(name) + 1;
+    memcpy(*names, name, len);
+    fa->name = *names;
+    *names += len;
+    fa->data = base + o;
+    fa->nbytes = (size_t)n;
+    return 1;
+}
+
+int ba_take_frame(worker *w, json_t *reply, int *fds, int nfds, const job *jb, held **out,
+                  ba_err *e)
+{
+    *out = NULL;
+    json_t *parts = json_object_get(reply, "parts");
+    size_t np = json_array_size(parts), narr = 0, names = 0;
+    for (size_t i = 0; i < np; i++) {
+        json_t *arrs = json_object_get(json_array_get(parts, i), "arrays");
+        for (size_t j = 0; j < json_array_size(arrs); j++) {
+            const char *n = json_string_value(json_object_get(json_array_get(arrs, j), "name"));
+            narr++;
+            names += (n ? strlen(n) : 0) + 1;
+        }
+    }
+    held *h = calloc(1, sizeof *h);
+    if (h) {
+        h->arrays = calloc(narr ? narr : 1, sizeof *h->arrays);
+        h->names = malloc(names ? names : 1);
+    }
+    if (!h || !h->arrays || !h->names) {
+        ba_free_held(h);
+        return ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
+    }
+    h->seq = jb->t->seq;
+    h->slot = -1;
+    int fdi = 0, err = BA_OK;
+    size_t a = 0;
+    char *np_ = h->names;
+    if (!json_is_array(parts))
+        err = ba_err_set(e, BA_EWORKER, NULL, "sent a frame without its parts");
+    for (size_t i = 0; i < np && err == BA_OK; i++) {
+        json_t *part = json_array_get(parts, i);
+        json_t *slotj = json_object_get(part, "slot");
+        uint8_t *base;
+        size_t avail;
+        if (json_is_integer(slotj)) {
+            json_int_t k = json_integer_value(slotj);
+            if (!w->ring || k != jb->slot || h->slot >= 0) {
+                err = ba_err_set(e, BA_EWORKER, NULL, "answered with slot %lld, not the slot %d "
+                                 "it was given", (long long)k, jb->slot);
+                break;
+            }
+            base = ba_ring_slot(w->ring, (uint32_t)k);
+            avail = ba_ring_slot_size(w->ring);
+            h->slot = (int)k;
+        } else {
+            if (fdi >= nfds || h->nmaps >= BA_MSG_MAX_FDS) {
+                err = ba_err_set(e, BA_EWORKER, NULL, "sent a frame part without its memory");
+                break;
+            }
+            if ((err = map_part(fds[fdi++], json_integer_value(json_object_get(part, "size")),
+                                h, e)) != BA_OK)
+                break;
+            base = h->maps[h->nmaps - 1];
+            avail = h->map_len[h->nmaps - 1];
+        }
+        json_t *arrs = json_object_get(part, "arrays");
+        for (size_t j = 0; j < json_array_size(arrs) && err == BA_OK; j++, a++)
+            if (!take_array(json_array_get(arrs, j), base, avail, &h->arrays[a], &np_)) {
+                char *desc = json_dumps(json_array_get(arrs, j), JSON_COMPACT);
+                err = ba_err_set(e, BA_EWORKER, NULL, "described an array that does not lie "
+                                 "inside the memory it sent (%.200s)", desc ? desc : "?");
+                free(desc);
+            }
+    }
+    json_t *meta = json_object_get(reply, "meta");
+    meta = json_is_object(meta) ? json_copy(meta) : json_object();
+    if (err == BA_OK && meta) {
+        h->frame.index = jb->t->index;
+        h->frame.frame = json_integer_value(json_object_get(meta, "frame"));
+        h->frame.worker = w->id;
+        h->frame.slot = h->slot;
+        h->frame.narrays = (int)a;
+        h->frame.arrays = h->arrays;
+        json_object_set_new(meta, "index", json_integer(jb->t->index));
+        json_object_set_new(meta, "worker", json_integer(w->id));
+        h->frame.meta_json = json_dumps(meta, JSON_COMPACT);
+    }
+    json_decref(meta);
+    if (err == BA_OK && !h->frame.meta_json) err = ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
+    if (err != BA_OK) {
+        ba_free_held(h);
+        return err;
+    }
+    *out = h;
+    return BA_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  for the fuzz target: a reply through ba_take_frame, with no process    */
+/* ---------------------------------------------------------------------- */
+
+int ba_internal_check_reply(const char *json, size_t len, size_t slot_size)
+{
+    json_error_t jerr;
+    json_t *reply = json_loadb(json, len, 0, &jerr);
+    if (!reply || !json_is_object(reply)) {
+        json_decref(reply);
+        return BA_EFORMAT;
+    }
+    ba_err *e = calloc(1, sizeof *e);
+    worker *w = calloc(1, sizeof *w);
+    int err = e && w ? ba_ring_create(&w->ring, 1, slot_size ? slot_size : 1) : BA_ENOMEM;
+    if (err == BA_OK) {
+        w->sock = w->out = -1;
+        task t = {1, 0, NULL, NULL, 0};
+        job jb = {1, &t, 0};
+        held *h = NULL;
+        err = ba_take_frame(w, reply, NULL, 0, &jb, &h, e) == BA_OK ? BA_OK : BA_EFORMAT;
+        if (err == BA_OK) {
+            const uint8_t *lo = ba_ring_slot(w->ring, 0), *hi = lo + ba_ring_slot_size(w->ring);
+            for (int i = 0; i < h->frame.narrays; i++) {
+                const ba_frame_array *a = &h->frame.arrays[i];
+                const uint8_t *p = a->data;
+                if (p < lo || p > hi || a->nbytes > (size_t)(hi - p)) abort(); /* outside */
+                if (a->nbytes) {
+                    volatile uint8_t first = p[0], last = p[a->nbytes - 1];
+                    (void)first;
+                    (void)last;
+                }
+            }
+            ba_free_held(h);
+        }
+    }
+    if (w) ba_ring_close(w->ring);
+    if (e) json_decref(e->json);
+    free(w);
+    free(e);
+    json_decref(reply);
+    return err;
+}

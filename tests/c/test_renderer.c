@@ -1,0 +1,870 @@
+/* test_renderer.c — the pull API of ba_renderer (open, submit, next,
+ * release, cancel, close) against fake workers, without Blender:
+ * tests/python/rogue_worker.py stands in for the Blender binary and behaves
+ * as $ROGUE says (good, hookerror, die, version, malformed, outside, badslot).
+ *
+ * A "good" frame is one float32 array "rgba" of shape [4, 4, 4] filled with
+ * the frame's index; its meta "frame" is params.frame (default 1).
+ *
+ * After every test no worker process may be left (waitpid reports ECHILD)
+ * and no blendarray-<our pid>-* folder may be left in $TMPDIR, a private
+ * folder made at start.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "blendarray.h"
+#include "check.h"
+
+static char g_pkg[PATH_MAX + 64];    /* <repo>/python */
+static char g_rogue[PATH_MAX + 64];  /* <repo>/tests/python/rogue_worker.py */
+static char g_tmp[PATH_MAX];    /* our private $TMPDIR */
+static char g_marker[PATH_MAX + 64]; /* the die mode's "already died once" file */
+
+/* ---------------------------------------------------------------------- */
+/*  helpers                                                                */
+/* ---------------------------------------------------------------------- */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Options for a fake worker in `mode`; ROGUE_DELAY back to 0. */
+static void rogue_opts(ba_renderer_options *o, const char *mode, int workers, int ring)
+{
+    ba_renderer_options_init(o);
+    o->blender = g_rogue;
+    o->package_dir = g_pkg;
+    o->workers = workers;
+    o->ring = ring;
+    setenv("ROGUE", mode, 1);
+    setenv("ROGUE_DELAY", "0", 1);
+}
+
+/* Open, or report why not (the renderer is closed then). */
+static ba_renderer *open_or_report(const ba_renderer_options *o)
+{
+    ba_renderer *r = NULL;
+    int err = ba_renderer_open(&r, o);
+    if (err != BA_OK) {
+        T_REPORT("ba_renderer_open: %s: %s", ba_strerror(err), ba_renderer_message(r));
+        ba_renderer_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void submit_range(ba_renderer *r, int64_t from, int64_t to)
+{
+    for (int64_t i = from; i < to; i++) {
+        char params[64];
+        snprintf(params, sizeof params, "{\"frame\": %lld}", (long long)(100 + i));
+        CHECK_RC(ba_renderer_submit(r, i, params), BA_OK);
+    }
+}
+
+/* The frame a good worker renders for `index` (submitted by submit_range). */
+static void check_frame(const ba_frame *f, int64_t index)
+{
+    if (!f) {
+        T_REPORT("no frame for index %lld", (long long)index);
+        return;
+    }
+    CHECK_INT(f->index, index);
+    CHECK_INT(f->frame, 100 + index);
+    CHECK_INT(f->narrays, 1);
+    if (f->narrays != 1) return;
+    const ba_frame_array *a = &f->arrays[0];
+    CHECK(strcmp(a->name, "rgba") == 0);
+    CHECK_INT(a->dtype, BA_DTYPE_F32);
+    CHECK_INT(a->ndim, 3);
+    CHECK_INT(a->shape[0], 4);
+    CHECK_INT(a->shape[1], 4);
+    CHECK_INT(a->shape[2], 4);
+    CHECK_INT(a->nbytes, 4 * 4 * 4 * sizeof(float));
+    const float *v = a->data;
+    int bad = 0;
+    for (int i = 0; i < 64; i++) bad += v[i] != (float)index;
+    if (bad) T_REPORT("index %lld: %d of 64 values are not %lld (first %g)", (long long)index,
+                      bad, (long long)index, (double)v[0]);
+    /* meta: the worker's, plus "index" and "worker" from the consumer */
+    json_error_t jerr;
+    json_t *meta = json_loads(f->meta_json, 0, &jerr);
+    CHECK(json_is_object(meta));
+    CHECK_INT(json_integer_value(json_object_get(meta, "frame")), 100 + index);
+    CHECK_INT(json_integer_value(json_object_get(meta, "index")), index);
+    CHECK(json_is_integer(json_object_get(meta, "worker")));
+    CHECK_INT(json_integer_value(json_object_get(meta, "worker")), f->worker);
+    json_decref(meta);
+}
+
+/* Take the next frame ordered (no time limit), check it is `index`, release. */
+static void expect_frame(ba_renderer *r, int64_t index)
+{
+    const ba_frame *f = NULL;
+    int err = ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f);
+    if (err != BA_OK) {
+        T_REPORT("next for index %lld: %s: %s", (long long)index, ba_strerror(err),
+                 ba_renderer_message(r));
+        return;
+    }
+    check_frame(f, index);
+    ba_renderer_release(r, f);
+}
+
+static void expect_done(ba_renderer *r)
+{
+    const ba_frame *f = (const ba_frame *)1;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f), BA_EDONE);
+    CHECK(f == NULL);
+}
+
+/* The error JSON's string member (NULL when missing). */
+static const char *err_str(json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static int has_type(json_t *j, const char *type)
+{
+    return err_str(j, "type") && strcmp(err_str(j, "type"), type) == 0;
+}
+
+static json_t *error_json(ba_renderer *r)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(ba_renderer_error_json(r), 0, &jerr);
+    if (!json_is_object(j)) T_REPORT("error_json is not an object: %s", ba_renderer_error_json(r));
+    return j;
+}
+
+#define CHECK_CONTAINS(hay, needle)                                                    \
+    do {                                                                               \
+        const char *h_ = (hay);                                                        \
+        if (!h_ || !strstr(h_, needle))                                                \
+            T_REPORT("%s does not contain \"%s\": %.600s", #hay, needle, h_ ? h_ : "(null)"); \
+    } while (0)
+
+/* No worker left (every child reaped), no worker folder left in $TMPDIR. */
+static void nothing_left(void)
+{
+    errno = 0;
+    pid_t got = waitpid(-1, NULL, WNOHANG);
+    if (!(got == -1 && errno == ECHILD)) {
+        T_REPORT("a child process is left (waitpid: %d, %s)", (int)got, strerror(errno));
+        /* reap what is there, so the next test starts clean */
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+        }
+    }
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "blendarray-%d-", (int)getpid());
+    DIR *d = opendir(g_tmp);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            T_REPORT("a worker folder is left: %s/%s", g_tmp, e->d_name);
+    if (d) closedir(d);
+}
+
+static void (*g_body)(void);
+static void body_then_nothing_left(void)
+{
+    g_body();
+    nothing_left();
+}
+/* each test case, then the leftover check, counted as part of the case */
+#define RUN_CLEAN(fn) (g_body = (fn), t_run(#fn, body_then_nothing_left))
+
+/* ---------------------------------------------------------------------- */
+/*  1. good workers: ordered and any-order delivery, the values            */
+/* ---------------------------------------------------------------------- */
+
+static void test_good_ordered_then_any(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 2, 4);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    CHECK_INT(ba_renderer_workers(r), 2);
+    int pid0 = ba_renderer_worker_pid(r, 0), pid1 = ba_renderer_worker_pid(r, 1);
+    CHECK(pid0 > 0 && pid1 > 0 && pid0 != pid1);
+    CHECK(strcmp(ba_renderer_message(r), "") == 0); /* nothing went wrong */
+    CHECK(strcmp(ba_renderer_error_json(r), "{}") == 0);
+
+    submit_range(r, 0, 10);
+    int by_worker[2] = {0, 0};
+    for (int64_t i = 0; i < 10; i++) {
+        const ba_frame *f = NULL;
+        int err = ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f);
+        CHECK_RC(err, BA_OK);
+        if (err != BA_OK) break;
+        check_frame(f, i);
+        if (f->worker >= 0 && f->worker < 2) by_worker[f->worker]++;
+        else T_REPORT("frame %lld from worker %d", (long long)i, f->worker);
+        ba_renderer_release(r, f);
+    }
+    /* the first frame goes to each idle worker at once: both rendered */
+    CHECK(by_worker[0] > 0 && by_worker[1] > 0);
+    expect_done(r);
+
+    /* any order: every index exactly once */
+    submit_range(r, 0, 10);
+    int seen[10] = {0};
+    for (int k = 0; k < 10; k++) {
+        const ba_frame *f = NULL;
+        int err = ba_renderer_next(r, BA_NEXT_ANY, -1, &f);
+        CHECK_RC(err, BA_OK);
+        if (err != BA_OK) break;
+        if (f->index >= 0 && f->index < 10) seen[f->index]++;
+        check_frame(f, f->index);
+        ba_renderer_release(r, f);
+    }
+    for (int i = 0; i < 10; i++)
+        if (seen[i] != 1) T_REPORT("index %d came %d times with BA_NEXT_ANY", i, seen[i]);
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ANY, -1, &f), BA_EDONE);
+    /* the same workers did it all */
+    CHECK_INT(ba_renderer_worker_pid(r, 0), pid0);
+    CHECK_INT(ba_renderer_worker_pid(r, 1), pid1);
+    ba_renderer_close(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  2. back-pressure: held slots stop the work, a release (any thread)     */
+/*     restarts it                                                         */
+/* ---------------------------------------------------------------------- */
+
+static void *release_in_thread(void *arg)
+{
+    void **a = arg;
+    ba_renderer_release(a[0], a[1]);
+    return NULL;
+}
+
+static void test_back_pressure(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 1);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 6);
+
+    /* hold every frame until the renderer says the ring is full */
+    const ba_frame *held[6] = {0};
+    int nheld = 0, err = BA_OK;
+    while (nheld < 6) {
+        const ba_frame *f = NULL;
+        err = ba_renderer_next(r, BA_NEXT_ORDERED, 5000, &f);
+        if (err != BA_OK) break;
+        check_frame(f, nheld);
+        held[nheld++] = f;
+    }
+    CHECK_RC(err, BA_EFULL);
+    CHECK_CONTAINS(ba_renderer_message(r), "ring slot");
+    /* one ring slot: at most the first frame (its own memory) and one slot frame */
+    CHECK(nheld >= 1 && nheld <= 2);
+    /* still full when asked again: nothing was released */
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 0, &f), BA_EFULL);
+    /* the held frames are intact */
+    for (int i = 0; i < nheld; i++) check_frame(held[i], i);
+
+    /* released from another thread, then the next frames come */
+    pthread_t th;
+    void *arg[2] = {r, (void *)held[nheld - 1]};
+    CHECK_INT(pthread_create(&th, NULL, release_in_thread, arg), 0);
+    pthread_join(th, NULL);
+    int next = nheld;
+    for (int i = 0; i < nheld - 1; i++) ba_renderer_release(r, held[i]);
+    for (; next < 6; next++) expect_frame(r, next);
+    expect_done(r);
+    ba_renderer_close(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  3. close while frames are held: they stay valid until released         */
+/* ---------------------------------------------------------------------- */
+
+static void test_close_with_frames_held(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 2);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 4);
+    /* frame 0 lies in its own memfd, frame 1 in a ring slot: both kinds */
+    const ba_frame *f0 = NULL, *f1 = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f0), BA_OK);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f1), BA_OK);
+    ba_renderer_close(r); /* frames 2 and 3 dropped, workers stopped */
+    nothing_left();       /* already now, though frames are held */
+    /* readable (ASan: no use after free; no SIGSEGV: still mapped) */
+    if (f0) check_frame(f0, 0);
+    if (f1) check_frame(f1, 1);
+    ba_renderer_release(r, f0);
+    if (f1) check_frame(f1, 1); /* the other's release must not unmap this one */
+    ba_renderer_release(r, f1); /* the last: frees the renderer */
+}
+
+/* ---------------------------------------------------------------------- */
+/*  4.-7. workers that break the protocol or report an error               */
+/* ---------------------------------------------------------------------- */
+
+static void test_version_mismatch(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "version", 2, 4);
+    ba_renderer *r = NULL;
+    double t0 = now();
+    CHECK_RC(ba_renderer_open(&r, &o), BA_EWORKER);
+    CHECK(now() - t0 < 20);
+    REQUIRE(r);
+    CHECK_CONTAINS(ba_renderer_message(r), "speaks worker protocol version 99");
+    CHECK_CONTAINS(ba_renderer_message(r), "worker 0");
+    json_t *j = error_json(r);
+    CHECK(has_type(j, "WorkerError"));
+    CHECK_INT(json_integer_value(json_object_get(j, "worker")), 0);
+    CHECK_CONTAINS(err_str(j, "message"), "speaks worker protocol version 99");
+    json_decref(j);
+    ba_renderer_close(r); /* worker 1, started alongside, must go too */
+}
+
+static void test_malformed_reply(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "malformed", 1, 4);
+    o.retries = 1;
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 1);
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 20000, &f), BA_EWORKER);
+    CHECK(f == NULL);
+    CHECK_CONTAINS(ba_renderer_message(r), "broke the worker protocol");
+    CHECK_CONTAINS(ba_renderer_message(r), "index 0");
+    CHECK_CONTAINS(ba_renderer_message(r), "after 2 attempt(s)"); /* retries = 1 */
+    json_t *j = error_json(r);
+    CHECK(has_type(j, "WorkerError"));
+    CHECK_INT(json_integer_value(json_object_get(j, "index")), 0);
+    json_decref(j);
+    CHECK_INT(ba_renderer_worker_pid(r, 0), 0); /* stopped */
+    expect_done(r);
+    ba_renderer_close(r);
+}
+
+static void test_array_outside_its_memory(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "outside", 1, 4);
+    o.retries = 1;
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 1);
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 20000, &f), BA_EWORKER);
+    CHECK(f == NULL);
+    CHECK_CONTAINS(ba_renderer_message(r), "does not lie inside the memory it sent");
+    CHECK_CONTAINS(ba_renderer_message(r), "worker 0");
+    json_t *j = error_json(r);
+    CHECK(has_type(j, "WorkerError"));
+    json_decref(j);
+    CHECK_INT(ba_renderer_worker_pid(r, 0), 0); /* not asked again */
+    /* the frame is accounted for: asking on ends with BA_EDONE (retries = 1:
+     * at most one more failure), and never hands out a frame; it must not be
+     * sent to a restarted worker again and again */
+    int errors = 0, err;
+    while ((err = ba_renderer_next(r, BA_NEXT_ORDERED, 20000, &f)) == BA_EWORKER && errors < 5)
+        errors++;
+    CHECK_RC(err, BA_EDONE);
+    CHECK(errors <= 1);
+    if (err == BA_OK) ba_renderer_release(r, f);
+    ba_renderer_close(r);
+}
+
+/* A bad reply while the worker has a second frame in flight: neither frame
+ * may vanish. Index 3's first reply names
+ * an array past its slot (1 worker, which gets 2 frames in flight at once);
+ * its restarted worker answers index 3 correctly. */
+static void test_bad_reply_with_another_frame_in_flight(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "badslot", 1, 4);
+    o.retries = 1;
+    unlink(g_marker);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 6);
+    int seen[6] = {0}, failed = 0, err;
+    const ba_frame *f = NULL;
+    for (int calls = 0; calls < 20; calls++) {
+        err = ba_renderer_next(r, BA_NEXT_ANY, 20000, &f);
+        if (err == BA_OK) {
+            if (f->index >= 0 && f->index < 6) seen[f->index]++;
+            check_frame(f, f->index);
+            ba_renderer_release(r, f);
+        } else if (err == BA_EWORKER) {
+            failed++;
+            CHECK_CONTAINS(ba_renderer_message(r), "does not lie inside the memory it sent");
+        } else {
+            break;
+        }
+    }
+    CHECK_RC(err, BA_EDONE);
+    CHECK(access(g_marker, F_OK) == 0); /* the bad reply was sent */
+    /* a worker that breaks the protocol is stopped as if it had died: its frames
+     * (both in flight) are rendered again (retries = 1), each arrives once */
+    CHECK_INT(failed, 0);
+    for (int i = 0; i < 6; i++)
+        if (seen[i] != 1) T_REPORT("index %d arrived %d times", i, seen[i]);
+    ba_renderer_close(r);
+    unlink(g_marker);
+}
+
+static void test_hook_error(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "hookerror", 1, 4);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    int pid = ba_renderer_worker_pid(r, 0);
+    submit_range(r, 0, 3);
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 20000, &f), BA_ERENDER);
+    CHECK(f == NULL);
+    const char *msg = ba_renderer_message(r);
+    CHECK(strncmp(msg, "index 0: ", 9) == 0);
+    CHECK_CONTAINS(msg, "boom");
+    json_t *j = error_json(r);
+    CHECK(has_type(j, "SetupError"));
+    CHECK(err_str(j, "message") && strncmp(err_str(j, "message"), "index 0: ", 9) == 0);
+    CHECK_INT(json_integer_value(json_object_get(j, "index")), 0);
+    CHECK_INT(json_integer_value(json_object_get(j, "worker")), 0);
+    json_decref(j);
+    /* a reported error is not a crash: the same worker renders the rest */
+    expect_frame(r, 1);
+    expect_frame(r, 2);
+    expect_done(r);
+    CHECK_INT(ba_renderer_worker_pid(r, 0), pid);
+    ba_renderer_close(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  8. a worker that dies: restarted, its frames rendered again            */
+/* ---------------------------------------------------------------------- */
+
+static void test_worker_dies_and_is_restarted(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "die", 1, 4);
+    o.retries = 1;
+    unlink(g_marker);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    int pid = ba_renderer_worker_pid(r, 0);
+    CHECK(pid > 0);
+    submit_range(r, 0, 6);
+    for (int64_t i = 0; i < 6; i++) expect_frame(r, i);
+    expect_done(r);
+    CHECK(access(g_marker, F_OK) == 0); /* it did die once */
+    int pid2 = ba_renderer_worker_pid(r, 0);
+    CHECK(pid2 > 0 && pid2 != pid);
+    ba_renderer_close(r);
+    unlink(g_marker);
+}
+
+/* retries = 0: the frame fails, with the worker's last output and status;
+ * the renderer goes on with a new worker */
+static void test_worker_dies_without_retries(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "die", 1, 4);
+    o.retries = 0;
+    unlink(g_marker);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 3);
+    expect_frame(r, 0);
+    expect_frame(r, 1);
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 20000, &f), BA_EWORKER);
+    const char *msg = ba_renderer_message(r);
+    CHECK_CONTAINS(msg, "index 2");
+    CHECK_CONTAINS(msg, "exited with status 1");
+    CHECK_CONTAINS(msg, "dying on index 2"); /* Blender's last output */
+    json_t *j = error_json(r);
+    CHECK(has_type(j, "WorkerError"));
+    CHECK_INT(json_integer_value(json_object_get(j, "index")), 2);
+    CHECK_INT(json_integer_value(json_object_get(j, "returncode")), 1);
+    CHECK_CONTAINS(err_str(j, "output"), "dying on index 2");
+    json_decref(j);
+    expect_done(r);
+    submit_range(r, 3, 5);
+    expect_frame(r, 3);
+    expect_frame(r, 4);
+    expect_done(r);
+    ba_renderer_close(r);
+    unlink(g_marker);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  9. timeouts                                                            */
+/* ---------------------------------------------------------------------- */
+
+static void test_next_timeout(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 4);
+    setenv("ROGUE_DELAY", "0.5", 1);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 1);
+    const ba_frame *f = (const ba_frame *)1;
+    double t0 = now();
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 0, &f), BA_ETIMEDOUT);
+    CHECK(f == NULL);
+    CHECK(now() - t0 < 0.2);
+    t0 = now();
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ANY, 100, &f), BA_ETIMEDOUT);
+    double took = now() - t0;
+    if (took < 0.09 || took > 0.45) T_REPORT("next(100 ms) took %.3f s", took);
+    expect_frame(r, 0); /* the frame was not lost by the timeouts */
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 0, &f), BA_EDONE); /* not ETIMEDOUT */
+    ba_renderer_close(r);
+}
+
+/* opts.timeout: a worker that takes too long is stopped; retries = 0 */
+static void test_frame_timeout(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 4);
+    o.timeout = 0.3;
+    o.retries = 0;
+    setenv("ROGUE_DELAY", "5", 1);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 1);
+    const ba_frame *f = NULL;
+    double t0 = now();
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f), BA_EWORKER);
+    CHECK(now() - t0 < 3);
+    CHECK_CONTAINS(ba_renderer_message(r), "did not finish a frame within 0.3 s");
+    CHECK_CONTAINS(ba_renderer_message(r), "index 0");
+    CHECK_INT(ba_renderer_worker_pid(r, 0), 0);
+    expect_done(r);
+    ba_renderer_close(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  10. cancel, waiting or not: the renderer stays usable                  */
+/* ---------------------------------------------------------------------- */
+
+static void test_cancel(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 2);
+    setenv("ROGUE_DELAY", "0.1", 1);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    int pid = ba_renderer_worker_pid(r, 0);
+
+    /* wait = 1: frames in flight are waited out, the worker stays */
+    submit_range(r, 0, 6);
+    const ba_frame *f0 = NULL, *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f0), BA_OK);
+    CHECK(ba_renderer_queued(r) > 0);
+    CHECK_RC(ba_renderer_cancel(r, 1), BA_OK);
+    CHECK_INT(ba_renderer_queued(r), 0);
+    CHECK_INT(ba_renderer_worker_pid(r, 0), pid);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 0, &f), BA_EDONE);
+    if (f0) check_frame(f0, 0); /* handed out before: still valid */
+    ba_renderer_release(r, f0);
+    submit_range(r, 10, 13);
+    for (int64_t i = 10; i < 13; i++) expect_frame(r, i);
+    expect_done(r);
+    CHECK_INT(ba_renderer_worker_pid(r, 0), pid);
+
+    /* wait = 0: the worker rendering them is stopped, restarted for new work */
+    submit_range(r, 20, 24);
+    CHECK_RC(ba_renderer_cancel(r, 0), BA_OK);
+    CHECK_INT(ba_renderer_worker_pid(r, 0), 0);
+    CHECK_INT(ba_renderer_queued(r), 0);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 0, &f), BA_EDONE);
+    submit_range(r, 30, 33);
+    int pid2 = ba_renderer_worker_pid(r, 0);
+    CHECK(pid2 > 0 && pid2 != pid);
+    for (int64_t i = 30; i < 33; i++) expect_frame(r, i);
+    expect_done(r);
+    ba_renderer_close(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  per-frame params, the stop flag, stale folders                         */
+/* ---------------------------------------------------------------------- */
+
+/* Known settings go in the request's params, the caller's other keys in
+ * "user" (the good worker puts them in its meta). */
+static void test_user_params(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 4);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    CHECK_RC(ba_renderer_submit(r, 7, "{\"frame\": 12, \"light\": [1, 2], \"name\": \"x\"}"),
+             BA_OK);
+    CHECK_RC(ba_renderer_submit(r, 8, NULL), BA_OK); /* NULL: no params at all */
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f), BA_OK);
+    if (f) {
+        CHECK_INT(f->index, 7);
+        CHECK_INT(f->frame, 12);
+        CHECK(((const float *)f->arrays[0].data)[0] == 7.0f);
+        json_error_t jerr;
+        json_t *meta = json_loads(f->meta_json, 0, &jerr);
+        json_t *want = json_loads("{\"light\": [1, 2], \"name\": \"x\"}", 0, &jerr);
+        CHECK(json_equal(json_object_get(meta, "user"), want));
+        json_decref(want);
+        json_decref(meta);
+        ba_renderer_release(r, f);
+    }
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f), BA_OK);
+    if (f) {
+        CHECK_INT(f->index, 8);
+        CHECK_INT(f->frame, 1); /* the worker's default */
+        ba_renderer_release(r, f);
+    }
+    expect_done(r);
+    ba_renderer_close(r);
+}
+
+/* *opts.stop ends a wait with BA_EINTR; cleared, the frame still comes */
+static void test_stop_flag(void)
+{
+    static volatile int stop;
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 4);
+    setenv("ROGUE_DELAY", "0.3", 1);
+    o.stop = &stop;
+    stop = 0;
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    submit_range(r, 0, 1);
+    stop = 1;
+    const ba_frame *f = NULL;
+    double t0 = now();
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f), BA_EINTR);
+    CHECK(now() - t0 < 0.2);
+    stop = 0;
+    expect_frame(r, 0);
+    expect_done(r);
+    ba_renderer_close(r);
+}
+
+/* open removes the folders of consumers that no longer exist, and only those */
+static void test_sweeps_stale_folders(void)
+{
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    REQUIRE(dead > 0);
+    waitpid(dead, NULL, 0);
+    char stale[PATH_MAX + 64], stale_file[PATH_MAX + 96], alive[PATH_MAX + 64];
+    snprintf(stale, sizeof stale, "%s/blendarray-%d-AbC123", g_tmp, (int)dead);
+    snprintf(stale_file, sizeof stale_file, "%s/blender.crash.txt", stale);
+    snprintf(alive, sizeof alive, "%s/blendarray-%d-keep", g_tmp, (int)getppid());
+    CHECK_INT(mkdir(stale, 0700), 0);
+    FILE *fp = fopen(stale_file, "w");
+    if (fp) fclose(fp);
+    CHECK_INT(mkdir(alive, 0700), 0);
+
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 4);
+    ba_renderer *r = open_or_report(&o);
+    struct stat st;
+    CHECK(stat(stale, &st) != 0 && errno == ENOENT); /* its consumer is gone */
+    CHECK(stat(alive, &st) == 0);                    /* its consumer (our parent) lives */
+    ba_renderer_close(r);
+    rmdir(alive);
+    unlink(stale_file);
+    rmdir(stale);
+}
+
+/* ---------------------------------------------------------------------- */
+/*  ba_renderer_run, and bad arguments                                     */
+/* ---------------------------------------------------------------------- */
+
+typedef struct run_state {
+    int64_t next;
+    int stop_at;
+} run_state;
+
+static int on_frame(const ba_frame *f, void *user)
+{
+    run_state *s = user;
+    CHECK_INT(f->index, s->next);
+    CHECK_INT(f->frame, 100 + s->next);
+    const float *v = f->arrays[0].data;
+    CHECK(v[0] == (float)s->next && v[63] == (float)s->next);
+    s->next++;
+    return s->next == s->stop_at ? 42 : 0;
+}
+
+static void test_run(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 2, 2);
+    ba_renderer *r = open_or_report(&o);
+    REQUIRE(r);
+    int64_t frames[7] = {100, 101, 102, 103, 104, 105, 106};
+    run_state s = {0, -1};
+    CHECK_RC(ba_renderer_run(r, frames, NULL, 7, on_frame, &s), BA_OK);
+    CHECK_INT(s.next, 7);
+    /* a callback's non-zero value stops the run and comes back */
+    s = (run_state){0, 3};
+    CHECK_RC(ba_renderer_run(r, frames, NULL, 7, on_frame, &s), 42);
+    CHECK_INT(s.next, 3);
+    CHECK_INT(ba_renderer_queued(r), 0);
+    /* and the renderer is usable again */
+    s = (run_state){0, -1};
+    CHECK_RC(ba_renderer_run(r, frames, NULL, 4, on_frame, &s), BA_OK);
+    CHECK_INT(s.next, 4);
+    ba_renderer_close(r);
+}
+
+static void test_bad_arguments(void)
+{
+    ba_renderer_options o;
+    rogue_opts(&o, "good", 1, 4);
+    ba_renderer *r = NULL;
+    CHECK_RC(ba_renderer_open(NULL, &o), BA_EINVAL);
+    CHECK_RC(ba_renderer_open(&r, NULL), BA_EINVAL);
+    o.workers = 0;
+    CHECK_RC(ba_renderer_open(&r, &o), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_message(r), "workers");
+    ba_renderer_close(r);
+    o.workers = 1;
+    o.ring = 0;
+    CHECK_RC(ba_renderer_open(&r, &o), BA_EINVAL);
+    ba_renderer_close(r);
+    o.ring = 4;
+    r = open_or_report(&o);
+    REQUIRE(r);
+    const ba_frame *f = NULL;
+    CHECK_RC(ba_renderer_submit(r, 0, "[1, 2]"), BA_EINVAL);
+    CHECK_RC(ba_renderer_submit(r, 0, "not json"), BA_EINVAL);
+    CHECK_INT(ba_renderer_queued(r), 0);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, -2, &f), BA_EINVAL);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 0, NULL), BA_EINVAL);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 0, &f), BA_EDONE); /* nothing submitted */
+    CHECK_INT(ba_renderer_worker_pid(r, 1), 0); /* out of range */
+    CHECK_INT(ba_renderer_worker_pid(r, -1), 0);
+    ba_renderer_release(r, NULL); /* NULL ok */
+    ba_renderer_close(r);
+    ba_renderer_close(NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+
+/* The repository: $BLENDARRAY_REPO, else the current directory (the
+ * Makefile runs tests from the repo root), else from __FILE__. */
+static int find_repo(char *out)
+{
+    const char *tries[] = {getenv("BLENDARRAY_REPO"), ".", NULL};
+    char from_file[PATH_MAX];
+    snprintf(from_file, sizeof from_file, "%s", __FILE__);
+    char *slash = strstr(from_file, "tests/c/test_renderer.c");
+    if (slash) {
+        *slash = '\0';
+        if (!*from_file) strcpy(from_file, ".");
+        tries[2] = from_file;
+    }
+    for (size_t i = 0; i < sizeof tries / sizeof *tries; i++) {
+        char probe[PATH_MAX + 64];
+        if (!tries[i] || !realpath(tries[i], out)) continue;
+        snprintf(probe, sizeof probe, "%s/tests/python/rogue_worker.py", out);
+        if (access(probe, X_OK) == 0) return 1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    char repo[PATH_MAX];
+    if (!find_repo(repo)) {
+        fprintf(stderr, "test_renderer: cannot find the repository (run from its root or set "
+                        "BLENDARRAY_REPO)\n");
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    snprintf(g_pkg, sizeof g_pkg, "%s/python", repo);
+    snprintf(g_rogue, sizeof g_rogue, "%s/tests/python/rogue_worker.py", repo);
+    setenv("ROGUE_PYTHONPATH", g_pkg, 1);
+
+    /* The fake worker loads libblendarray.so through ctypes: this build's own
+     * (next to tests/), so that both ends come from the same sources -- but
+     * not a sanitizer build, which a plain python3 cannot load; that case
+     * uses python/blendarray/libblendarray.so (make python). */
+#ifndef __SANITIZE_ADDRESS__
+    char exe[PATH_MAX], lib[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0 && !getenv("BLENDARRAY_LIB")) {
+        exe[n] = '\0';
+        char *s = strrchr(exe, '/');
+        if (s) *s = '\0';                 /* <build>/tests */
+        if ((s = strrchr(exe, '/'))) *s = '\0'; /* <build> */
+        snprintf(lib, sizeof lib, "%s/libblendarray.so", exe);
+        if (access(lib, R_OK) == 0) setenv("BLENDARRAY_LIB", lib, 1);
+    }
+#endif
+
+    /* a private $TMPDIR: the worker folders are counted there */
+    const char *base = getenv("TMPDIR");
+    snprintf(g_tmp, sizeof g_tmp, "%s/ba-test-renderer.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(g_tmp)) {
+        perror("mkdtemp");
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    setenv("TMPDIR", g_tmp, 1);
+    snprintf(g_marker, sizeof g_marker, "%s/died-once", g_tmp);
+    setenv("ROGUE_MARKER", g_marker, 1);
+
+    RUN_CLEAN(test_good_ordered_then_any);
+    RUN_CLEAN(test_back_pressure);
+    RUN_CLEAN(test_close_with_frames_held);
+    RUN_CLEAN(test_version_mismatch);
+    RUN_CLEAN(test_malformed_reply);
+    RUN_CLEAN(test_array_outside_its_memory);
+    RUN_CLEAN(test_bad_reply_with_another_frame_in_flight);
+    RUN_CLEAN(test_hook_error);
+    RUN_CLEAN(test_worker_dies_and_is_restarted);
+    RUN_CLEAN(test_worker_dies_without_retries);
+    RUN_CLEAN(test_next_timeout);
+    RUN_CLEAN(test_frame_timeout);
+    RUN_CLEAN(test_cancel);
+    RUN_CLEAN(test_user_params);
+    RUN_CLEAN(test_stop_flag);
+    RUN_CLEAN(test_sweeps_stale_folders);
+    RUN_CLEAN(test_run);
+    RUN_CLEAN(test_bad_arguments);
+
+    unlink(g_marker);
+    if (rmdir(g_tmp) != 0) {
+        fprintf(stderr, "test_renderer: %s is not empty: %s\n", g_tmp, strerror(errno));
+        t_failed++;
+    }
+    return t_summary();
+}
