@@ -183,7 +183,8 @@ $(PY_EXT): $(PY_EXT_SRC) $(PYPKG)/_core.h $(HDR) $(BUILD)/$(LIBNAME).a
 # allocations at exit look like leaks, hence detect_leaks=0. The package is
 # imported before pytest starts, so tests that put python/ first on sys.path
 # still get the sanitized one (checked).
-ASAN_PYTESTS := tests/python/test_transport.py tests/python/test_core_ext.py tests/python/test_stream.py
+ASAN_PYTESTS := tests/python/test_transport.py tests/python/test_core_ext.py tests/python/test_stream.py \
+                tests/python/test_renderer_ext.py
 PY_ASAN_DIR  := $(BUILD)/asan/python
 
 .PHONY: python-asan python-asan-pkg test-python-asan valgrind-cli

@@ -89,44 +89,59 @@ static task *dequeue(ba_renderer *r)
 /*  workers                                                                */
 /* ---------------------------------------------------------------------- */
 
-static int send_ring(ba_renderer *r, worker *w)
+static int ring_sent(ba_renderer *r, worker *w)
 {
     int fd = ba_ring_fd(w->ring);
-    json_t *m = json_pack("{s:s}", "op", "ring"), *ack = NULL;
+    json_t *m = json_pack("{s:s}", "op", "ring");
     int err = m ? ba_worker_send(w, m, &fd, 1) : nomem(r);
     json_decref(m);
-    if (err == BA_OK)
-        err = ba_worker_wait_reply(w, &r->cmd, 60, "attaching its ring", r->buf, sizeof r->buf,
-                                   &ack, &r->e);
-    else if (err != BA_ENOMEM)
+    if (err != BA_OK && err != BA_ENOMEM)
         err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) is gone", w->id);
-    if (err == BA_OK && !json_is_true(json_object_get(ack, "ok")))
-        err = ba_err_reply(&r->e, ack, -1, w->id);
-    json_decref(ack);
     return err;
 }
 
-/* After spawn: init (load the scene, apply the settings, load the hook), then
- * the ring when it exists (a restarted worker keeps it). */
-static int finish_start(ba_renderer *r, worker *w)
+/* Wait for a reply {"ok": true}: BA_EINTR (a signal) leaves it to wait for again. */
+static int ok_reply(ba_renderer *r, worker *w, double timeout, const char *doing, json_t **out)
 {
     json_t *reply = NULL;
-    int err = ba_worker_wait_reply(w, &r->cmd, r->init_timeout, "starting", r->buf,
-                                   sizeof r->buf, &reply, &r->e);
+    int err = ba_worker_wait_reply(w, &r->cmd, timeout, doing, r->buf, sizeof r->buf, &reply,
+                                   &r->e);
     if (err == BA_OK && !json_is_true(json_object_get(reply, "ok")))
         err = ba_err_reply(&r->e, reply, -1, w->id);
-    json_t *v = json_object_get(reply, "protocol");
-    if (err == BA_OK && json_integer_value(v) != BA_PROTOCOL_VERSION) {
-        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
-        err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) speaks worker protocol version %s, "
-                            "this consumer speaks %d: blendarray's C library and the Python "
-                            "package Blender loads come from different versions; reinstall or "
-                            "rebuild blendarray (make) so that they match", w->id,
-                            text ? text : "(none)", BA_PROTOCOL_VERSION);
-        free(text);
+    if (err == BA_OK && out) *out = reply;
+    else json_decref(reply);
+    return err;
+}
+
+/* After spawn: the init reply (the scene loaded, the settings applied, the
+ * hook loaded), then the ring's when it exists (a restarted worker keeps it).
+ * Resumable: a signal (BA_EINTR) leaves w starting, to be finished later. */
+static int finish_start(ba_renderer *r, worker *w)
+{
+    int err = BA_OK;
+    if (w->starting == 1) {
+        json_t *reply = NULL;
+        err = ok_reply(r, w, r->init_timeout, "starting", &reply);
+        if (err == BA_EINTR) return err;
+        json_t *v = json_object_get(reply, "protocol");
+        if (err == BA_OK && json_integer_value(v) != BA_PROTOCOL_VERSION) {
+            char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+            err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) speaks worker protocol version "
+                                "%s, this consumer speaks %d: blendarray's C library and the Python "
+                                "package Blender loads come from different versions; reinstall or "
+                                "rebuild blendarray (make) so that they match", w->id,
+                                text ? text : "(none)", BA_PROTOCOL_VERSION);
+            free(text);
+        }
+        json_decref(reply);
+        w->starting = w->ring ? 2 : 0;
+        if (err == BA_OK && w->ring) err = ring_sent(r, w);
     }
-    json_decref(reply);
-    if (err == BA_OK && w->ring) err = send_ring(r, w);
+    if (err == BA_OK && w->starting == 2) {
+        err = ok_reply(r, w, 60, "attaching its ring", NULL);
+        if (err == BA_EINTR) return err;
+        w->starting = 0;
+    }
     if (err != BA_OK) ba_worker_stop(w, 1, r->o.verbose);
     return err;
 }
@@ -186,11 +201,9 @@ static int dispatch(ba_renderer *r)
     take_back_slots(r);
     for (int i = 0; i < r->nw && r->nqueue; i++) {
         worker *w = &r->w[i];
-        if (w->pid == 0) {
-            int err = spawn_and_init(r, w);
-            if (err == BA_OK) err = finish_start(r, w);
-            if (err != BA_OK) return err;
-        }
+        int err = w->pid == 0 ? spawn_and_init(r, w) : BA_OK;
+        if (err == BA_OK && w->starting) err = finish_start(r, w);
+        if (err != BA_OK) return err;
         while (r->nqueue && has_room(w)) send_job(r, w, dequeue(r));
     }
     return BA_OK;
@@ -274,7 +287,9 @@ static int make_ring(ba_renderer *r, worker *w, json_t *reply)
     w->slot_free = malloc(ba_ring_slots(w->ring));
     if (!w->slot_free) return nomem(r);
     memset(w->slot_free, 1, ba_ring_slots(w->ring));
-    return send_ring(r, w);
+    err = ring_sent(r, w);
+    /* interrupted: its ack comes later, names no job, and is ignored */
+    return err == BA_OK ? ok_reply(r, w, 60, "attaching its ring", NULL) : err;
 }
 
 static int receive(ba_renderer *r, worker *w)
@@ -409,7 +424,15 @@ int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts)
     ba_sweep_stale(ba_tmp_root());
     /* every worker starts loading at once; then each is waited for */
     for (int i = 0; i < r->nw && err == BA_OK; i++) err = spawn_and_init(r, &r->w[i]);
-    for (int i = 0; i < r->nw && err == BA_OK; i++) err = finish_start(r, &r->w[i]);
+    return err == BA_OK ? ba_renderer_start(r) : err;
+}
+
+int ba_renderer_start(ba_renderer *r)
+{
+    if (!r) return BA_EINVAL;
+    int err = BA_OK;
+    for (int i = 0; i < r->nw && err == BA_OK; i++)
+        if (r->w[i].starting) err = finish_start(r, &r->w[i]);
     return err;
 }
 
@@ -493,7 +516,7 @@ static int wait_workers(ba_renderer *r, struct pollfd *p, double deadline)
     if (deadline >= 0 && wait < 0) wait = 0;
     for (int i = 0; i < r->nw; i++) {
         worker *w = &r->w[i];
-        if (w->pid == 0) continue;
+        if (w->pid == 0 || w->starting) continue; /* a starting one is waited for alone */
         p[n++] = (struct pollfd){w->sock, POLLIN, 0};
         p[n++] = (struct pollfd){w->out, POLLIN, 0};
         if (r->o.timeout > 0 && w->ninflight) {
@@ -508,7 +531,7 @@ static int wait_workers(ba_renderer *r, struct pollfd *p, double deadline)
     int err = BA_OK;
     for (int i = 0, k = 0; rc > 0 && i < r->nw && err == BA_OK; i++) {
         worker *w = &r->w[i];
-        if (w->pid == 0 || k >= n || p[k].fd != w->sock) continue;
+        if (w->pid == 0 || w->starting || k >= n || p[k].fd != w->sock) continue;
         if (p[k + 1].revents) ba_worker_drain(w, r->o.verbose);
         if (p[k].revents) err = receive(r, w);
         k += 2;

@@ -40,6 +40,7 @@ typedef struct job {
 typedef struct worker {
     int id;
     pid_t pid;             /* 0: not running */
+    int starting;          /* 1: init sent, 2: ring sent, not answered yet; 0: ready */
     int sock, out;         /* control socket, Blender's output (non-blocking) */
     char tmpdir[PATH_MAX]; /* its private TMPDIR */
     char tail[BA_TAIL_MAX];

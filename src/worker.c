@@ -215,6 +215,7 @@ void ba_worker_stop(worker *w, int kill_now, int verbose)
         w->tmpdir[0] = '\0';
     }
     w->ninflight = 0;
+    w->starting = 0;
 }
 
 int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const char *doing,
@@ -235,10 +236,8 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
             return err;
         }
         int n = poll(p, 2, (int)(left * 1000) + 1);
-        if (n < 0 && errno == EINTR) { /* a signal: the caller decides (a half-started worker goes) */
-            ba_worker_stop(w, 1, c->verbose);
+        if (n < 0 && errno == EINTR) /* a signal: the caller decides, and may wait again */
             return ba_err_set(e, BA_EINTR, NULL, "interrupted");
-        }
         if (n < 0) return ba_err_set(e, BA_EIO, NULL, "poll: %s", strerror(errno));
         if (n <= 0) continue;
         if (p[1].revents) ba_worker_drain(w, c->verbose);
@@ -362,6 +361,7 @@ int ba_worker_spawn(worker *w, const worker_cmd *c, ba_err *e)
     close(sv[1]);
     close(pipefd[1]);
     w->pid = pid;
+    w->starting = 1;
     w->sock = sv[0];
     w->out = pipefd[0];
     fcntl(w->out, F_SETFL, O_NONBLOCK);

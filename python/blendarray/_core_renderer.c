@@ -144,12 +144,15 @@ static PyObject *Renderer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     Py_BEGIN_ALLOW_THREADS
     err = ba_renderer_open(&r, &o);
     Py_END_ALLOW_THREADS
+    /* a signal while Blender starts: run its handler; unless it raised, go on */
+    while (err == BA_EINTR && r != NULL && PyErr_CheckSignals() == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        err = ba_renderer_start(r);
+        Py_END_ALLOW_THREADS
+    }
     if (err != BA_OK) {
-        if (err == BA_EINTR && PyErr_CheckSignals() < 0) {
-            /* KeyboardInterrupt from the handler */
-        } else {
+        if (!PyErr_Occurred())
             raise_renderer(r, err);
-        }
         Py_BEGIN_ALLOW_THREADS
         ba_renderer_close(r);
         Py_END_ALLOW_THREADS
@@ -194,8 +197,7 @@ static PyObject *Renderer_submit(RendererObject *self, PyObject *args)
             return raise_renderer(self->r, err);
         if (PyErr_CheckSignals() < 0)
             return NULL;
-        /* the frame is queued; a worker that was starting starts again on the next call */
-        Py_RETURN_NONE;
+        Py_RETURN_NONE; /* queued; a worker still starting is finished by the next call */
     }
 }
 

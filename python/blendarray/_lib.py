@@ -119,16 +119,14 @@ def png_decode_rgba8_fd(fd, dst):
 
 # ---------------------------------------------------------------------------
 # Transport: the worker's side of the shared-memory frame ring and the
-# control messages (the consumer's side is blendarray._core).
+# control messages (the consumer's side is libblendarray's ba_renderer).
 
 BA_ETIMEDOUT, BA_ECLOSED, BA_EPERM = 12, 13, 14
 MSG_MAX = 1 << 20
 MSG_MAX_FDS = 4
 
 _transport_sig = {
-    "ba_ring_create": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_uint32, _c_size]),
     "ba_ring_attach": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_int]),
-    "ba_ring_fd": (ctypes.c_int, [_ptr]),
     "ba_ring_slots": (ctypes.c_uint32, [_ptr]),
     "ba_ring_slot_size": (_c_size, [_ptr]),
     "ba_ring_slot": (_ptr, [_ptr, ctypes.c_uint32]),

@@ -138,4 +138,22 @@ CLI_MUTANTS = [
                    "    Py_TYPE(self)->tp_free")],
         "tests": [["pytest", "tests/python/test_renderer.py", "-k", "back_pressure and blender"]],
     },
+    {
+        "id": "python-wait-holds-the-gil",
+        "promise": "the GIL is released while C waits for a frame",
+        "edits": [("python/blendarray/_core_renderer.c",
+                   "        Py_BEGIN_ALLOW_THREADS\n        err = ba_renderer_next(",
+                   "        err = ba_renderer_next("),
+                  ("python/blendarray/_core_renderer.c",
+                   "BA_NEXT_ANY, -1, &f);\n        Py_END_ALLOW_THREADS\n", "BA_NEXT_ANY, -1, &f);\n")],
+        "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "gil"]],
+    },
+    {
+        "id": "python-signal-aborts-start",
+        "promise": "a signal whose handler does not raise does not stop a Renderer from starting",
+        "edits": [("python/blendarray/_core_renderer.c",
+                   "    while (err == BA_EINTR && r != NULL && PyErr_CheckSignals() == 0) {",
+                   "    while (0 && err == BA_EINTR && r != NULL && PyErr_CheckSignals() == 0) {")],
+        "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "signals_without"]],
+    },
 ]

@@ -1,0 +1,134 @@
+"""blendarray.Renderer over libblendarray's ba_renderer, through the extension
+(_core_renderer.c), with a quick fake worker (tests/python/rogue_worker.py)
+instead of Blender: zero-copy frames and their release, a frame that outlives
+its Renderer, errors as the right exception classes, signals during a wait,
+and the GIL released while C waits. No Blender: these also run under
+ASan/UBSan (make test-python-asan)."""
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import blendarray as ba
+from blendarray import _core
+from support import ROOT
+
+ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
+
+
+@pytest.fixture(autouse=True)
+def rogue(monkeypatch, tmp_path):
+    monkeypatch.setenv("ROGUE", "good")
+    monkeypatch.setenv("ROGUE_PYTHONPATH", os.path.join(ROOT, "python"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the workers' folders go there
+    monkeypatch.delenv("ROGUE_DELAY", raising=False)
+    yield
+    assert os.listdir(tmp_path) == [], "a worker's folder was left behind"
+
+
+def _base(a):
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a.obj if isinstance(a, memoryview) else a
+
+
+def test_frames_are_views_of_the_ring_and_go_back_when_dropped():
+    with ba.Renderer(blender=ROGUE, workers=2, ring=2) as r:
+        held = list(r.frames(6))  # each worker: its first frame in a memfd, then 2 slots
+        assert [f.meta["index"] for f in held] == list(range(6))
+        for i, f in enumerate(held):
+            assert f["rgba"].shape == (4, 4, 4) and f["rgba"].dtype == np.float32
+            assert np.all(f["rgba"] == i)
+            assert isinstance(_base(f["rgba"]), _core.ArrayBuf)
+        slots = [_base(f["rgba"]).slot for f in held]
+        assert slots.count(None) == 2 and sorted(s for s in slots if s is not None) == [0, 0, 1, 1]
+        held[3]["rgba"][0, 0, 0] = 42.0  # writable, the consumer's own mapping
+        del held
+        for n, f in enumerate(r.frames(range(10, 30)), start=10):  # 20 more in 2 x 2 slots
+            assert f.meta["frame"] == n and np.all(f["rgba"] == n - 10)
+            f.release()
+
+
+def test_every_slot_held_is_an_error_not_a_hang():
+    with ba.Renderer(blender=ROGUE, ring=1) as r:
+        kept = []
+        with pytest.raises(ba.BlendArrayError, match="ring slot is held"):
+            for f in r.frames(5):
+                kept.append(f)
+        assert len(kept) == 2  # the first frame (own memfd) + the one slot
+
+
+def test_a_frame_outlives_its_renderer():
+    r = ba.Renderer(blender=ROGUE)
+    frames = list(r.frames(3))
+    pids = r.worker_pids()
+    r.close()
+    assert all(not os.path.exists(f"/proc/{p}") for p in pids)
+    for i, f in enumerate(frames):  # still mapped: the last release frees the renderer
+        assert np.all(f["rgba"] == i)
+    a = frames[2]["rgba"]
+    del frames
+    assert np.all(a == 2)
+
+
+def test_errors_come_as_their_classes(monkeypatch):
+    monkeypatch.setenv("ROGUE", "hookerror")
+    with ba.Renderer(blender=ROGUE) as r:
+        with pytest.raises(ba.SetupError, match="^index 0: boom$"):
+            list(r.frames(3))
+        with pytest.raises(ba.SetupError, match="^index 0: boom$"):  # usable afterwards
+            r.render()
+    monkeypatch.setenv("ROGUE", "outside")
+    with pytest.raises(ba.WorkerError, match="does not lie inside") as e:
+        with ba.Renderer(blender=ROGUE, retries=0) as r:
+            r.render()
+    assert e.value.output is not None and "index 0 failed on worker 0" in str(e.value)
+
+
+def test_signals_without_an_exception_keep_waiting(monkeypatch):
+    monkeypatch.setenv("ROGUE_DELAY", "0.2")
+    ticks = []
+    old = signal.signal(signal.SIGALRM, lambda *_: ticks.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)
+    try:
+        with ba.Renderer(blender=ROGUE) as r:  # signals while the worker starts, too
+            got = [f.meta["index"] for f in r.frames(4)]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert got == [0, 1, 2, 3]
+    assert len(ticks) >= 10  # the handler ran during the waits
+
+
+def test_ctrl_c_ends_the_wait_and_stops_the_worker(monkeypatch):
+    monkeypatch.setenv("ROGUE_DELAY", "60")
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with ba.Renderer(blender=ROGUE) as r:
+            pid = r.worker_pids()[0]
+            t0 = time.monotonic()
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+            with pytest.raises(KeyboardInterrupt):
+                r.render()
+            assert time.monotonic() - t0 < 5
+            assert not os.path.exists(f"/proc/{pid}"), "the worker rendering was stopped"
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_the_gil_is_released_while_c_waits(monkeypatch):
+    monkeypatch.setenv("ROGUE_DELAY", "0.5")
+    with ba.Renderer(blender=ROGUE) as r:
+        got = []
+        t = threading.Thread(target=lambda: got.extend(f.meta["index"] for f in r.frames(2)))
+        t.start()
+        time.sleep(0.1)
+        n, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 0.4:  # Python runs here while the thread waits in C
+            n += 1
+        t.join()
+    assert got == [0, 1]
+    assert n > 10000, f"only {n} iterations: the wait held the GIL"
