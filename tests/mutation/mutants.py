@@ -68,7 +68,7 @@ MUTANTS = [
     {
         "id": "frames-skip-gaps",
         "promise": "frames are delivered in order, even after a worker is killed",
-        "edits": [("src/renderer.c", "    if (!(flags & BA_NEXT_ANY)) {", "    if (0) {")],
+        "edits": [("src/renderer.c", "    if (!(flags & BA_NEXT_ANY)) {", "    if (!(flags & BA_NEXT_ANY) && 0) {")],
         "tests": [["pytest", "tests/python/test_faults.py", "-k", "random_worker_kills and blender"]],
     },
     {
@@ -235,7 +235,7 @@ MUTANTS = [
         "id": "reply-bounds-unchecked",
         "promise": "an array outside the memory a worker sent is refused (Python, CLI, fuzzer)",
         "edits": [("src/reply.c", "    if (count != n || o > avail || n > avail - o) return 0;",
-                   "    if (count != n) return 0;")],
+                   "    if (count != n || (avail && 0)) return 0;")],
         "tests": [["pytest", T_BAD, "-k", "rogue and outside"],
                   ["pytest", "tests/cli/test_faults_cli.py", "-k", "rogue and outside"],
                   ["make", "-s", "fuzz-replay"]],

@@ -44,7 +44,7 @@ CLI_MUTANTS = [
         "promise": "a released frame's ring slot goes back to its worker",
         "edits": [("src/renderer.c", "        if (w->slot_free) w->slot_free[r->freed[i].slot] = 1;",
                    "        (void)w;")],
-        "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
+        "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "go_back_when_dropped"]],
     },
     {
         "id": "cli-bpy-python-ignored",
@@ -127,7 +127,7 @@ CLI_MUTANTS = [
         "id": "cli-params-ignored",
         "promise": "--params: each line's frame, settings and own keys reach its frame",
         "edits": [("src/renderer.c", "            const char *p = params ? params[submitted] : NULL;",
-                   "            const char *p = NULL;")],
+                   "            const char *p = params && 0 ? params[submitted] : NULL;")],
         "tests": [["pytest", T_CLI, "-k", "per_frame_params"]],
     },
     {

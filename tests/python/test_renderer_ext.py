@@ -124,11 +124,12 @@ def test_the_gil_is_released_while_c_waits(monkeypatch):
     with ba.Renderer(blender=ROGUE) as r:
         got = []
         t = threading.Thread(target=lambda: got.extend(f.meta["index"] for f in r.frames(2)))
+        stamps = [time.monotonic()]
         t.start()
-        time.sleep(0.1)
-        n, t0 = 0, time.monotonic()
-        while time.monotonic() - t0 < 0.4:  # Python runs here while the thread waits in C
-            n += 1
+        while t.is_alive():  # this thread wakes every 10 ms while the other waits in C
+            time.sleep(0.01)
+            stamps.append(time.monotonic())
         t.join()
     assert got == [0, 1]
-    assert n > 10000, f"only {n} iterations: the wait held the GIL"
+    gap = max(b - a for a, b in zip(stamps, stamps[1:]))
+    assert stamps[-1] - stamps[0] > 0.9 and gap < 0.25, f"a {gap:.2f} s stall: the wait held the GIL"
