@@ -156,7 +156,7 @@ cli: $(CLI_BIN)
 
 $(CLI_BIN): $(CLI_SRC) cli/cli.h cli/elements.h include/blendarray.h src/internal.h $(BUILD)/$(LIBNAME).a
 	$(CC) $(BA_CFLAGS) -fvisibility=default -Icli -Isrc $(CLI_SRC) -o $@ $(BUILD)/$(LIBNAME).a $(LIBS) \
-	    -DBA_PYTHON_DIR='"$(abspath python)"'
+	    -DBA_PYTHON_DIR='"$(abspath python)"' -DBA_PYTHON_EXE='"$(abspath $(PYTHON))"'
 
 # ---------------------------------------------------------------------------
 # Python side: the ctypes library that Blender's Python loads, and the CPython

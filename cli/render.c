@@ -20,6 +20,9 @@
 #ifndef BA_PYTHON_DIR
 #define BA_PYTHON_DIR ""
 #endif
+#ifndef BA_PYTHON_EXE /* the Python blendarray was built for: the one that has its bpy */
+#define BA_PYTHON_EXE ""
+#endif
 
 #define MAX_FRAMES 10000000
 #define MAX_PASSES 256
@@ -88,8 +91,10 @@ static const char HELP[] =
     "      --threads N       render threads per worker\n"
     "      --blender PATH    a Blender binary, or 'bpy' for a Python with the bpy module\n"
     "                        (default: $BLENDARRAY_BLENDER, else blender on PATH)\n"
-    "      --python PATH     with --blender bpy: the Python that has bpy\n"
-    "                        (default: $BLENDARRAY_PYTHON, else python3)\n"
+    "      --python PATH     with --blender bpy: the Python that has bpy (default:\n"
+    "                        $BLENDARRAY_PYTHON, else the one blendarray was built\n"
+    "                        for, else python3); bpy is also the default when no\n"
+    "                        blender is on PATH\n"
     "      --ring N          shared-memory slots per worker (default 4)\n"
     "      --retries N       re-renders of a frame whose worker died (default 1)\n"
     "      --timeout SEC     stop a worker that takes longer for a frame (and retry it)\n"
@@ -892,6 +897,9 @@ int cmd_render(int argc, char **argv)
     opts.stop = &stop_flag;
     const char *pkg = getenv("BLENDARRAY_PYTHONPATH");
     opts.package_dir = pkg && *pkg ? pkg : BA_PYTHON_DIR;
+    const char *py = getenv("BLENDARRAY_PYTHON");
+    if (!opts.python && !(py && *py) && BA_PYTHON_EXE[0] && access(BA_PYTHON_EXE, X_OK) == 0)
+        opts.python = BA_PYTHON_EXE;
 
     ba_renderer *r = NULL;
     o.t0 = seconds();

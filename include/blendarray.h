@@ -583,7 +583,8 @@ typedef struct ba_renderer_options {
                                 NULL: $BLENDARRAY_BLENDER, else "blender" on PATH,
                                 else "bpy" */
     const char *python;      /* for "bpy": the Python to run (NULL: $BLENDARRAY_PYTHON,
-                                else the one blendarray was built for, else python3) */
+                                else python3; the CLI's default is the Python it was
+                                built for, the Python Renderer's its own) */
     const char *package_dir; /* folder holding the blendarray Python package
                                 (NULL: $BLENDARRAY_PYTHONPATH) */
     const char *scene;       /* a .blend file; NULL: the built-in demo scene */

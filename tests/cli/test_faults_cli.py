@@ -263,6 +263,26 @@ def test_bpy_flavour_equals_python_api(cli, demo_blend, tmp_path):
     check_npz(out, want)
 
 
+def test_bpy_without_blender_on_path_runs_in_the_built_for_python(cli, tmp_path):
+    """No `blender` on PATH and no --python: the CLI takes the bpy module, in the
+    Python blendarray was built for (whose bpy it has), not whatever python3 is on
+    PATH (Debian's, which has no bpy)."""
+    import importlib.util
+    if importlib.util.find_spec("bpy") is None:
+        if os.environ.get("BLENDARRAY_REQUIRE_FLAVOURS") == "1":
+            pytest.fail("the bpy module is not installed")
+        pytest.skip("the bpy module is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLENDARRAY_")}
+    env["TMPDIR"] = str(tmp_path)  # PATH: an empty folder, no blender and no python3
+    p = subprocess.run([cli, "render", "-p", "rgba", "-e", "workbench", "--size", "16x12", "-q",
+                        "-o", str(tmp_path / "o.npz")], env=dict(env, PATH=str(tmp_path)),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    with np.load(tmp_path / "o.npz") as z:
+        assert json.loads(z["meta.json"])[0]["blender_version"].split(".")[0] != "3"  # bpy
+    assert sorted(os.listdir(tmp_path)) == ["o.npz"]
+
+
 # ---------------------------------------------------------------------------
 # Ctrl-C after frames were written: a folder keeps whole frames, a stack nothing
 

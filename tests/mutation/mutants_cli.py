@@ -156,4 +156,10 @@ CLI_MUTANTS = [
                    "    while (0 && err == BA_EINTR && r != NULL && PyErr_CheckSignals() == 0) {")],
         "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "signals_without"]],
     },
+    {
+        "id": "cli-python-default-ignored",
+        "promise": "with no blender on PATH, the CLI renders with bpy in the Python it was built for",
+        "edits": [("cli/render.c", "        opts.python = BA_PYTHON_EXE;", "        opts.python = NULL;")],
+        "tests": [["pytest", T_FAULTS, "-k", "built_for_python"]],
+    },
 ]
