@@ -600,7 +600,8 @@ typedef struct ba_renderer_options {
     long long seed;          /* the hook's RNG: default_rng([seed, index]) */
     int workers;             /* Blender processes (1..256) */
     int ring;                /* shared-memory slots per worker (1..1024) */
-    int retries;             /* re-renders of a frame whose worker died */
+    int retries;             /* re-renders of a frame whose worker died (and new
+                                starts of a worker that died while starting) */
     double timeout;          /* seconds a frame may take, 0: no limit (a worker
                                 gets max(timeout, 300) s to start) */
     int verbose;             /* copy Blender's output to stderr */

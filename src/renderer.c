@@ -158,6 +158,18 @@ static int spawn_and_init(ba_renderer *r, worker *w)
     return err;
 }
 
+/* Start w (again), or finish starting it. One that dies, stays silent or breaks
+ * the protocol while starting (not one that reports an error: a SceneError is
+ * not retried) is started again, up to `retries` times. */
+static int start_worker(ba_renderer *r, worker *w)
+{
+    for (int attempt = 0;; attempt++) {
+        int err = w->pid == 0 ? spawn_and_init(r, w) : BA_OK;
+        if (err == BA_OK && w->starting) err = finish_start(r, w);
+        if (err != BA_EWORKER || attempt >= r->o.retries) return err;
+    }
+}
+
 static int has_room(const worker *w)
 {
     if (!w->ring) return w->ninflight == 0; /* the first frame tells the slot size */
@@ -201,8 +213,7 @@ static int dispatch(ba_renderer *r)
     take_back_slots(r);
     for (int i = 0; i < r->nw && r->nqueue; i++) {
         worker *w = &r->w[i];
-        int err = w->pid == 0 ? spawn_and_init(r, w) : BA_OK;
-        if (err == BA_OK && w->starting) err = finish_start(r, w);
+        int err = w->pid == 0 || w->starting ? start_worker(r, w) : BA_OK;
         if (err != BA_OK) return err;
         while (r->nqueue && has_room(w)) send_job(r, w, dequeue(r));
     }
@@ -432,7 +443,7 @@ int ba_renderer_start(ba_renderer *r)
     if (!r) return BA_EINVAL;
     int err = BA_OK;
     for (int i = 0; i < r->nw && err == BA_OK; i++)
-        if (r->w[i].starting) err = finish_start(r, &r->w[i]);
+        if (r->w[i].starting) err = start_worker(r, &r->w[i]);
     return err;
 }
 

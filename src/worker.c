@@ -248,6 +248,7 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
         if (err == BA_ETIMEDOUT) continue;
         if (err == BA_OK) return BA_OK;
         char how[64] = "";
+        pid_t pid = w->pid;
         if (err == BA_EFORMAT) kill(w->pid, SIGKILL);
         ba_worker_reap(w, c->verbose, how, sizeof how);
         if (err == BA_EFORMAT)
@@ -255,7 +256,7 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
                                 "%s: its reply is not a JSON object; it was stopped", w->id, doing);
         else
             err = ba_err_worker(e, w, -1, "Blender (worker %d, pid %d) %s while %s", w->id,
-                                (int)w->pid, how, doing);
+                                (int)pid, how, doing);
         ba_worker_stop(w, 1, c->verbose);
         return err;
     }

@@ -52,3 +52,10 @@ def wait_on_two(scene, index, rng):
         while not os.path.exists(_path("go")) and time.time() < deadline:
             time.sleep(0.02)
     return {}
+
+
+def raise_on_three(scene, index, rng):
+    """Index 3's hook raises, as a user's bug would."""
+    if index == 3:
+        raise ValueError(f"no good value for frame {scene.frame_current}")
+    return {}

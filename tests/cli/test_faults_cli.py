@@ -9,6 +9,7 @@ every test kills what it started (the CLI, then its Blenders, by PID), pass or f
 """
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -478,3 +479,51 @@ def test_bpy_worker_keeps_the_users_pythonpath(cli, tmp_path):
     assert p.returncode == 0, p.stderr
     with np.load(out) as z:
         assert json.loads(z["meta.json"])[0]["tag"] == "from-user-pythonpath"
+
+
+# ---------------------------------------------------------------------------
+# the same faults as the Python API's (tests/python/test_faults.py), on the one
+# implementation: random SIGKILLs over a long stream, a hook that raises
+
+def test_random_worker_kills_over_200_frames_lose_nothing(cli, demo_blend, tmp_path):
+    """200 frames, 2 workers, a setup hook: 4 SIGKILLs of a random worker at random
+    moments; every frame arrives once, in order, bit for bit the undisturbed render."""
+    n = 200
+    kw = dict(passes=["rgba", "object_index"], resolution=(32, 24), seed=5,
+              setup=os.path.join(ROOT, "tests", "cli", "randomize.py"))
+    with ba.Renderer(demo_blend(), workers=2, engine="CYCLES", samples=1, **kw) as r:
+        want = [f.copy() for f in r.frames(n)]
+    out = tmp_path / "out.npz"
+    args = ["render", demo_blend(), "-n", str(n), "-p", "rgba,object_index", "-e", "cycles",
+            "-s", "1", "--size", "32x24", "--setup", kw["setup"], "--seed", "5", "-w", "2",
+            "--retries", "2", "-q", "-o", out]
+    rng = random.Random(1)
+    kills = 0
+    with Cli(cli, args, tmp_path) as run:
+        deadline = time.time() + 300
+        while kills < 4 and run.p.poll() is None and time.time() < deadline:
+            time.sleep(rng.uniform(0.3, 1.0))
+            victims = _workers(run.tmp)
+            if len(victims) == 2:  # both up: none is restarting
+                os.kill(rng.choice(victims), signal.SIGKILL)
+                kills += 1
+        assert run.wait(300) == 0, run.stderr
+        run.assert_clean()
+    assert kills == 4, "the stream ended before 4 kills: make it longer"
+    with np.load(out) as z:
+        metas = json.loads(z["meta.json"])
+        assert [m["index"] for m in metas] == list(range(n)), "every frame once, in order"
+        for name in ("rgba", "object_index"):
+            assert same(z[name], np.stack([f[name] for f in want])), name
+
+
+def test_hook_exception_names_the_index_and_its_traceback(cli, demo_blend, tmp_path):
+    out = tmp_path / "out.npz"
+    with Cli(cli, ["render", demo_blend(), "-f", "1-6", *COMMON, "-w", "2",
+                   "--setup", HOOKS + ":raise_on_three", "-o", out], tmp_path) as run:
+        assert run.wait(120) == 1, run.stderr
+        run.assert_clean()
+    first = _lines(run.stderr)[0]
+    assert first.startswith("blendarray: index 3: ") and "ValueError" in first, first
+    assert "no good value for frame 4" in run.stderr and "raise_on_three" in run.stderr
+    assert not out.exists()

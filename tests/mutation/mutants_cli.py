@@ -162,4 +162,11 @@ CLI_MUTANTS = [
         "edits": [("cli/render.c", "        opts.python = BA_PYTHON_EXE;", "        opts.python = NULL;")],
         "tests": [["pytest", T_FAULTS, "-k", "built_for_python"]],
     },
+    {
+        "id": "restart-not-retried",
+        "promise": "a worker killed while it starts is started again (within --retries)",
+        "edits": [("src/renderer.c", "        if (err != BA_EWORKER || attempt >= r->o.retries) return err;",
+                   "        if (err != BA_EWORKER || attempt >= 0) return err;")],
+        "tests": [["pytest", T_FAULTS, "-k", "random_worker_kills_over_200"]],
+    },
 ]
