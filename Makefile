@@ -48,7 +48,7 @@ OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 
 TEST_SRC := $(wildcard tests/c/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
-TEST_HDR := tests/c/check.h tests/c/fixtures.h
+TEST_HDR := tests/c/check.h tests/c/fixtures.h tests/c/reply_check.h
 
 FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer reply_fuzzer
 
@@ -102,7 +102,7 @@ fuzz-replay-run: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%-replay)
 	    echo "== $$t: `ls fuzz/corpus/$$t | wc -l` inputs"; \
 	    $(BUILD)/fuzz/$$t-replay fuzz/corpus/$$t/*; done
 
-$(BUILD)/fuzz/%-replay: fuzz/%.c fuzz/fuzz_main.c $(BUILD)/$(LIBNAME).a | $(BUILD)/fuzz
+$(BUILD)/fuzz/%-replay: fuzz/%.c fuzz/fuzz_main.c $(TEST_HDR) $(BUILD)/$(LIBNAME).a | $(BUILD)/fuzz
 	$(CC) $(BA_CFLAGS) $< fuzz/fuzz_main.c -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
 
 FUZZ_BUILD := $(BUILD)/libfuzzer
@@ -136,7 +136,7 @@ fuzz:
 
 fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 
-$(BUILD)/fuzz/%_fuzzer: fuzz/%_fuzzer.c $(BUILD)/$(LIBNAME).a | $(BUILD)/fuzz
+$(BUILD)/fuzz/%_fuzzer: fuzz/%_fuzzer.c $(TEST_HDR) $(BUILD)/$(LIBNAME).a | $(BUILD)/fuzz
 	$(CC) $(BA_CFLAGS) -fsanitize=fuzzer $< -o $@ $(BUILD)/$(LIBNAME).a $(LIBS)
 
 # Regenerate the seed corpus (small valid EXR and PNG files).

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../src/internal.h"
+#include "../tests/c/reply_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -13,6 +13,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2) return 0;
     /* the first two bytes pick the slot size: 1 B .. 64 KiB */
     size_t slot = ((size_t)data[0] << 8 | data[1]) + 1;
-    ba_internal_check_reply((const char *)data + 2, size - 2, slot);
+    check_reply((const char *)data + 2, size - 2, slot);
     return 0;
 }

@@ -45,12 +45,6 @@ int ba_internal_read_fd(int fd, uint8_t **out, size_t *size);
  * -1 with errno set. */
 long long ba_internal_pread_full(int fd, void *buf, size_t size, uint64_t offset);
 
-/* renderer.c: validate a worker's frame reply (JSON text) as the consumer
- * does, against a ring of one slot of slot_size bytes; for the fuzz target.
- * Returns BA_OK if the reply was accepted, an error code otherwise; every
- * accepted array lies inside the slot. */
-int ba_internal_check_reply(const char *json, size_t len, size_t slot_size);
-
 /* atomic.c: whole files or nothing. write_all/pwrite_all: 0 or -1 (errno);
  * make_temp: "<dir>/.<base>.XXXXXX" created O_EXCL (mode 0666 less the umask,
  * as np.save), returns the fd, -1 (errno) or -2 (out of memory); publish:

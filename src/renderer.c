@@ -520,8 +520,9 @@ static int any_inflight(const ba_renderer *r)
 
 /* Wait for any worker until `deadline` (< 0: none) or a frame overruns the
  * timeout, and take what arrived. */
-static int wait_workers(ba_renderer *r, struct pollfd *p, double deadline)
+static int wait_workers(ba_renderer *r, double deadline)
 {
+    struct pollfd p[2 * 256]; /* workers <= 256 */
     int n = 0;
     double wait = deadline < 0 ? -1 : deadline - ba_now(); /* -1: no limit */
     if (deadline >= 0 && wait < 0) wait = 0;
@@ -564,38 +565,21 @@ int ba_renderer_next(ba_renderer *r, int flags, int timeout_ms, const ba_frame *
     *out = NULL;
     if (r->closed) return ba_err_set(&r->e, BA_ESTATE, NULL, "the renderer is closed");
     double deadline = timeout_ms < 0 ? -1 : ba_now() + timeout_ms / 1000.0;
-    struct pollfd *p = calloc((size_t)r->nw * 2, sizeof *p);
-    if (!p) return nomem(r);
-    int err;
     for (;;) {
-        if (r->o.stop && *r->o.stop) {
-            err = ba_err_set(&r->e, BA_EINTR, NULL, "interrupted");
-            break;
-        }
-        if ((err = dispatch(r)) != BA_OK) break;
+        if (r->o.stop && *r->o.stop) return ba_err_set(&r->e, BA_EINTR, NULL, "interrupted");
+        int err = dispatch(r);
+        if (err != BA_OK) return err;
         held *h = deliverable(r, flags);
-        if (h) {
-            err = hand_out(r, h, out);
-            break;
-        }
-        if (!any_inflight(r)) {
-            if (r->nqueue)
-                err = ba_err_set(&r->e, BA_EFULL, NULL, "every ring slot is held by frames you "
-                                 "still keep (%d workers x %d slots): release some (del frame / "
-                                 "frame.release() / frame.copy()) or pass a larger ring=",
-                                 r->nw, r->o.ring);
-            else
-                err = BA_EDONE;
-            break;
-        }
-        if (deadline >= 0 && ba_now() >= deadline) {
-            err = BA_ETIMEDOUT;
-            break;
-        }
-        if ((err = wait_workers(r, p, deadline)) != BA_OK) break;
+        if (h) return hand_out(r, h, out);
+        if (!any_inflight(r) && r->nqueue)
+            return ba_err_set(&r->e, BA_EFULL, NULL, "every ring slot is held by frames you still "
+                              "keep (%d workers x %d slots): release some (del frame / "
+                              "frame.release() / frame.copy()) or pass a larger ring=", r->nw,
+                              r->o.ring);
+        if (!any_inflight(r)) return BA_EDONE;
+        if (deadline >= 0 && ba_now() >= deadline) return BA_ETIMEDOUT;
+        if ((err = wait_workers(r, deadline)) != BA_OK) return err;
     }
-    free(p);
-    return err;
 }
 
 void ba_renderer_release(ba_renderer *r, const ba_frame *frame)
@@ -611,61 +595,32 @@ void ba_renderer_release(ba_renderer *r, const ba_frame *frame)
     if (last) ba_renderer_close(r); /* closed earlier: now free it */
 }
 
-/* Wait out w's frames in flight, dropping them; a worker that dies or stays
- * silent past the timeout is stopped. */
-static int drain_inflight(ba_renderer *r, worker *w)
-{
-    while (w->ninflight && w->pid > 0) {
-        struct pollfd p[2] = {{w->sock, POLLIN, 0}, {w->out, POLLIN, 0}};
-        double left = r->o.timeout > 0 ? w->progress + r->o.timeout - ba_now() : -1;
-        if (r->o.timeout > 0 && left <= 0) return BA_ETIMEDOUT;
-        int rc = poll(p, 2, left < 0 ? -1 : (int)(left * 1000) + 1);
-        if (rc < 0) return errno == EINTR ? BA_EINTR : BA_EIO;
-        if (p[1].revents) ba_worker_drain(w, r->o.verbose);
-        if (!p[0].revents) continue;
-        json_t *reply = NULL;
-        int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
-        int err = ba_worker_recv(w, r->buf, sizeof r->buf, &reply, fds, &nfds);
-        for (int i = 0; i < nfds; i++) close(fds[i]);
-        if (err == BA_ETIMEDOUT) continue;
-        if (err != BA_OK) return err;
-        json_int_t id = json_integer_value(json_object_get(reply, "job"));
-        json_decref(reply);
-        w->progress = ba_now();
-        for (int i = 0; i < w->ninflight; i++)
-            if ((json_int_t)w->inflight[i].id == id) {
-                job *jb = &w->inflight[i];
-                if (jb->slot >= 0) w->slot_free[jb->slot] = 1;
-                free_task(jb->t);
-                *jb = w->inflight[--w->ninflight];
-                break;
-            }
-    }
-    return BA_OK;
-}
-
+/* Drop what waits and what is done; with wait, take in (and drop) what the
+ * workers are rendering, as next() would, until nothing is in flight: a worker
+ * that dies or overruns meanwhile is handled as always, its retries dropped
+ * in turn. Without wait (or when waiting fails), stop the busy workers. */
 int ba_renderer_cancel(ba_renderer *r, int wait)
 {
     if (!r) return BA_EINVAL;
-    while (r->nqueue) free_task(dequeue(r));
-    while (r->done) {
-        held *h = r->done;
-        r->done = h->next;
-        if (h->slot >= 0 && r->w[h->frame.worker].slot_free)
-            r->w[h->frame.worker].slot_free[h->slot] = 1;
-        ba_free_held(h);
+    for (;;) {
+        while (r->nqueue) free_task(dequeue(r));
+        while (r->done) {
+            held *h = r->done;
+            r->done = h->next;
+            if (h->slot >= 0 && r->w[h->frame.worker].slot_free)
+                r->w[h->frame.worker].slot_free[h->slot] = 1;
+            ba_free_held(h);
+        }
+        if (!wait || !any_inflight(r)) break;
+        wait = wait_workers(r, -1) == BA_OK;
     }
     for (int i = 0; i < r->nw; i++) {
         worker *w = &r->w[i];
-        if (!w->ninflight) continue;
-        if (!wait || drain_inflight(r, w) != BA_OK) {
-            for (int j = 0; j < w->ninflight; j++) {
-                if (w->inflight[j].slot >= 0) w->slot_free[w->inflight[j].slot] = 1;
-                free_task(w->inflight[j].t);
-            }
-            w->ninflight = 0;
-            ba_worker_stop(w, 1, r->o.verbose); /* restarted when work waits */
+        for (int j = 0; j < w->ninflight; j++) {
+            if (w->inflight[j].slot >= 0) w->slot_free[w->inflight[j].slot] = 1;
+            free_task(w->inflight[j].t);
         }
+        if (w->ninflight) ba_worker_stop(w, 1, r->o.verbose); /* restarted when work waits */
     }
     return BA_OK;
 }

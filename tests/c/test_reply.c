@@ -3,11 +3,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "../../src/internal.h"
+#include "reply_check.h"
 
 static int check(const char *json, size_t slot)
 {
-    return ba_internal_check_reply(json, strlen(json), slot);
+    return check_reply(json, strlen(json), slot);
 }
 
 #define PART(arrays) "{\"ok\":true,\"job\":1,\"parts\":[{\"slot\":0,\"size\":4096,\"arrays\":[" arrays "]}],\"meta\":{\"frame\":3}}"

@@ -169,4 +169,11 @@ CLI_MUTANTS = [
                    "        if (err != BA_EWORKER || attempt >= 0) return err;")],
         "tests": [["pytest", T_FAULTS, "-k", "random_worker_kills_over_200"]],
     },
+    {
+        "id": "cancel-never-waits",
+        "promise": "leaving frames() early waits out the frames in flight, the workers stay warm",
+        "edits": [("src/renderer.c", "        if (!wait || !any_inflight(r)) break;",
+                   "        if (!wait || !any_inflight(r) || 1) break;")],
+        "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "stopping_early"]],
+    },
 ]

@@ -133,3 +133,18 @@ def test_the_gil_is_released_while_c_waits(monkeypatch):
     assert got == [0, 1]
     gap = max(b - a for a, b in zip(stamps, stamps[1:]))
     assert stamps[-1] - stamps[0] > 0.9 and gap < 0.25, f"a {gap:.2f} s stall: the wait held the GIL"
+
+
+def test_stopping_early_lets_the_frames_in_flight_finish(monkeypatch):
+    """Leaving frames() with frames in flight waits them out (the workers stay warm)
+    and drops them: the next frames() starts clean, at index 0."""
+    monkeypatch.setenv("ROGUE_DELAY", "0.1")
+    with ba.Renderer(blender=ROGUE, workers=2) as r:
+        pids = r.worker_pids()
+        for f in r.frames(10):
+            if f.meta["index"] == 1:
+                break  # two more are in flight on each worker
+        del f
+        got = [(f.meta["index"], float(f["rgba"][0, 0, 0])) for f in r.frames(3)]
+        assert got == [(0, 0.0), (1, 1.0), (2, 2.0)]
+        assert r.worker_pids() == pids, "the workers were stopped, not waited for"
