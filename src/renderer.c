@@ -96,7 +96,7 @@ static int ring_sent(ba_renderer *r, worker *w)
     int err = m ? ba_worker_send(w, m, &fd, 1) : nomem(r);
     json_decref(m);
     if (err != BA_OK && err != BA_ENOMEM)
-        err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) is gone", w->id);
+        err = ba_err_worker(&r->e, w, "Blender (worker %d) is gone", w->id);
     return err;
 }
 
@@ -126,7 +126,7 @@ static int finish_start(ba_renderer *r, worker *w)
         json_t *v = json_object_get(reply, "protocol");
         if (err == BA_OK && json_integer_value(v) != BA_PROTOCOL_VERSION) {
             char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
-            err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) speaks worker protocol version "
+            err = ba_err_worker(&r->e, w, "Blender (worker %d) speaks worker protocol version "
                                 "%s, this consumer speaks %d: blendarray's C library and the Python "
                                 "package Blender loads come from different versions; reinstall or "
                                 "rebuild blendarray (make) so that they match", w->id,
@@ -150,9 +150,7 @@ static int spawn_and_init(ba_renderer *r, worker *w)
 {
     int err = ba_worker_spawn(w, &r->cmd, &r->e);
     if (err == BA_OK && ba_worker_send(w, r->init_msg, NULL, 0) != BA_OK) {
-        char how[64];
-        ba_worker_reap(w, r->o.verbose, how, sizeof how);
-        err = ba_err_worker(&r->e, w, -1, "Blender (worker %d) %s while starting", w->id, how);
+        err = ba_worker_failed(w, r->o.verbose, NULL, "starting", &r->e);
         ba_worker_stop(w, 1, r->o.verbose);
     }
     return err;
@@ -170,13 +168,18 @@ static int start_worker(ba_renderer *r, worker *w)
     }
 }
 
+/* w's first free ring slot, or -1 (none, or no ring yet). */
+static int free_slot(const worker *w)
+{
+    for (uint32_t k = 0; w->ring && k < ba_ring_slots(w->ring); k++)
+        if (w->slot_free[k]) return (int)k;
+    return -1;
+}
+
 static int has_room(const worker *w)
 {
     if (!w->ring) return w->ninflight == 0; /* the first frame tells the slot size */
-    if (w->ninflight >= BA_MAX_INFLIGHT) return 0;
-    for (uint32_t k = 0; k < ba_ring_slots(w->ring); k++)
-        if (w->slot_free[k]) return 1;
-    return 0;
+    return w->ninflight < BA_MAX_INFLIGHT && free_slot(w) >= 0;
 }
 
 /* Slots released since the last look (maybe by another thread). */
@@ -193,9 +196,7 @@ static void take_back_slots(ba_renderer *r)
 
 static void send_job(ba_renderer *r, worker *w, task *t)
 {
-    int slot = -1;
-    for (uint32_t k = 0; w->ring && k < ba_ring_slots(w->ring) && slot < 0; k++)
-        if (w->slot_free[k]) slot = (int)k;
+    int slot = free_slot(w);
     if (slot >= 0) w->slot_free[slot] = 0;
     job jb = {++r->next_job, t, slot};
     if (w->ninflight == 0) w->progress = ba_now();
@@ -238,9 +239,7 @@ static int add_error(ba_renderer *r, task *t, int code)
     h->seq = t->seq;
     h->slot = -1;
     h->err = code;
-    h->err_msg = strdup(r->e.msg);
-    h->err_json = json_dumps(r->e.json ? r->e.json : json_object(), JSON_COMPACT);
-    if (!h->err_msg || !h->err_json) {
+    if (!(h->err_json = json_incref(r->e.json))) {
         ba_free_held(h);
         return nomem(r);
     }
@@ -252,15 +251,7 @@ static int add_error(ba_renderer *r, task *t, int code)
  * back to the queue, or fail when they have had their retries. */
 static int crashed(ba_renderer *r, worker *w, const char *why)
 {
-    char how[64];
-    if (why) kill(w->pid, SIGKILL);
-    pid_t pid = w->pid;
-    ba_worker_reap(w, r->o.verbose, how, sizeof how);
-    if (why)
-        ba_err_worker(&r->e, w, -1, "Blender (worker %d) %s; it was stopped", w->id, why);
-    else
-        ba_err_worker(&r->e, w, -1, "Blender (worker %d, pid %d) %s while rendering", w->id,
-                      (int)pid, how);
+    ba_worker_failed(w, r->o.verbose, why, "rendering", &r->e);
     char *cause = strdup(r->e.msg);
     json_t *cause_json = json_incref(r->e.json);
     int err = cause ? BA_OK : nomem(r);
@@ -314,35 +305,33 @@ static int receive(ba_renderer *r, worker *w)
     if (err != BA_OK) return crashed(r, w, NULL);
     w->progress = ba_now();
     json_int_t id = json_integer_value(json_object_get(reply, "job"));
-    int at = -1;
+    int at = -1; /* -1: not ours (any more), ignored */
     for (int i = 0; i < w->ninflight; i++)
         if ((json_int_t)w->inflight[i].id == id) at = i;
-    job jb = at >= 0 ? w->inflight[at] : (job){0, NULL, -1};
-    if (at >= 0) {
+    held *h = NULL;
+    if (at >= 0 && json_is_true(json_object_get(reply, "ok")) &&
+        (err = ba_take_frame(w, reply, fds, nfds, &w->inflight[at], &h, &r->e)) == BA_EWORKER) {
+        char why[1024]; /* it broke the protocol: stopped as if it had died */
+        snprintf(why, sizeof why, "%s", r->e.msg);
+        err = crashed(r, w, why);
+        at = -1;
+    }
+    if (at >= 0) { /* a frame, its error, or a failure to take it in */
+        job jb = w->inflight[at];
         memmove(&w->inflight[at], &w->inflight[at + 1],
                 (size_t)(w->ninflight - at - 1) * sizeof jb);
         w->ninflight--;
-    }
-    held *h = NULL;
-    if (at < 0) {
-        err = BA_OK; /* not ours (any more): ignore it */
-    } else if (!json_is_true(json_object_get(reply, "ok"))) {
-        if (jb.slot >= 0) w->slot_free[jb.slot] = 1;
-        err = add_error(r, jb.t, ba_err_reply(&r->e, reply, jb.t->index, w->id));
-    } else if ((err = ba_take_frame(w, reply, fds, nfds, &jb, &h, &r->e)) == BA_OK) {
-        if (jb.slot >= 0 && h->slot != jb.slot) w->slot_free[jb.slot] = 1; /* did not fit */
-        add_done(r, h);
-        if (!w->ring) err = make_ring(r, w, reply);
-    } else if (err == BA_EWORKER) { /* it broke the protocol: stopped, as if it had died */
-        char why[1024];
-        snprintf(why, sizeof why, "%s", r->e.msg);
-        w->inflight[w->ninflight++] = jb;
-        jb.t = NULL;
-        err = crashed(r, w, why);
+        if (jb.slot >= 0 && (!h || h->slot != jb.slot)) w->slot_free[jb.slot] = 1;
+        if (h) {
+            add_done(r, h);
+            if (!w->ring) err = make_ring(r, w, reply);
+        } else if (err == BA_OK) {
+            err = add_error(r, jb.t, ba_err_reply(&r->e, reply, jb.t->index, w->id));
+        }
+        free_task(jb.t); /* its frame or error holds what it needs */
     }
     for (int i = 0; i < nfds; i++) close(fds[i]);
     json_decref(reply);
-    if (at >= 0) free_task(jb.t); /* its frame or error holds what it needs */
     return err;
 }
 
@@ -497,10 +486,10 @@ static int hand_out(ba_renderer *r, held *h, const ba_frame **out)
 {
     if (h->err != BA_OK) {
         int err = h->err;
-        json_error_t jerr;
         json_decref(r->e.json);
-        r->e.json = json_loads(h->err_json, 0, &jerr);
-        snprintf(r->e.msg, sizeof r->e.msg, "%s", h->err_msg);
+        r->e.json = json_incref(h->err_json);
+        snprintf(r->e.msg, sizeof r->e.msg, "%s",
+                 json_string_value(json_object_get(h->err_json, "message")));
         ba_free_held(h);
         return err;
     }
@@ -571,12 +560,12 @@ int ba_renderer_next(ba_renderer *r, int flags, int timeout_ms, const ba_frame *
         if (err != BA_OK) return err;
         held *h = deliverable(r, flags);
         if (h) return hand_out(r, h, out);
-        if (!any_inflight(r) && r->nqueue)
-            return ba_err_set(&r->e, BA_EFULL, NULL, "every ring slot is held by frames you still "
-                              "keep (%d workers x %d slots): release some (del frame / "
-                              "frame.release() / frame.copy()) or pass a larger ring=", r->nw,
-                              r->o.ring);
-        if (!any_inflight(r)) return BA_EDONE;
+        if (!any_inflight(r)) /* nothing left, or frames waiting that no worker can take */
+            return !r->nqueue ? BA_EDONE
+                   : ba_err_set(&r->e, BA_EFULL, NULL, "every ring slot is held by frames you "
+                                "still keep (%d workers x %d slots): release some (del frame / "
+                                "frame.release() / frame.copy()) or pass a larger ring=", r->nw,
+                                r->o.ring);
         if (deadline >= 0 && ba_now() >= deadline) return BA_ETIMEDOUT;
         if ((err = wait_workers(r, deadline)) != BA_OK) return err;
     }

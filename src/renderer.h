@@ -61,8 +61,7 @@ typedef struct held {
     uint64_t seq;
     int slot;              /* -1: the arrays lie in maps */
     int err;               /* BA_OK, or the error to hand out in its turn */
-    char *err_msg;         /* the error, as ba_renderer_message() gives it */
-    char *err_json;        /* and as ba_renderer_error_json() gives it */
+    json_t *err_json;      /* the error (its "message" is ba_renderer_message()'s) */
     void *maps[BA_MSG_MAX_FDS];
     size_t map_len[BA_MSG_MAX_FDS];
     int nmaps;
@@ -96,9 +95,9 @@ int ba_worker_spawn(worker *w, const worker_cmd *c, ba_err *e);
 void ba_worker_drain(worker *w, int verbose);
 /* Its last output lines and crash reports, from a line boundary. */
 const char *ba_worker_output(worker *w);
-/* Wait for it to end (killing it if it lingers), set returncode and "how"
- * ("was killed by SIGKILL", "exited with status 1"). */
-void ba_worker_reap(worker *w, int verbose, char *how, size_t how_cap);
+/* It died (why == NULL) or is stopped for `why` (what it did; it is killed):
+ * reap it and say so in e, a WorkerError with its output; BA_EWORKER. */
+int ba_worker_failed(worker *w, int verbose, const char *why, const char *doing, ba_err *e);
 /* Stop it (politely unless kill_now), close its fds, remove its folder. */
 void ba_worker_stop(worker *w, int kill_now, int verbose);
 int ba_worker_send(worker *w, json_t *msg, const int *fds, int nfds);
@@ -115,8 +114,8 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
 int ba_err_set(ba_err *e, int code, json_t *json, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* A WorkerError with Blender's output and exit status. */
-int ba_err_worker(ba_err *e, worker *w, int64_t index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+int ba_err_worker(ba_err *e, worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* An {"ok": false} reply's error, for `index` (-1: none). */
 int ba_err_reply(ba_err *e, json_t *reply, int64_t index, int worker);
 

@@ -51,7 +51,7 @@ int ba_err_set(ba_err *e, int code, json_t *json, const char *fmt, ...)
     return err;
 }
 
-int ba_err_worker(ba_err *e, worker *w, int64_t index, const char *fmt, ...)
+int ba_err_worker(ba_err *e, worker *w, const char *fmt, ...)
 {
     char head[1024];
     va_list ap;
@@ -61,7 +61,6 @@ int ba_err_worker(ba_err *e, worker *w, int64_t index, const char *fmt, ...)
     const char *out = ba_worker_output(w);
     json_t *j = json_pack("{s:s,s:s,s:i}", "type", "WorkerError", "output", out, "worker", w->id);
     if (j && w->returncode) json_object_set_new(j, "returncode", json_integer(w->returncode));
-    if (j && index >= 0) json_object_set_new(j, "index", json_integer(index));
     return ba_err_set(e, BA_EWORKER, j, "%s.\nBlender's last output:\n%s", head, out);
 }
 
@@ -208,8 +207,7 @@ void ba_free_held(held *h)
     for (int i = 0; i < h->nmaps; i++) munmap(h->maps[i], h->map_len[i]);
     free(h->arrays);
     free(h->names);
-    free(h->err_msg);
-    free(h->err_json);
+    json_decref(h->err_json);
     free((char *)h->frame.meta_json);
     free(h);
 }

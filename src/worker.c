@@ -137,11 +137,13 @@ const char *ba_worker_output(worker *w)
     return t;
 }
 
-void ba_worker_reap(worker *w, int verbose, char *how, size_t how_cap)
+/* Wait up to `ms` for w to exit, reading what it prints; then kill it. Its
+ * wait status; w->pid is 0 after. */
+static int wait_or_kill(worker *w, int verbose, int ms)
 {
     int status = 0;
     pid_t got = 0;
-    for (int i = 0; i < 1000 && (got = waitpid(w->pid, &status, WNOHANG)) == 0; i++) {
+    for (int i = 0; i < ms / 10 && (got = waitpid(w->pid, &status, WNOHANG)) == 0; i++) {
         ba_worker_drain(w, verbose);
         nap_ms(10);
     }
@@ -149,6 +151,15 @@ void ba_worker_reap(worker *w, int verbose, char *how, size_t how_cap)
         kill(w->pid, SIGKILL);
         waitpid(w->pid, &status, 0);
     }
+    w->pid = 0;
+    return status;
+}
+
+/* Wait for w to end (killing it if it lingers), set returncode and "how"
+ * ("was killed by SIGKILL", "exited with status 1"). */
+static void reap(worker *w, int verbose, char *how, size_t how_cap)
+{
+    int status = wait_or_kill(w, verbose, 10000);
     ba_worker_drain(w, verbose);
     if (WIFSIGNALED(status)) {
         const char *abbrev = sigabbrev_np(WTERMSIG(status));
@@ -158,7 +169,17 @@ void ba_worker_reap(worker *w, int verbose, char *how, size_t how_cap)
         snprintf(how, how_cap, "exited with status %d", WEXITSTATUS(status));
         w->returncode = WEXITSTATUS(status);
     }
-    w->pid = 0;
+}
+
+int ba_worker_failed(worker *w, int verbose, const char *why, const char *doing, ba_err *e)
+{
+    char how[64];
+    pid_t pid = w->pid;
+    if (why) kill(pid, SIGKILL);
+    reap(w, verbose, how, sizeof how);
+    if (why) return ba_err_worker(e, w, "Blender (worker %d) %s; it was stopped", w->id, why);
+    return ba_err_worker(e, w, "Blender (worker %d, pid %d) %s while %s", w->id, (int)pid, how,
+                         doing);
 }
 
 int ba_worker_send(worker *w, json_t *msg, const int *fds, int nfds)
@@ -190,22 +211,11 @@ int ba_worker_recv(worker *w, char *buf, size_t cap, json_t **msg, int *fds, int
 
 void ba_worker_stop(worker *w, int kill_now, int verbose)
 {
-    if (w->pid > 0 && !kill_now) {
-        json_t *q = json_pack("{s:s}", "op", "quit");
-        if (q && ba_worker_send(w, q, NULL, 0) == BA_OK)
-            for (int i = 0; i < 500 && w->pid > 0; i++) {
-                if (waitpid(w->pid, NULL, WNOHANG) != 0) w->pid = 0;
-                else {
-                    ba_worker_drain(w, verbose);
-                    nap_ms(10);
-                }
-            }
+    if (w->pid > 0) { /* asked to quit, it has 5 s; else killed at once */
+        json_t *q = kill_now ? NULL : json_pack("{s:s}", "op", "quit");
+        int asked = q && ba_worker_send(w, q, NULL, 0) == BA_OK;
         json_decref(q);
-    }
-    if (w->pid > 0) {
-        kill(w->pid, SIGKILL);
-        waitpid(w->pid, NULL, 0);
-        w->pid = 0;
+        wait_or_kill(w, verbose, asked ? 5000 : 0);
     }
     if (w->sock >= 0) close(w->sock);
     if (w->out >= 0) close(w->out);
@@ -230,8 +240,9 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
         struct pollfd p[2] = {{w->sock, POLLIN, 0}, {w->out, POLLIN, 0}};
         double left = deadline - ba_now();
         if (left <= 0) {
-            int err = ba_err_worker(e, w, -1, "Blender (worker %d) did not answer within %.0f s "
-                                    "while %s; it was stopped", w->id, timeout, doing);
+            char why[128];
+            snprintf(why, sizeof why, "did not answer within %.0f s while %s", timeout, doing);
+            int err = ba_worker_failed(w, c->verbose, why, doing, e);
             ba_worker_stop(w, 1, c->verbose);
             return err;
         }
@@ -247,16 +258,10 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
         for (int i = 0; i < nfds; i++) close(fds[i]);
         if (err == BA_ETIMEDOUT) continue;
         if (err == BA_OK) return BA_OK;
-        char how[64] = "";
-        pid_t pid = w->pid;
-        if (err == BA_EFORMAT) kill(w->pid, SIGKILL);
-        ba_worker_reap(w, c->verbose, how, sizeof how);
-        if (err == BA_EFORMAT)
-            err = ba_err_worker(e, w, -1, "Blender (worker %d) broke the worker protocol while "
-                                "%s: its reply is not a JSON object; it was stopped", w->id, doing);
-        else
-            err = ba_err_worker(e, w, -1, "Blender (worker %d, pid %d) %s while %s", w->id,
-                                (int)pid, how, doing);
+        char why[128];
+        snprintf(why, sizeof why, "broke the worker protocol while %s: its reply is not a JSON "
+                 "object", doing);
+        err = ba_worker_failed(w, c->verbose, err == BA_EFORMAT ? why : NULL, doing, e);
         ba_worker_stop(w, 1, c->verbose);
         return err;
     }

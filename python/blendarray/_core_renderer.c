@@ -186,19 +186,13 @@ static PyObject *Renderer_submit(RendererObject *self, PyObject *args)
     const char *params = NULL;
     if (!PyArg_ParseTuple(args, "L|z:submit", &index, &params) || closed(self))
         return NULL;
-    for (;;) {
-        int err;
-        Py_BEGIN_ALLOW_THREADS
-        err = ba_renderer_submit(self->r, index, params);
-        Py_END_ALLOW_THREADS
-        if (err == BA_OK)
-            Py_RETURN_NONE;
-        if (err != BA_EINTR)
-            return raise_renderer(self->r, err);
-        if (PyErr_CheckSignals() < 0)
-            return NULL;
-        Py_RETURN_NONE; /* queued; a worker still starting is finished by the next call */
-    }
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = ba_renderer_submit(self->r, index, params);
+    Py_END_ALLOW_THREADS
+    if (err == BA_EINTR) /* queued; a worker still starting is finished by the next call */
+        return PyErr_CheckSignals() < 0 ? NULL : Py_NewRef(Py_None);
+    return err == BA_OK ? Py_NewRef(Py_None) : raise_renderer(self->r, err);
 }
 
 /* (meta_json, [(name, ArrayBuf, dtype descr, shape), ...]) for a frame. */

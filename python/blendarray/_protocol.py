@@ -2,9 +2,9 @@
 file descriptors (ring, frame memfds) riding along with SCM_RIGHTS.
 docs/protocol.md is the specification; VERSION is its version.
 
-The bytes move through libblendarray's ba_msg_send/ba_msg_recv: the CPython
-extension on the consumer side, ctypes inside Blender. Pixel data never
-crosses the socket: only descriptions of where it lies in shared memory.
+This is the worker's side (inside Blender, through ctypes); the consumer's is
+libblendarray's ba_renderer (src/reply.c). Pixel data never crosses the
+socket: only descriptions of where it lies in shared memory.
 
 consumer -> worker                          worker -> consumer
   {"op": "init", scene, settings,             {"ok": true, "blender_version"}
@@ -33,14 +33,19 @@ def mismatch(theirs, side):
 
 
 def _plain(o):
-    # NumPy scalars/arrays and the like, from a setup hook's metadata.
+    # NumPy scalars/arrays and the like: a setup hook's metadata, a frame's params.
     if hasattr(o, "tolist"):
         return o.tolist()
     return str(o)
 
 
+def dumps(obj):
+    """Compact JSON text; NumPy values as plain ones (the consumer's params, the worker's meta)."""
+    return json.dumps(obj, separators=(",", ":"), default=_plain)
+
+
 def encode(obj):
-    return json.dumps(obj, separators=(",", ":"), default=_plain).encode()
+    return dumps(obj).encode()
 
 
 def decode(data, fds=()):

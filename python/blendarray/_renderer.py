@@ -22,6 +22,7 @@ import numpy as np
 
 from ._errors import BlendArrayError, BlendArrayWarning, BlenderNotFoundError
 from ._frame import Frame
+from . import _protocol
 from ._hooks import make_spec
 from ._checks import check_passes, check_resolution, check_scene
 
@@ -92,17 +93,6 @@ def load_core():
     return core
 
 
-def _plain(o):
-    # NumPy scalars/arrays and the like, in per-frame params
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
-
-
-def _json(obj):
-    return json.dumps(obj, separators=(",", ":"), default=_plain)
-
-
 class Renderer:
     """Warm Blender workers that render frames into shared memory.
 
@@ -146,7 +136,8 @@ class Renderer:
         self._c = core.Renderer(
             blender="bpy" if flavour == "bpy" else exe, python=exe if flavour == "bpy" else None,
             package_dir=_PKG_PARENT, scene=check_scene(scene) if scene is not None else None,
-            settings=_json(settings), setup=None if spec is None else _json(spec),
+            settings=_protocol.dumps(settings),
+            setup=None if spec is None else _protocol.dumps(spec),
             seed=int(seed), workers=int(workers), ring=int(ring), retries=int(retries),
             timeout=float(timeout or 0), verbose=bool(verbose))
         _live.add(self)
@@ -186,7 +177,7 @@ class Renderer:
                         break
                     if "resolution" in params:
                         params["resolution"] = check_resolution(params["resolution"])
-                    c.submit(index, _json(params))
+                    c.submit(index, _protocol.dumps(params))
                 got = c.next(ordered)
                 if got is None:
                     return

@@ -21,7 +21,7 @@ import pytest
 
 import blendarray as ba
 from support import ROOT
-from test_bad_input import _blenders_with_tmpdir
+from test_bad_input import ROGUE, ROGUE_CASES, _blenders_with_tmpdir
 
 HOOKS = os.path.join(ROOT, "tests", "cli", "fault_hooks.py")
 PASSES = ["rgba", "depth", "object_index"]
@@ -436,14 +436,7 @@ def test_stale_temp_folders_are_swept_by_the_cli(cli, demo_blend, tmp_path):
     assert os.listdir(keep[0]) == ["in-use"]
 
 
-ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
-
-
-@pytest.mark.parametrize("mode, message", [
-    ("version", "speaks worker protocol version 99"),
-    ("malformed", "broke the worker protocol: its reply is not a JSON object"),
-    ("outside", "described an array that does not lie inside the memory it sent"),
-])
+@pytest.mark.parametrize("mode, message", ROGUE_CASES)
 def test_rogue_worker_is_a_clear_error(cli, tmp_path, mode, message):
     """The C worker client against a worker that answers with an unknown protocol
     version, a malformed reply, or an array outside its memory (the same rogue

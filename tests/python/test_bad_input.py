@@ -248,13 +248,15 @@ def _blenders_with_tmpdir(prefix):
 
 
 ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
-
-
-@pytest.mark.parametrize("mode, message", [
+# what a rogue worker gets, through Python and the CLI alike (tests/cli/test_faults_cli.py)
+ROGUE_CASES = [
     ("version", "speaks worker protocol version 99"),
     ("malformed", "broke the worker protocol: its reply is not a JSON object"),
-    ("outside", "does not lie inside the memory it sent"),
-])
+    ("outside", "described an array that does not lie inside the memory it sent"),
+]
+
+
+@pytest.mark.parametrize("mode, message", ROGUE_CASES)
 def test_rogue_worker_is_a_clear_error(mode, message, leaves_nothing, monkeypatch):
     """A worker that answers with an unknown protocol version, a malformed reply, or an
     array outside its memory: a WorkerError naming the worker, nothing left behind."""
