@@ -2,8 +2,8 @@
 
 
 def render(scene=None, frame=None, passes=None, engine=None, samples=None, resolution=None,
-           display=False, denoise=None, threads=None, blender=None, timeout=None, verbose=False,
-           depth_background=None):
+           display=False, denoise=None, threads=None, blender=None, python=None, timeout=None,
+           verbose=False, depth_background=None):
     """Render one frame in a fresh Blender worker and return its passes as a Frame.
 
     scene: path to a .blend file; None renders blendarray's built-in demo scene.
@@ -14,6 +14,9 @@ def render(scene=None, frame=None, passes=None, engine=None, samples=None, resol
     display: also return "display", Blender's colour-managed image, uint8 (H, W, 4).
     blender: "bpy", "blender" or a path to a Blender binary (default:
       $BLENDARRAY_BLENDER, else the first found).
+    python: the Python whose bpy renders (implies blender="bpy"; default: this
+      one). bpy wheels exist for one Python version each: e.g. bpy 5.2 in a
+      Python 3.13 venv serves a consumer running 3.11.
     timeout: seconds to wait for the render before stopping Blender.
     depth_background: replace the engine's marker for "no geometry" in `depth`
       (1e10, 65504 or ~clip_end, by engine) with this value, e.g. float("inf").
@@ -24,6 +27,6 @@ def render(scene=None, frame=None, passes=None, engine=None, samples=None, resol
     from ._renderer import Renderer
     with Renderer(scene, workers=1, passes=passes, engine=engine, samples=samples,
                   resolution=resolution, display=display, denoise=denoise, threads=threads,
-                  retries=0, blender=blender, timeout=timeout, verbose=verbose,
+                  retries=0, blender=blender, python=python, timeout=timeout, verbose=verbose,
                   depth_background=depth_background) as r:
         return r.render(**({} if frame is None else {"frame": int(frame)}))

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import warnings
 import weakref
@@ -47,13 +48,20 @@ def _close_all():
             pass
 
 
-def find_blender(blender=None):
+def find_blender(blender=None, python=None):
     """Which Blender to run: ('binary', path) or ('bpy', python executable).
 
     `blender` (else $BLENDARRAY_BLENDER): "bpy", "blender" (the binary on PATH),
     or a path to a Blender binary. Default: the `blender` binary on PATH, else the
-    bpy module if this Python can import it.
+    bpy module if this Python can import it. `python`: the Python whose bpy
+    renders (implies "bpy"; default: this Python). Any Python works: bpy wheels
+    exist for one Python version each, the consumer may run another.
     """
+    if python is not None:
+        if blender not in (None, "bpy"):
+            raise BlendArrayError(f"python={python!r} names the Python that runs bpy; it goes "
+                                  f"with blender='bpy', not blender={blender!r}")
+        return "bpy", _bpy_python(python)
     choice = blender or os.environ.get("BLENDARRAY_BLENDER") or ""
     if choice == "bpy":
         if importlib.util.find_spec("bpy") is None:
@@ -74,6 +82,19 @@ def find_blender(blender=None):
         return "bpy", sys.executable
     raise BlenderNotFoundError(f"no Blender found: no `blender` on PATH and this Python "
                                f"({sys.executable}) cannot import bpy; {INSTALL_HINT}")
+
+
+def _bpy_python(python):
+    """`python`, checked: an executable that can import bpy (found, not imported)."""
+    exe = shutil.which(python) if os.sep not in python else python
+    if not exe or not os.access(exe, os.X_OK):
+        raise BlenderNotFoundError(f"python={python!r}: no such executable")
+    p = subprocess.run([exe, "-c", "import importlib.util as u, sys; "
+                        "sys.exit(u.find_spec('bpy') is None)"], capture_output=True)
+    if p.returncode != 0:
+        raise BlenderNotFoundError(f"python={python!r} cannot import bpy; install it there "
+                                   f"(`{exe} -m pip install bpy`)")
+    return os.path.abspath(exe)
 
 
 def load_core():
@@ -111,6 +132,7 @@ class Renderer:
     ring: shared-memory slots per worker (frames you may hold at once, per worker).
     retries: re-renders of a frame whose worker crashed, before giving up.
     timeout: seconds a frame may take before its worker is stopped (and retried).
+    blender, python: which Blender renders, as in blendarray.render().
     depth_background: what `depth` holds where no geometry was seen: None keeps
       the engine's own marker (1e10 Cycles/Workbench, 65504 EEVEE before 4.2,
       ~clip_end EEVEE Next); float("inf"), float("nan") or any number replaces it.
@@ -118,8 +140,8 @@ class Renderer:
 
     def __init__(self, scene=None, workers=1, passes=None, engine=None, samples=None,
                  resolution=None, display=False, denoise=None, threads=None, setup=None,
-                 seed=0, ring=4, retries=1, blender=None, timeout=None, verbose=False,
-                 depth_background=None):
+                 seed=0, ring=4, retries=1, blender=None, python=None, timeout=None,
+                 verbose=False, depth_background=None):
         self._c = None
         self._busy = False
         if int(workers) < 1:
@@ -132,7 +154,7 @@ class Renderer:
                     "depth_background": _depth_background(depth_background)}
         spec = make_spec(setup)
         core = load_core()  # before any Blender starts: a missing extension is the consumer's problem
-        flavour, exe = find_blender(blender)
+        flavour, exe = find_blender(blender, python)
         self._c = core.Renderer(
             blender="bpy" if flavour == "bpy" else exe, python=exe if flavour == "bpy" else None,
             package_dir=_PKG_PARENT, scene=check_scene(scene) if scene is not None else None,
