@@ -14,6 +14,14 @@ int cmd_render(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_preview(int argc, char **argv);
 
+/* The blendarray Python package's folder (locate.c): $BLENDARRAY_PACKAGE,
+ * else found beside this program. 0, or 1 with the reason on stderr. */
+int cli_find_package(char *out, size_t cap);
+
+/* The Python beside this program (a venv's bin/python3) or NULL: with bpy,
+ * the default Python of the bpy flavour. buf holds the path. */
+const char *cli_default_python(char *buf, size_t cap);
+
 /* "blendarray: <message>\n" on stderr; returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -17,13 +17,6 @@
 
 #include "cli.h"
 
-#ifndef BA_PYTHON_DIR
-#define BA_PYTHON_DIR ""
-#endif
-#ifndef BA_PYTHON_EXE /* the Python blendarray was built for: the one that has its bpy */
-#define BA_PYTHON_EXE ""
-#endif
-
 #define MAX_FRAMES 10000000
 #define MAX_PASSES 256
 
@@ -92,9 +85,9 @@ static const char HELP[] =
     "      --blender PATH    a Blender binary, or 'bpy' for a Python with the bpy module\n"
     "                        (default: $BLENDARRAY_BLENDER, else blender on PATH)\n"
     "      --python PATH     with --blender bpy: the Python that has bpy (default:\n"
-    "                        $BLENDARRAY_PYTHON, else the one blendarray was built\n"
-    "                        for, else python3); bpy is also the default when no\n"
-    "                        blender is on PATH\n"
+    "                        $BLENDARRAY_PYTHON, else the python3 beside this\n"
+    "                        program (a venv's), else python3 on PATH); bpy is\n"
+    "                        also the default when no blender is on PATH\n"
     "      --ring N          shared-memory slots per worker (default 4)\n"
     "      --retries N       re-renders of a frame whose worker died (default 1)\n"
     "      --timeout SEC     stop a worker that takes longer for a frame (and retry it)\n"
@@ -895,11 +888,15 @@ int cmd_render(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a closed pipe or a full disk: an error to report, not death */
     signal(SIGXFSZ, SIG_IGN);
     opts.stop = &stop_flag;
-    const char *pkg = getenv("BLENDARRAY_PYTHONPATH");
-    opts.package_dir = pkg && *pkg ? pkg : BA_PYTHON_DIR;
+    char package[PATH_MAX], python[PATH_MAX + 16];
+    if (cli_find_package(package, sizeof package)) {
+        free_params(params, total);
+        free(frames);
+        return 1;
+    }
+    opts.package_dir = package;
     const char *py = getenv("BLENDARRAY_PYTHON");
-    if (!opts.python && !(py && *py) && BA_PYTHON_EXE[0] && access(BA_PYTHON_EXE, X_OK) == 0)
-        opts.python = BA_PYTHON_EXE;
+    if (!opts.python && !(py && *py)) opts.python = cli_default_python(python, sizeof python);
 
     ba_renderer *r = NULL;
     o.t0 = seconds();

@@ -42,9 +42,7 @@ extern "C" {
 #define BA_API
 #endif
 
-#define BA_VERSION_MAJOR 0
-#define BA_VERSION_MINOR 1
-#define BA_VERSION_PATCH 0
+#include "blendarray_version.h" /* BA_VERSION_MAJOR/MINOR/PATCH/NUMBER */
 
 /* ====================================================================== */
 /*  Errors                                                                 */
@@ -76,6 +74,10 @@ enum ba_errno {
 
 /*! ba_strerror() : a static, human-readable message for an error code. */
 BA_API const char *ba_strerror(int err);
+
+/*! ba_version_number() : the library's BA_VERSION_NUMBER (that of the
+ *  library loaded at run time; compare with the header's to detect a mismatch). */
+BA_API unsigned ba_version_number(void);
 
 /*! ba_version_string() : "MAJOR.MINOR.PATCH" of the library. */
 BA_API const char *ba_version_string(void);
@@ -584,9 +586,10 @@ typedef struct ba_renderer_options {
                                 else "bpy" */
     const char *python;      /* for "bpy": the Python to run (NULL: $BLENDARRAY_PYTHON,
                                 else python3; the CLI's default is the Python it was
-                                built for, the Python Renderer's its own) */
-    const char *package_dir; /* folder holding the blendarray Python package
-                                (NULL: $BLENDARRAY_PYTHONPATH) */
+                                installed with, the Python Renderer's its own) */
+    const char *package_dir; /* the blendarray Python package's folder, whose
+                                blender/worker_main.py the workers run and whose
+                                libblendarray.so they load (NULL: $BLENDARRAY_PACKAGE) */
     const char *scene;       /* a .blend file; NULL: the built-in demo scene */
     const char *passes;      /* comma-separated pass names; NULL: every pass */
     const char *engine;      /* NULL: the scene's */

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install everything blendarray needs on a fresh Debian/Ubuntu machine, then build it:
 # system packages (a C toolchain, OpenEXR, libpng, Debian's Blender and the NumPy its
-# Python uses), a virtual environment .venv with the Python packages (the bpy module
-# among them), and the C library, the ctypes copy and the CPython extension (make).
+# Python uses), a virtual environment .venv with blendarray installed in it, editable
+# (pip install -e: the C library, the CLI, the CPython extension and the ctypes library,
+# built by meson in build/dev and rebuilt on import), its test references and the bpy
+# module, and the other Blender versions the tests use (scripts/install-blenders.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +40,13 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+# the build backend, as pyproject.toml names it (an editable install builds without isolation)
+mapfile -t build_requires < <(.venv/bin/python -c "import tomllib
+for r in tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']: print(r)")
+"${pip[@]}" "${build_requires[@]}"
+# bpy: the version the README's table gives for .venv (Python 3.11)
+"${pip[@]}" --no-build-isolation -e '.[test]' 'bpy==5.0.1' \
+    -Cbuild-dir=build/dev -Csetup-args=-Dwerror=true -Csetup-args=-Dtests=true
 
-make -j2 PYTHON=.venv/bin/python
+./scripts/install-blenders.sh

@@ -31,6 +31,11 @@ const char *ba_strerror(int err)
     }
 }
 
+unsigned ba_version_number(void)
+{
+    return BA_VERSION_NUMBER;
+}
+
 const char *ba_version_string(void)
 {
     return BA_STR(BA_VERSION_MAJOR) "." BA_STR(BA_VERSION_MINOR) "." BA_STR(BA_VERSION_PATCH);

@@ -129,7 +129,7 @@ static int finish_start(ba_renderer *r, worker *w)
             err = ba_err_worker(&r->e, w, "Blender (worker %d) speaks worker protocol version "
                                 "%s, this consumer speaks %d: blendarray's C library and the Python "
                                 "package Blender loads come from different versions; reinstall or "
-                                "rebuild blendarray (make) so that they match", w->id,
+                                "rebuild blendarray (pip install .) so that they match", w->id,
                                 text ? text : "(none)", BA_PROTOCOL_VERSION);
             free(text);
         }
@@ -380,10 +380,16 @@ static int setup(ba_renderer *r, const ba_renderer_options *opts)
         return ba_err_set(&r->e, BA_EINVAL, NULL, "retries must be >= 0, not %d", opts->retries);
     const char *bl = first_of(opts->blender, "BLENDARRAY_BLENDER",
                               on_path("blender") ? "blender" : "bpy");
-    const char *pkg = first_of(opts->package_dir, "BLENDARRAY_PYTHONPATH", NULL);
+    const char *pkg = first_of(opts->package_dir, "BLENDARRAY_PACKAGE", NULL);
     if (!pkg)
         return ba_err_set(&r->e, BA_EINVAL, NULL, "where is the blendarray Python package? set "
-                          "package_dir or BLENDARRAY_PYTHONPATH");
+                          "package_dir or $BLENDARRAY_PACKAGE to its folder");
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/blender/worker_main.py", pkg);
+    if (access(probe, R_OK) != 0)
+        return ba_err_set(&r->e, BA_EINVAL, NULL, "%s is not a blendarray package folder (no "
+                          "blender/worker_main.py in it): name the folder that holds blendarray's "
+                          "__init__.py, or reinstall blendarray (pip install blendarray)", pkg);
     char abs_scene[PATH_MAX];
     if (opts->scene && !realpath(opts->scene, abs_scene))
         return ba_err_set(&r->e, BA_EINVAL, json_pack("{s:s}", "type", "SceneError"),

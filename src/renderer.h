@@ -81,7 +81,7 @@ typedef struct ba_err {
 typedef struct worker_cmd {
     const char *blender;   /* a binary's path/name, or "bpy" */
     const char *python;    /* for bpy */
-    const char *package;   /* folder holding the blendarray package */
+    const char *package;   /* the blendarray package's folder (its __init__.py) */
     int verbose;
     volatile const int *stop;
 } worker_cmd;

@@ -267,34 +267,33 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
     }
 }
 
-/* The worker's environment: ours, less what we set, plus the channel, its
- * folder, and the package first on PYTHONPATH (then the user's own: a hook
- * may import from it). NULL when out of memory; free *own and the array. */
-static char **worker_env(const worker *w, const worker_cmd *c, int child_fd, char **own_out)
+/* The worker's environment: ours, less what we set, plus the channel and its
+ * folder. PYTHONPATH stays the user's (a hook may import from it): the worker
+ * finds blendarray from its own script's folder (blender/worker_main.py),
+ * with nothing else of the consumer's site-packages. NULL when out of memory;
+ * free *own and the array. */
+static char **worker_env(const worker *w, int child_fd, char **own_out)
 {
     size_t n = 0;
     while (environ[n]) n++;
-    char **env = calloc(n + 5, sizeof *env);
+    char **env = calloc(n + 4, sizeof *env);
     if (!env) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const char *e = environ[i];
         if (strncmp(e, "BLENDARRAY_FD=", 14) && strncmp(e, "BLENDARRAY_PARENT=", 18) &&
-            strncmp(e, "TMPDIR=", 7) && strncmp(e, "PYTHONPATH=", 11))
+            strncmp(e, "TMPDIR=", 7))
             env[k++] = (char *)e;
     }
-    const char *user = getenv("PYTHONPATH");
-    int has_user = user && *user;
     char *own = NULL;
-    if (asprintf(&own, "BLENDARRAY_FD=%d%cBLENDARRAY_PARENT=%d%cTMPDIR=%s%cPYTHONPATH=%s%s%s",
-                 child_fd, 0, (int)getpid(), 0, w->tmpdir, 0, c->package, has_user ? ":" : "",
-                 has_user ? user : "") < 0) {
+    if (asprintf(&own, "BLENDARRAY_FD=%d%cBLENDARRAY_PARENT=%d%cTMPDIR=%s", child_fd, 0,
+                 (int)getpid(), 0, w->tmpdir) < 0) {
         free(env);
         return NULL;
     }
-    /* four strings in one allocation, each NUL-terminated */
+    /* three strings in one allocation, each NUL-terminated */
     *own_out = own;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 3; i++) {
         env[k++] = own;
         own += strlen(own) + 1;
     }
@@ -327,17 +326,16 @@ int ba_worker_spawn(worker *w, const worker_cmd *c, ba_err *e)
     fcntl(pipefd[0], F_SETPIPE_SZ, 1 << 20);
 
     char *own = NULL;
-    char **env = worker_env(w, c, sv[1], &own);
+    char **env = worker_env(w, sv[1], &own);
     if (!env) {
         err = ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
         goto fail;
     }
     char script[PATH_MAX + 64];
-    snprintf(script, sizeof script, "%s/blendarray/blender/worker_main.py", c->package);
+    snprintf(script, sizeof script, "%s/blender/worker_main.py", c->package);
     char *argv_bin[] = {(char *)c->blender, "-b", "--factory-startup", "-noaudio",
                         "--python-exit-code", "1", "--python", script, NULL};
-    char *argv_py[] = {(char *)c->python, "-c",
-                       "import blendarray.blender.worker as w, os; os._exit(w.main())", NULL};
+    char *argv_py[] = {(char *)c->python, script, NULL};
     int is_bpy = strcmp(c->blender, "bpy") == 0;
 
     posix_spawn_file_actions_t fa;

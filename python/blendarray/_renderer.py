@@ -27,8 +27,6 @@ from . import _protocol
 from ._hooks import make_spec
 from ._checks import check_passes, check_resolution, check_scene
 
-_PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 INSTALL_HINT = ("install one: `apt-get install blender` (Debian/Ubuntu) or `pip install bpy` "
                 "(a Python matching the bpy wheel), or name one with blender='/path/to/blender' "
                 "or BLENDARRAY_BLENDER")
@@ -102,15 +100,28 @@ def load_core():
 
     Imported only where it is used: this package also loads inside Blender's
     Python, which may not match the extension's."""
+    from . import __version__
+    here = os.path.dirname(os.path.abspath(__file__))
+    v = sys.version_info
+    this = f"this Python ({v.major}.{v.minor}.{v.micro}, {sys.executable})"
+    fix = (f"install blendarray for this Python: `{sys.executable} -m pip install blendarray` "
+           f"(or `pip install /path/to/checkout`)")
     try:
         from . import _core as core
     except ImportError as e:
-        v = sys.version_info
-        raise BlendArrayError(
-            f"blendarray's C extension (blendarray._core) cannot be loaded in this Python "
-            f"({v.major}.{v.minor}.{v.micro}, {sys.executable}): {e}. It is built for one "
-            f"Python at a time: build it for this one with `make python PYTHON={sys.executable}` "
-            f"in the blendarray checkout") from None
+        import glob
+        import sysconfig
+        built = sorted(os.path.basename(p) for p in glob.glob(os.path.join(here, "_core.*.so")))
+        want = "_core" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+        if built and want not in built:
+            why = (f"it was built for another Python ({', '.join(built)}), {this} needs {want}")
+        else:
+            why = f"{e}"
+        raise BlendArrayError(f"blendarray's C extension (blendarray._core) cannot be loaded in "
+                              f"{this}: {why}; {fix}") from None
+    if core.version() != __version__:
+        raise BlendArrayError(f"blendarray {__version__} found a C extension of blendarray "
+                              f"{core.version()} ({core.__file__}): a mixed install; {fix}")
     return core
 
 
@@ -157,7 +168,7 @@ class Renderer:
         flavour, exe = find_blender(blender, python)
         self._c = core.Renderer(
             blender="bpy" if flavour == "bpy" else exe, python=exe if flavour == "bpy" else None,
-            package_dir=_PKG_PARENT, scene=check_scene(scene) if scene is not None else None,
+            package_dir=os.path.dirname(os.path.abspath(core.__file__)), scene=check_scene(scene) if scene is not None else None,
             settings=_protocol.dumps(settings),
             setup=None if spec is None else _protocol.dumps(spec),
             seed=int(seed), workers=int(workers), ring=int(ring), retries=int(retries),

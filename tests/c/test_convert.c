@@ -17,7 +17,12 @@ static uint16_t f16(float f)
 
 static void test_errors_and_version(void)
 {
-    CHECK(strcmp(ba_version_string(), "0.1.0") == 0);
+    /* the library loaded is the one the header describes */
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", BA_VERSION_MAJOR, BA_VERSION_MINOR, BA_VERSION_PATCH);
+    CHECK(strcmp(ba_version_string(), want) == 0);
+    CHECK_INT(ba_version_number(), BA_VERSION_NUMBER);
+    CHECK_INT(BA_VERSION_NUMBER, BA_VERSION_MAJOR * 10000 + BA_VERSION_MINOR * 100 + BA_VERSION_PATCH);
     CHECK(strcmp(ba_strerror(BA_OK), "success") == 0);
     for (int e = BA_EINVAL; e <= BA_ESTATE; ++e) {
         CHECK(ba_strerror(e) != NULL);

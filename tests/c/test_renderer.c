@@ -28,7 +28,7 @@
 #include "blendarray.h"
 #include "check.h"
 
-static char g_pkg[PATH_MAX + 64];    /* <repo>/python */
+static char g_pkg[PATH_MAX + 64];    /* <repo>/python/blendarray */
 static char g_rogue[PATH_MAX + 64];  /* <repo>/tests/python/rogue_worker.py */
 static char g_tmp[PATH_MAX];    /* our private $TMPDIR */
 static char g_marker[PATH_MAX + 64]; /* the die mode's "already died once" file */
@@ -809,26 +809,19 @@ int main(void)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    snprintf(g_pkg, sizeof g_pkg, "%s/python", repo);
+    snprintf(g_pkg, sizeof g_pkg, "%s/python/blendarray", repo);
     snprintf(g_rogue, sizeof g_rogue, "%s/tests/python/rogue_worker.py", repo);
-    setenv("ROGUE_PYTHONPATH", g_pkg, 1);
 
-    /* The fake worker loads libblendarray.so through ctypes: this build's own
-     * (next to tests/), so that both ends come from the same sources -- but
-     * not a sanitizer build, which a plain python3 cannot load; that case
-     * uses python/blendarray/libblendarray.so (make python). */
-#ifndef __SANITIZE_ADDRESS__
-    char exe[PATH_MAX], lib[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0 && !getenv("BLENDARRAY_LIB")) {
-        exe[n] = '\0';
-        char *s = strrchr(exe, '/');
-        if (s) *s = '\0';                 /* <build>/tests */
-        if ((s = strrchr(exe, '/'))) *s = '\0'; /* <build> */
-        snprintf(lib, sizeof lib, "%s/libblendarray.so", exe);
-        if (access(lib, R_OK) == 0) setenv("BLENDARRAY_LIB", lib, 1);
+    /* The fake worker imports blendarray (from $ROGUE_PYTHONPATH) and loads
+     * libblendarray.so with ctypes ($BLENDARRAY_LIB): meson test names this
+     * build's package; a sanitizer build, whose library a plain python3
+     * cannot load, gets the plain build's from make test-c-asan. */
+    if (!getenv("BLENDARRAY_LIB") || !getenv("ROGUE_PYTHONPATH")) {
+        fprintf(stderr, "test_renderer: set BLENDARRAY_LIB and ROGUE_PYTHONPATH to a built "
+                        "blendarray package (meson test -C build/dev does)\n");
+        printf("0 passed, 1 failed\n");
+        return 1;
     }
-#endif
 
     /* a private $TMPDIR: the worker folders are counted there */
     const char *base = getenv("TMPDIR");

@@ -6,15 +6,18 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
-BIN = os.path.join(ROOT, "build", "blendarray")
+DEV = os.environ.get("BLENDARRAY_BUILD", os.path.join(ROOT, "build", "dev"))  # make's build folder
+BIN = os.path.join(DEV, "blendarray")
+# The build tree's CLI finds its package beside it (build/dev/python/blendarray)
+# but no Python: with --blender bpy it runs this one's (an installed CLI takes
+# the python3 beside it: tests/python/test_install.py).
+os.environ.setdefault("BLENDARRAY_PYTHON", sys.executable)
 
 
 @pytest.fixture(scope="session")
 def cli():
-    if not os.path.exists(BIN):
-        subprocess.run(["make", "-C", ROOT, "cli"], check=True, capture_output=True)
+    subprocess.run(["ninja", "-C", DEV], check=True, capture_output=True)
     return BIN
 
 

@@ -264,24 +264,63 @@ def test_bpy_flavour_equals_python_api(cli, demo_blend, tmp_path):
     check_npz(out, want)
 
 
-def test_bpy_without_blender_on_path_runs_in_the_built_for_python(cli, tmp_path):
-    """No `blender` on PATH and no --python: the CLI takes the bpy module, in the
-    Python blendarray was built for (whose bpy it has), not whatever python3 is on
-    PATH (Debian's, which has no bpy)."""
+def _installed(cli, prefix, version=None):
+    """A copy of the CLI laid out as pip installs it: <prefix>/bin/blendarray, the
+    package in <prefix>/lib/python3.X/site-packages, <prefix>/bin/python3 (a venv's:
+    here a wrapper of this Python, which has bpy). version: fake the package's."""
+    import shutil
+    os.makedirs(prefix / "bin")
+    shutil.copy2(cli, prefix / "bin" / "blendarray")
+    (prefix / "bin" / "python3").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    (prefix / "bin" / "python3").chmod(0o755)
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    os.makedirs(site)
+    shutil.copytree(os.path.join(os.path.dirname(cli), "python", "blendarray"), site / "blendarray",
+                    ignore=shutil.ignore_patterns("*.p", "__pycache__"))
+    if version:
+        (site / "blendarray" / "_version.py").write_text(f'version = "{version}"\n')
+    return prefix / "bin" / "blendarray"
+
+
+def test_installed_cli_finds_its_package_and_the_python_beside_it(cli, tmp_path):
+    """Installed (pip: <prefix>/bin), with no environment variable, no `blender` and
+    no python3 on PATH: the CLI finds its package in <prefix>/lib/python3.X/site-packages
+    and, for bpy (the default without a blender), the python3 beside it."""
     import importlib.util
     if importlib.util.find_spec("bpy") is None:
         if os.environ.get("BLENDARRAY_REQUIRE_FLAVOURS") == "1":
             pytest.fail("the bpy module is not installed")
         pytest.skip("the bpy module is not installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLENDARRAY_")}
-    env["TMPDIR"] = str(tmp_path)  # PATH: an empty folder, no blender and no python3
-    p = subprocess.run([cli, "render", "-p", "rgba", "-e", "workbench", "--size", "16x12", "-q",
-                        "-o", str(tmp_path / "o.npz")], env=dict(env, PATH=str(tmp_path)),
-                       capture_output=True, text=True, timeout=300)
+    exe = _installed(cli, tmp_path / "prefix")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDARRAY_", "MESONPY_"))}
+    env.update(TMPDIR=str(empty), PATH=str(empty))
+    p = subprocess.run([exe, "render", "-p", "rgba", "-e", "workbench", "--size", "16x12", "-q",
+                        "-o", str(tmp_path / "o.npz")], env=env, capture_output=True, text=True,
+                       timeout=300)
     assert p.returncode == 0, p.stderr
     with np.load(tmp_path / "o.npz") as z:
         assert json.loads(z["meta.json"])[0]["blender_version"].split(".")[0] != "3"  # bpy
-    assert sorted(os.listdir(tmp_path)) == ["o.npz"]
+    assert os.listdir(empty) == []
+
+
+@pytest.mark.parametrize("case", ["other version", "no package"])
+def test_installed_cli_without_its_package_says_what_to_do(cli, tmp_path, case):
+    exe = _installed(cli, tmp_path / "prefix", version="9.9.9")
+    if case == "no package":
+        import shutil
+        shutil.rmtree(tmp_path / "prefix" / "lib")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDARRAY_", "MESONPY_"))}
+    p = subprocess.run([exe, "render", "-p", "rgba", "-o", str(tmp_path / "o.npz")], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    if case == "other version":
+        assert "a mixed install" in p.stderr and "9.9.9" in p.stderr, p.stderr
+    else:
+        assert "cannot find the blendarray Python package" in p.stderr, p.stderr
+    assert "pip install" in p.stderr and "BLENDARRAY_PACKAGE" in p.stderr
+    assert not (tmp_path / "o.npz").exists()
 
 
 # ---------------------------------------------------------------------------

@@ -257,9 +257,9 @@ MUTANTS += [
     },
     {
         "id": "c-pythonpath-replaced",
-        "promise": "a bpy worker keeps the user's PYTHONPATH (after the package)",
-        "edits": [("src/worker.c", 'const char *user = getenv("PYTHONPATH");',
-                   'const char *user = NULL;')],
+        "promise": "a bpy worker keeps the user's PYTHONPATH",
+        "edits": [("src/worker.c", 'strncmp(e, "TMPDIR=", 7))',
+                   'strncmp(e, "TMPDIR=", 7) && strncmp(e, "PYTHONPATH=", 11))')],
         "tests": [["pytest", "tests/cli/test_faults_cli.py", "-k", "keeps_the_users_pythonpath"]],
     },
     {
@@ -275,6 +275,29 @@ MUTANTS += [
         "promise": "the bindings' message limits are the header's",
         "edits": [("python/blendarray/_lib.py", "MSG_MAX = 1 << 20", "MSG_MAX = 1 << 19")],
         "tests": [["pytest", "tests/python/test_bindings.py"]],
+    },
+]
+
+# -- blendarray installed into Blender as an add-on (blender_addon/, scripts/build-blender-addon.py)
+T_ADDON = "tests/python/test_blender_addon.py::test_addon_installs_imports_and_operator_matches_render"
+MUTANTS += [
+    {
+        "id": "addon-operator-drops-display",
+        "promise": "the add-on's operator saves every enabled pass and the display image, as ba.render has them",
+        "edits": [("blender_addon/__init__.py",
+                   "frame = bab.render(passes=None, display=True, scene=scene)",
+                   "frame = bab.render(passes=None, display=False, scene=scene)")],
+        "tests": [["pytest", T_ADDON + "[blender]"]],
+    },
+    {
+        "id": "addon-package-not-on-sys-path",
+        "promise": "an installed add-on alone lets scripts `import blendarray.blender`",
+        "edits": [("blender_addon/__init__.py",
+                   "    if VENDOR not in sys.path:\n        sys.path.insert(0, VENDOR)\n"
+                   "    if _BundledBlendarray not in sys.meta_path:\n"
+                   "        sys.meta_path.insert(0, _BundledBlendarray)\n",
+                   "    pass\n")],
+        "tests": [["pytest", T_ADDON + "[bpy]"]],
     },
 ]
 

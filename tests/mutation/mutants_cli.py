@@ -12,8 +12,8 @@ T_CLI = "tests/cli/test_render_cli.py"
 def _replay(target):
     """Build the target's replay program (plain gcc; the checks abort by themselves)
     and replay its corpus."""
-    return ["sh", "-c", f"make -s build/fuzz/{target}-replay && "
-                        f"build/fuzz/{target}-replay fuzz/corpus/{target}/*"]
+    return ["sh", "-c", f"ninja -C build/dev fuzz/{target}-replay >/dev/null && "
+                        f"build/dev/fuzz/{target}-replay fuzz/corpus/{target}"]
 
 
 CLI_MUTANTS = [
@@ -120,7 +120,7 @@ CLI_MUTANTS = [
         "edits": [("src/exr.c",
                    "if (cinfo.compression == EXR_COMPRESSION_NONE && cinfo.packed_size != cinfo.unpacked_size) {",
                    "if (0) {")],
-        "tests": [["sh", "-c", "make -s build/tests/test_exr && build/tests/test_exr"]],
+        "tests": [["sh", "-c", "ninja -C build/dev tests/c/test_exr >/dev/null && build/dev/tests/c/test_exr"]],
     },
     # -- issue 9: one consumer of the worker protocol, in C ------------------------------
     {
@@ -158,9 +158,10 @@ CLI_MUTANTS = [
     },
     {
         "id": "cli-python-default-ignored",
-        "promise": "with no blender on PATH, the CLI renders with bpy in the Python it was built for",
-        "edits": [("cli/render.c", "        opts.python = BA_PYTHON_EXE;", "        opts.python = NULL;")],
-        "tests": [["pytest", T_FAULTS, "-k", "built_for_python"]],
+        "promise": "installed, with no blender on PATH, the CLI renders with bpy in the python3 beside it",
+        "edits": [("cli/render.c", "opts.python = cli_default_python(python, sizeof python);",
+                   "opts.python = NULL;")],
+        "tests": [["pytest", T_FAULTS, "-k", "installed_cli_finds"]],
     },
     {
         "id": "restart-not-retried",

@@ -8,16 +8,17 @@ checkout, run the tests that must catch it, and report caught / missed.
 A mutant is caught when its tests fail (a pytest test or clean-up check fails, or
 the C tests do); a test that cannot start (a fixture or collection error, no test
 selected) counts as an error, not as caught. Exit status: 0 when every mutant
-was caught, 1 otherwise. The checkout itself is never modified: each mutant
-gets a fresh copy (sources and build outputs, not .venv or .git), rebuilt with
-make when the mutant touches C.
+was caught, 1 otherwise. The checkout itself is never modified: the mutants go
+into a copy of its sources, build/mutation/tree, with its own meson build folder
+(build/mutation/tree/build/dev, kept between runs: each mutant rebuilds only
+what it touched). Its tests import that tree's package (PYTHONPATH, with the
+.venv's editable install of the checkout switched off) and run its CLI.
 """
 import argparse
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,16 +27,37 @@ sys.path.insert(0, HERE)
 
 from mutants import MUTANTS  # noqa: E402
 
+TREE = os.path.join(ROOT, "build", "mutation", "tree")
+
+
 def _skip(folder, names):
-    top = {".venv", ".git", "out", "scenes"} if os.path.samefile(folder, ROOT) else set()
+    top = {".venv", ".git", "out", "scenes", "build"} if os.path.samefile(folder, ROOT) else set()
     return {n for n in names if n in top or n == "__pycache__" or n.endswith(".npz")}
 
 
-def _copy(dst):
-    shutil.copytree(ROOT, dst, ignore=_skip, symlinks=True)
+def _fresh_tree(python):
+    """TREE: the checkout's sources (copied anew: new mtimes, so ninja rebuilds
+    what changed) and a configured meson build folder."""
+    if os.path.isdir(TREE):
+        for n in os.listdir(TREE):
+            if n != "build":
+                p = os.path.join(TREE, n)
+                shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
+    shutil.copytree(ROOT, TREE, ignore=_skip, symlinks=True, dirs_exist_ok=True,
+                    copy_function=shutil.copy)
+    build = os.path.join(TREE, "build", "dev")
+    if not os.path.exists(os.path.join(build, "build.ninja")):
+        meson = os.path.join(os.path.dirname(python), "meson")
+        subprocess.run([meson, "setup", build, "-Dwerror=true", "-Dtests=true", "-Dpython=enabled"],
+                       cwd=TREE, check=True, capture_output=True)
+    b = subprocess.run(["ninja", "-C", build], capture_output=True, text=True)
+    if b.returncode != 0:
+        raise SystemExit(f"the unmutated tree does not build:\n{b.stdout[-3000:]}")
 
 
-def _apply(root, m):
+def _edit(root, m):
+    """Apply m's edits; return what to write back (path, original text)."""
+    undo = []
     for path, old, new in m["edits"]:
         p = os.path.join(root, path)
         with open(p) as f:
@@ -44,38 +66,46 @@ def _apply(root, m):
         if n != 1:
             raise SystemExit(f"mutant {m['id']}: the text to replace occurs {n} times in {path} "
                              f"(must be once): update tests/mutation/mutants.py")
+        undo.append((p, text))
         with open(p, "w") as f:
             f.write(text.replace(old, new))
+    return undo
 
 
 def run_one(m, python, verbose):
-    with tempfile.TemporaryDirectory(prefix="blendarray-mutant-") as tmp:
-        root = os.path.join(tmp, "repo")
-        _copy(root)
-        _apply(root, m)
-        # the CLI finds the Python package through this, not the checkout it was built in
-        env = dict(os.environ, BLENDARRAY_REQUIRE_FLAVOURS="1",
-                   BLENDARRAY_PYTHONPATH=os.path.join(root, "python"))
-        if any(p.endswith((".c", ".h")) for p, _, _ in m["edits"]):
-            b = subprocess.run(["make", "-s", "-j2", f"PYTHON={python}"], cwd=root, env=env,
-                               capture_output=True, text=True)
-            if b.returncode != 0:
-                # a mutant must build: one that does not tests nothing
-                return "error (build)", b.stdout[-2000:] + b.stderr[-2000:]
-        outs = []
-        for cmd in m["tests"]:
-            if cmd[0] == "pytest":
-                cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *cmd[1:]]
-            p = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
-            outs.append(p.stdout[-3000:] + p.stderr[-2000:])
-            if cmd[1:3] == ["-m", "pytest"] and p.returncode != 0:
-                # caught only by a failing test (or a failing clean-up check), not by a
-                # test that could not start
-                if p.returncode != 1 or "ERROR at setup" in p.stdout or "ERROR collecting" in p.stdout:
-                    return f"error (exit {p.returncode})", "\n".join(outs)
-            if p.returncode != 0:
-                return "caught", "\n".join(outs)
-        return "MISSED", "\n".join(outs)
+    undo = _edit(TREE, m)
+    try:
+        return _test(m, python)
+    finally:
+        for p, text in undo:  # written anew (a new mtime): the next build undoes the mutant
+            with open(p, "w") as f:
+                f.write(text)
+
+
+def _test(m, python):
+    env = dict(os.environ, BLENDARRAY_REQUIRE_FLAVOURS="1",
+               PYTHONPATH=os.path.join(TREE, "build", "dev", "python"),
+               MESONPY_EDITABLE_SKIP=os.path.join(ROOT, "build", "dev"),
+               PYTHON=python)  # for make, in TREE (which has no .venv)
+    b = subprocess.run(["ninja", "-C", os.path.join(TREE, "build", "dev")], env=env,
+                       capture_output=True, text=True)
+    if b.returncode != 0:
+        # a mutant must build: one that does not tests nothing
+        return "error (build)", b.stdout[-2000:] + b.stderr[-2000:]
+    outs = []
+    for cmd in m["tests"]:
+        if cmd[0] == "pytest":
+            cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *cmd[1:]]
+        p = subprocess.run(cmd, cwd=TREE, env=env, capture_output=True, text=True)
+        outs.append(p.stdout[-3000:] + p.stderr[-2000:])
+        if cmd[1:3] == ["-m", "pytest"] and p.returncode != 0:
+            # caught only by a failing test (or a failing clean-up check), not by a
+            # test that could not start
+            if p.returncode != 1 or "ERROR at setup" in p.stdout or "ERROR collecting" in p.stdout:
+                return f"error (exit {p.returncode})", "\n".join(outs)
+        if p.returncode != 0:
+            return "caught", "\n".join(outs)
+    return "MISSED", "\n".join(outs)
 
 
 def main():
@@ -94,6 +124,7 @@ def main():
         print(f"unknown mutant(s): {', '.join(sorted(unknown))}; see --list", file=sys.stderr)
         return 2
     python = os.path.join(ROOT, ".venv", "bin", "python")
+    _fresh_tree(python)
     results = []
     for m in chosen:
         t0 = time.time()

@@ -43,7 +43,15 @@ def test_unsupported_dtype(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_version():
-    # (float16 conversion, ba_f32_to_f16, is checked against NumPy by the C tests
-    # and by the CLI's --dtype float16 test: the extension no longer binds it)
-    assert _core.version() == "0.1.0"
+def test_version_is_meson_builds_everywhere():
+    """One version, in meson.build's project(): the package, the C library the
+    extension links, and the library the in-Blender side loads all say it."""
+    import re
+    from blendarray import _lib
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "meson.build")) as f:
+        want = re.search(r"^\s*version: '([0-9]+\.[0-9]+\.[0-9]+)'", f.read(), re.M).group(1)
+    assert ba.__version__ == want
+    assert _core.version() == want
+    assert _lib.lib.ba_version_string().decode() == want
+    major, minor, patch = map(int, want.split("."))
+    assert _lib.lib.ba_version_number() == major * 10000 + minor * 100 + patch

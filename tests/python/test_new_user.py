@@ -14,17 +14,15 @@ import numpy as np
 import pytest
 
 import blendarray as ba
-from support import ROOT
+from support import EDITABLE_OFF, ROOT
 from test_bad_input import _children, leaves_nothing  # noqa: F401
 
 HOOKS = os.path.join(ROOT, "tests", "python", "hooks.py")
-PYPATH = os.path.join(ROOT, "python")
 
 
 def _run_py(code, *args, stdin=None, timeout=180, env=None):
-    """Run Python code as a user's script would (its own __main__), with the checkout's package."""
+    """Run Python code as a user's script would (its own __main__), with the package installed."""
     env = dict(os.environ if env is None else env)
-    env["PYTHONPATH"] = PYPATH
     return subprocess.run([sys.executable, *args], input=stdin, capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT) if code is None else \
         subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
@@ -180,18 +178,28 @@ def test_huge_image_is_refused_before_rendering(flavour, scenes, leaves_nothing)
 
 # -- 6: a consumer Python without the built extension ---------------------------------
 
-def test_missing_extension_says_so(tmp_path):
+@pytest.mark.parametrize("case", ["missing", "built for another Python"])
+def test_missing_extension_says_so(tmp_path, case):
+    """A package whose extension is missing, or built for another CPython: the
+    error says which, and how to install it for this Python; no Blender starts."""
+    import blendarray._core
     pkg = tmp_path / "blendarray"
-    shutil.copytree(os.path.join(PYPATH, "blendarray"), pkg,
-                    ignore=shutil.ignore_patterns("_core*.so", "__pycache__"))
+    shutil.copytree(os.path.dirname(blendarray._core.__file__), pkg,
+                    ignore=shutil.ignore_patterns("_core*.so", "__pycache__", "*.p"))
+    if case != "missing":
+        shutil.copy(blendarray._core.__file__, pkg / "_core.cpython-399-x86_64-linux-gnu.so")
     code = ("import sys; sys.path.insert(0, %r); import time, blendarray as ba\n"
+            "assert ba.__file__.startswith(%r), ba.__file__\n"
             "t = time.time()\n"
             "try:\n"
             "    ba.render(passes=['rgba'], resolution=(8, 8))\n"
             "except ba.BlendArrayError as e:\n"
-            "    print(type(e).__name__, e, round(time.time() - t, 1))\n" % str(tmp_path))
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "blendarray._core" in p.stdout and "make python PYTHON=" in p.stdout, p.stdout + p.stderr
+            "    print(type(e).__name__, e, round(time.time() - t, 1))\n" % (str(tmp_path), str(pkg)))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **EDITABLE_OFF))
+    assert "blendarray._core" in p.stdout and "-m pip install blendarray" in p.stdout, p.stdout + p.stderr
+    if case != "missing":
+        assert "built for another Python (_core.cpython-399-x86_64-linux-gnu.so)" in p.stdout, p.stdout
     assert "SIGKILL" not in p.stdout and "WorkerError" not in p.stdout
     assert float(p.stdout.split()[-1]) < 5  # no Blender was started and waited for
 

@@ -14,7 +14,7 @@ def _blocks(lang):
 
 
 def _env():
-    return dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    return dict(os.environ)
 
 
 def test_python_example():
