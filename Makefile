@@ -134,3 +134,8 @@ fuzz-seeds: all
 
 clean:
 	rm -rf build
+
+# The Blender add-on zips (4.2+ extension, 3.x legacy add-on) of build/dev's package.
+.PHONY: addon
+addon: all
+	$(PYTHON) scripts/build-blender-addon.py --package $(DEV)/python/blendarray --out dist

@@ -97,7 +97,8 @@ int cli_find_package(char *out, size_t cap)
                         ba_version_string(), seen);
     return cli_fail("cannot find the blendarray Python package beside this program (looked in "
                     "%s/python/ and %s/../lib/python3*/{site,dist}-packages/): install blendarray "
-                    "with pip, or set BLENDARRAY_PACKAGE to the package's folder", dir, dir);
+                    "(pip install blendarray: the command and its package together), or set "
+                    "BLENDARRAY_PACKAGE to the package's folder", dir, dir);
 }
 
 const char *cli_default_python(char *buf, size_t cap)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install everything, then run all tests: C unit tests (plain and under
-# ASan/UBSan), the fuzz corpus replay, the Python extension's tests under
+# Install everything, then run all tests: C unit tests and the fuzz corpus
+# replay (plain and under ASan/UBSan), the Python extension's tests under
 # ASan/UBSan, the command-line tool under valgrind, every libFuzzer target for
 # FUZZ_SECONDS each (default 30; FUZZ_SECONDS=0 skips the fuzzing), the mutation
 # check (tests/mutation: every deliberate bug must make its tests fail;
-# MUTATION=0 skips it), then the Python and CLI tests with both Blenders.
+# MUTATION=0 skips it), then the Python and CLI tests with every Blender of the
+# README's table (and pip installs into fresh venvs, the Blender add-on).
 # Arguments go to pytest.
 # A crash, leak or sanitizer report anywhere fails the run.
 set -euo pipefail
@@ -25,9 +26,8 @@ step() { # step NAME COMMAND...: run it, note how long it took
 }
 
 step install ./scripts/install.sh
-step test-c make test-c
-step test-c-asan make test-c-asan
-step fuzz-replay make fuzz-replay
+step test-c make test-c              # with the fuzz corpus replay
+step test-c-asan make test-c-asan    # the same, ASan/UBSan
 step test-python-asan make test-python-asan
 step valgrind-cli make valgrind-cli
 if [ "$FUZZ_SECONDS" -gt 0 ]; then

@@ -8,6 +8,7 @@ import os
 import threading
 
 from ._errors import BlendArrayError
+from ._version import version as _package_version
 
 _here = os.path.dirname(os.path.abspath(__file__))
 _c_size = ctypes.c_size_t
@@ -22,6 +23,7 @@ class ExrTarget(ctypes.Structure):
 _SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py checks them against the header)
     "ba_strerror": (ctypes.c_char_p, [ctypes.c_int]),
     "ba_version_string": (ctypes.c_char_p, []),
+    "ba_version_number": (ctypes.c_uint, []),
     "ba_flip_rows": (ctypes.c_int, [_ptr, _c_size, _c_size]),
     "ba_f32_to_i32": (ctypes.c_int, [_ptr, _ptr, _c_size]),
     "ba_exr_open_fd": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_int]),
@@ -35,6 +37,13 @@ _SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py
     "ba_png_decode_rgba8_fd": (ctypes.c_int, [ctypes.c_int, _ptr, _c_size, _c_size,
                                               ctypes.POINTER(ctypes.c_uint32),
                                               ctypes.POINTER(ctypes.c_uint32)]),
+    "ba_npz_open": (ctypes.c_int, [ctypes.POINTER(_ptr), ctypes.c_char_p, ctypes.c_int,
+                                   ctypes.c_int]),
+    "ba_npz_add_array": (ctypes.c_int, [_ptr, ctypes.c_char_p, ctypes.c_int, ctypes.c_int,
+                                        ctypes.POINTER(ctypes.c_uint64), _ptr, _c_size]),
+    "ba_npz_add_file": (ctypes.c_int, [_ptr, ctypes.c_char_p, ctypes.c_char_p]),
+    "ba_npz_finish": (ctypes.c_int, [_ptr]),
+    "ba_npz_abort": (None, [_ptr]),
 }
 
 
@@ -44,10 +53,15 @@ def _load():
         lib = ctypes.CDLL(path, use_errno=True)
     except OSError as e:
         raise BlendArrayError(f"cannot load the blendarray C library at {path}: {e}; "
-                              "build it with `make` in the project root") from None
+                              "reinstall blendarray (pip install blendarray)") from None
     for name, (res, args) in _SIG.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
+    got = lib.ba_version_string().decode()
+    if got != _package_version:  # the ABI behind _SIG is this version's
+        raise BlendArrayError(f"{path} is libblendarray {got}, but the blendarray package "
+                              f"{_here} is {_package_version}: a mixed install; reinstall "
+                              "blendarray (pip install blendarray, and the Blender add-on)")
     return lib
 
 
@@ -115,6 +129,64 @@ def png_decode_rgba8_fd(fd, dst):
                                      ctypes.byref(w), ctypes.byref(h)), "decode PNG")
     if (h.value, w.value) != dst.shape[:2]:
         raise BlendArrayError(f"PNG is {w.value}x{h.value}, expected {dst.shape[1]}x{dst.shape[0]}")
+
+
+_NPZ_DTYPES = {"float32": 0, "float16": 1, "uint8": 2, "int32": 3, "uint16": 4}  # enum ba_dtype
+
+
+class NpzWriter:
+    """An .npz written by libblendarray: under a temporary name beside `path`
+    until finish() renames it into place; abort() (or leaving a `with` block
+    without finish()) leaves no file. Added arrays must stay alive until then."""
+
+    def __init__(self, path, compress=False, overwrite=False):
+        self.path = path
+        self._h = _ptr()
+        self._keep = []
+        _check_io(lib.ba_npz_open(ctypes.byref(self._h), os.fsencode(path), int(bool(compress)),
+                                  int(bool(overwrite))), f"write {path}")
+
+    def _handle(self):
+        if not self._h:
+            raise BlendArrayError(f"the .npz writer of {self.path} is finished or aborted")
+        return self._h
+
+    def add_array(self, name, a):
+        """Member "<name>.npy" holding the C-contiguous array `a`."""
+        code = _NPZ_DTYPES.get(a.dtype.name) if a.dtype.byteorder in "=|<" else None
+        if code is None:
+            raise BlendArrayError(f"{name}: cannot write dtype {a.dtype.str} to an .npz")
+        if not a.flags.c_contiguous:
+            raise BlendArrayError(f"{name}: the array must be C-contiguous")
+        shape = (ctypes.c_uint64 * max(a.ndim, 1))(*a.shape)
+        self._keep.append(a)
+        check(lib.ba_npz_add_array(self._handle(), name.encode(), code, a.ndim, shape,
+                                   a.ctypes.data, a.nbytes), f"add {name!r} to {self.path}")
+
+    def add_file(self, member, path):
+        """Member `member` (its whole name, e.g. "meta.json") holding the file at `path`,
+        read when finish() writes the archive."""
+        _check_io(lib.ba_npz_add_file(self._handle(), member.encode(), os.fsencode(path)),
+                  f"add {member!r} to {self.path}")
+
+    def finish(self):
+        h, self._h = self._handle(), _ptr()
+        try:
+            _check_io(lib.ba_npz_finish(h), f"write {self.path}")
+        finally:
+            self._keep = []
+
+    def abort(self):
+        if self._h:
+            lib.ba_npz_abort(self._h)
+            self._h = _ptr()
+        self._keep = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.abort()  # a no-op after finish()
 
 
 # ---------------------------------------------------------------------------

@@ -1,23 +1,81 @@
 """Fixtures: which Blenders to test with, and the test scenes each builds.
 
-Every test that renders runs once per Blender flavour: Debian's `blender`
-binary and the `bpy` module. A flavour that is missing fails the run when
-BLENDARRAY_REQUIRE_FLAVOURS=1 (the project's test script sets it), so a
-broken install cannot pass as "skipped".
+Every test that renders runs once per Blender flavour of the full suite:
+Debian's `blender` binary and the `bpy` module. A test marked `matrix` also
+runs on each extra bpy version (support.EXTRA_FLAVOURS, installed by
+scripts/install-blenders.sh); `matrix(engines=[...])` limits its `engine`
+variants on those extra flavours to the ones named (the others are deselected).
+`pytest -m matrix` runs the version matrix alone.
+
+A flavour that is missing fails the run when BLENDARRAY_REQUIRE_FLAVOURS=1
+(the project's test script sets it), so a broken install cannot pass as
+"skipped" -- except an extra flavour whose Python does not exist on this
+machine (bpy 5.2 needs Python 3.13): skipped, with a warning at the end.
 """
 import os
 
 import pytest
 
-from support import FLAVOURS, ROOT, _flavours, run_blender
+from support import (EXTRA_FLAVOURS, FLAVOURS, MATRIX_FLAVOURS, ROOT, _flavours,
+                     python_exists, run_blender)
 
-@pytest.fixture(params=FLAVOURS)
+_untested = {}  # extra flavour -> why it was skipped: repeated at the end of the run
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "matrix(engines=None): also run on the extra bpy versions "
+                   "(scripts/blenders.txt); engines= limits the engine variants there")
+
+
+def pytest_generate_tests(metafunc):
+    if "flavour" in metafunc.fixturenames:
+        matrix = metafunc.definition.get_closest_marker("matrix") is not None
+        metafunc.parametrize("flavour", MATRIX_FLAVOURS if matrix else FLAVOURS, indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """matrix(engines=[...]): on the extra flavours, only those engine variants."""
+    keep, drop = [], []
+    for item in items:
+        m = item.get_closest_marker("matrix")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        engines = m.kwargs.get("engines") if m is not None else None
+        if (engines is not None and params.get("flavour") in EXTRA_FLAVOURS
+                and "engine" in params and params["engine"] not in engines):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
 def flavour(request):
-    if request.param not in _flavours():
+    name = request.param
+    if name not in _flavours():
+        extra = EXTRA_FLAVOURS.get(name)
+        if extra is not None and not python_exists(extra.python_minor):
+            why = (f"bpy {extra.bpy} NOT TESTED: no Python {extra.python_minor} on this "
+                   f"machine (bpy {extra.bpy} needs it); install one and run "
+                   f"scripts/install-blenders.sh")
+            _untested[name] = why
+            pytest.skip(why)
+        hint = (f" (run scripts/install-blenders.sh: it makes {extra.venv})"
+                if extra is not None else "")
         if os.environ.get("BLENDARRAY_REQUIRE_FLAVOURS") == "1":
-            pytest.fail(f"Blender flavour {request.param!r} is not installed")
-        pytest.skip(f"Blender flavour {request.param!r} is not installed")
-    return request.param
+            pytest.fail(f"Blender flavour {name!r} is not installed{hint}")
+        pytest.skip(f"Blender flavour {name!r} is not installed{hint}")
+    return name
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _untested:
+        tr = terminalreporter
+        tr.section("Blender versions NOT TESTED", sep="!", red=True, bold=True)
+        for name, why in sorted(_untested.items()):
+            tr.line(f"{name}: {why}", red=True, bold=True)
 
 
 _scene_dirs = {}

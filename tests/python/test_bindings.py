@@ -30,7 +30,7 @@ def _expected(c_type):
     t = " ".join(c_type.replace("const", " ").split())
     stars = t.count("*")
     base = t.replace("*", "").strip()
-    scalar = {"int": ctypes.c_int, "uint32_t": ctypes.c_uint32, "int32_t": ctypes.c_int32,
+    scalar = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "uint32_t": ctypes.c_uint32, "int32_t": ctypes.c_int32,
               "size_t": ctypes.c_size_t, "uint64_t": ctypes.c_uint64}
     if stars == 0:
         return {None} if base == "void" else {scalar[base]}

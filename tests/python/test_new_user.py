@@ -204,6 +204,23 @@ def test_missing_extension_says_so(tmp_path, case):
     assert float(p.stdout.split()[-1]) < 5  # no Blender was started and waited for
 
 
+def test_library_of_another_version_is_refused_by_name(tmp_path):
+    """The in-Blender side (ctypes) finds a libblendarray.so of another version
+    than its .py files: an error naming both, not a wrong call into the library."""
+    import blendarray._core
+    pkg = tmp_path / "blendarray"
+    shutil.copytree(os.path.dirname(blendarray._core.__file__), pkg,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.p"))
+    (pkg / "_version.py").write_text('version = "9.9.9"\n')
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from blendarray import _lib\n" % str(tmp_path))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **EDITABLE_OFF))
+    assert p.returncode == 1
+    assert f"is libblendarray {ba.__version__}, but the blendarray package" in p.stderr, p.stderr
+    assert "is 9.9.9: a mixed install; reinstall blendarray" in p.stderr, p.stderr
+
+
 # -- 8: depth's background, the same on every engine when asked ----------------------
 
 @pytest.mark.parametrize("engine", ["CYCLES", "EEVEE", "WORKBENCH"])

@@ -4,17 +4,25 @@ import re
 import subprocess
 import sys
 
-from support import ROOT
+from support import PACKAGE_DIR, ROOT
+
+
+with open(os.path.join(ROOT, "README.md")) as f:
+    README = f.read()
 
 
 def _blocks(lang):
-    with open(os.path.join(ROOT, "README.md")) as f:
-        text = f.read()
-    return re.findall(r"```%s\n(.*?)```" % lang, text, re.S)
+    return re.findall(r"```%s\n(.*?)```" % lang, README, re.S)
 
 
-def _env():
-    return dict(os.environ)
+def _block(lang, needle):
+    """The README's one `lang` block that holds `needle`."""
+    (b,) = [b for b in _blocks(lang) if needle in b]
+    return b
+
+
+def _env(**extra):
+    return dict(os.environ, **extra)
 
 
 def test_python_example():
@@ -36,20 +44,24 @@ def test_renderer_example(tmp_path):
 
 
 def test_shell_example_then_inblender_example():
-    sh = _blocks("sh")[1].replace(".venv/bin/python", sys.executable)
+    sh = _block("sh", "make_scenes.py").replace(".venv/bin/python", sys.executable)
     p = subprocess.run(["bash", "-euc", sh], cwd=ROOT, env=_env(), capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "<Frame 1 {rgba: float32[72, 96, 4], depth: float32[72, 96], display: uint8[72, 96, 4]}>" in p.stdout
     inblender = _blocks("python")[2] + "\nprint('README-OK', list(frame), list(again))\n"
+    # Blender finds the package as the README says a checkout can: PYTHONPATH=build/dev/python
+    # (the add-on's way is tests/python/test_blender_addon.py's)
+    assert "PYTHONPATH=build/dev/python" in README
     p = subprocess.run(["blender", "-b", "--factory-startup", "-noaudio", "scenes/demo.blend",
                         "--python-exit-code", "1", "--python-expr", inblender],
-                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+                       cwd=ROOT, env=_env(PYTHONPATH=PACKAGE_DIR), capture_output=True, text=True,
+                       timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert "README-OK ['rgba', 'depth', 'normal', 'object_index'] ['rgba'" in p.stdout
     # the command-line block, on the scenes the first block made
-    subprocess.run(["make", "-C", ROOT, "cli"], check=True, capture_output=True)
-    sh = _blocks("sh")[2].replace(".venv/bin/python", sys.executable)
+    subprocess.run(["ninja", "-C", os.path.dirname(PACKAGE_DIR)], check=True, capture_output=True)
+    sh = _block("sh", "inspect out/demo3.npz").replace(".venv/bin/python", sys.executable)
     p = subprocess.run(["bash", "-euc", sh], cwd=ROOT, env=_env(), capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]

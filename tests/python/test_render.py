@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import blendarray as ba
-from support import ENGINES, SCRIPTS, run_blender
+from support import ENGINES, EXTRA_FLAVOURS, SCRIPTS, assert_version, blender_kw, run_blender
 
 ALL_PASSES_EXPECTED = {  # a few passes each engine must produce in the allpasses scene
     "CYCLES": {"rgba", "depth", "normal", "position", "vector", "uv", "object_index",
@@ -33,9 +33,10 @@ def read_exr(path):
     return out
 
 
-def reference(flavour, scene, engine, tmp_path, frame=None, size=None):
+def reference(flavour, scene, engine, tmp_path, frame=None, size=None, samples=None):
     exr, png = str(tmp_path / "ref.exr"), str(tmp_path / "ref.png")
-    extra = [] if frame is None else [str(frame)] + ([] if size is None else ["%dx%d" % size])
+    extra = ["-" if frame is None else str(frame), "-" if size is None else "%dx%d" % size,
+             "-" if samples is None else str(samples)]
     run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scene, engine, exr, png, *extra)
     return read_exr(exr), np.asarray(Image.open(png).convert("RGBA"))
 
@@ -63,15 +64,26 @@ def expected_from_exr(ref, layer, blender_pass):
     return (expect[..., 0] if expect.shape[-1] == 1 else expect), order
 
 
+def matrix_samples(flavour, engine):
+    """The samples a matrix test asks for: the scene's own (None), except EEVEE on the
+    extra bpy versions, at 4: EEVEE Next (4.2, 4.5) costs 0.3-0.6 s a sample on this
+    machine's software OpenGL (the scenes ask for 64), and 5.2 keeps to the same rule."""
+    return 4 if engine == "EEVEE" and flavour in EXTRA_FLAVOURS else None
+
+
 def same_bits(a, b):
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and bool((a.view(np.uint8) == b.view(np.uint8)).all())
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine, tmp_path):
-    frame = ba.render(scenes("allpasses"), engine=engine, display=True, blender=flavour)
-    ref, ref_png = reference(flavour, scenes("allpasses"), engine, tmp_path)
+    samples = matrix_samples(flavour, engine)
+    frame = ba.render(scenes("allpasses"), engine=engine, display=True, samples=samples,
+                      **blender_kw(flavour))
+    assert_version(flavour, frame)
+    ref, ref_png = reference(flavour, scenes("allpasses"), engine, tmp_path, samples=samples)
 
     assert ALL_PASSES_EXPECTED[engine] <= set(frame), sorted(frame)
     described = frame.meta["passes"]
@@ -96,11 +108,13 @@ def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine, tmp_pa
     assert np.array_equal(disp, ref_png), "display differs from Blender's PNG"
 
 
+@pytest.mark.matrix(engines=["CYCLES"])  # K and the flip: one engine says it on the others
 @pytest.mark.parametrize("engine", ENGINES)
 def test_orientation_and_known_colour(flavour, scenes, engine):
     """An orange emission square in the top-left quadrant lands in the array's top-left,
     exactly where the camera intrinsics K put it, in exactly its colour."""
-    f = ba.render(scenes("quadrant"), engine=engine, passes=["rgba"], blender=flavour)
+    f = ba.render(scenes("quadrant"), engine=engine, passes=["rgba"], **blender_kw(flavour))
+    assert_version(flavour, f)
     rgba = f["rgba"]
     assert rgba.shape == (48, 64, 4) and rgba.dtype == np.float32
     K = np.array(f.meta["K"])
@@ -121,7 +135,7 @@ def test_orientation_and_known_colour(flavour, scenes, engine):
 
 def test_object_index_and_emission_colours(flavour, scenes):
     f = ba.render(scenes("demo"), engine="CYCLES", passes=["rgba", "object_index", "depth"],
-                  resolution=(96, 72), blender=flavour)
+                  resolution=(96, 72), **blender_kw(flavour))
     idx, rgba, depth = f["object_index"], f["rgba"], f["depth"]
     assert idx.dtype == np.int32 and idx.shape == (72, 96)
     assert set(np.unique(idx)) == {1, 2, 3, 4}
@@ -143,10 +157,12 @@ def test_object_index_and_emission_colours(flavour, scenes):
     assert f.meta["resolution"] == [96, 72] and f.meta["engine"] == "CYCLES"
 
 
+@pytest.mark.matrix
 def test_two_view_layers_are_prefixed(flavour, scenes, tmp_path):
     """Each layer's passes, named Layer/pass, equal that layer's channels in Blender's EXR."""
     f = ba.render(scenes("twolayers"), engine="CYCLES", passes=["rgba", "Second/depth"],
-                  blender=flavour)
+                  **blender_kw(flavour))
+    assert_version(flavour, f)
     assert set(f) == {"Main/rgba", "Second/rgba", "Second/depth"}
     ref, _ = reference(flavour, scenes("twolayers"), "CYCLES", tmp_path)
     for name, (layer, bpass) in {"Main/rgba": ("Main", "Combined"),
@@ -158,9 +174,11 @@ def test_two_view_layers_are_prefixed(flavour, scenes, tmp_path):
     assert np.isfinite(f["Second/depth"]).all() and f["Second/depth"].min() > 8
 
 
+@pytest.mark.matrix  # the built-in demo scene is built by this Blender's API
 def test_demo_scene_without_a_file(flavour):
     f = ba.render(passes="rgba,object_index", engine="CYCLES", samples=1, resolution=(64, 48),
-                  blender=flavour)
+                  **blender_kw(flavour))
+    assert_version(flavour, f)
     assert f["object_index"][12, 16] == 2  # the red cube, top-left
     np.testing.assert_allclose(f["rgba"][12, 16, :3], (1.0, 0.1, 0.05), rtol=1e-6)  # its emission
     arr = np.asarray(f)
@@ -168,16 +186,19 @@ def test_demo_scene_without_a_file(flavour):
     assert f.meta["frame"] == 1 and f.meta["samples"] == 1
 
 
+@pytest.mark.matrix
 def test_frame_number_and_samples(flavour, scenes, tmp_path):
     """Frame 125 of the demo (its cube turns over frames 1..250) is Blender's frame 125."""
     f = ba.render(scenes("demo"), frame=125, engine="EEVEE", samples=2, passes=["rgba"],
-                  blender=flavour)
+                  **blender_kw(flavour))
+    assert_version(flavour, f)
     assert f.meta["frame"] == 125 and f.meta["samples"] == 2
     assert f.meta["engine"].startswith("BLENDER_EEVEE")
     first = ba.render(scenes("demo"), frame=1, engine="EEVEE", samples=2, passes=["rgba"],
-                      blender=flavour)
+                      **blender_kw(flavour))
     assert not np.array_equal(f["rgba"], first["rgba"]), "frame 125 must show the cube turned"
-    cyc = ba.render(scenes("demo"), frame=125, engine="CYCLES", passes=["rgba"], blender=flavour)
+    cyc = ba.render(scenes("demo"), frame=125, engine="CYCLES", passes=["rgba"],
+                    **blender_kw(flavour))
     ref, _ = reference(flavour, scenes("demo"), "CYCLES", tmp_path, frame=125)
     expect, _ = expected_from_exr(ref, "ViewLayer", "Combined")
     assert same_bits(cyc["rgba"], expect.astype(np.float32)), "frame 125 differs from Blender's"
@@ -187,7 +208,7 @@ def test_frame_number_and_samples(flavour, scenes, tmp_path):
 def test_odd_sizes_match_blender(flavour, scenes, engine, tmp_path):
     """33x17: an odd number of rows (the flip's middle row) and of columns."""
     f = ba.render(scenes("allpasses"), engine=engine, passes=["rgba", "depth", "normal"],
-                  resolution=(33, 17), blender=flavour)
+                  resolution=(33, 17), **blender_kw(flavour))
     ref, _ = reference(flavour, scenes("allpasses"), engine, tmp_path, frame=1, size=(33, 17))
     for name, bpass in (("rgba", "Combined"), ("depth", "Depth"), ("normal", "Normal")):
         expect, _ = expected_from_exr(ref, "ViewLayer", bpass)
@@ -195,16 +216,23 @@ def test_odd_sizes_match_blender(flavour, scenes, engine, tmp_path):
         assert same_bits(f[name], expect.astype(np.float32)), name
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("engine", ENGINES)
 def test_display_with_transparent_film_and_a_look(flavour, scenes, engine, tmp_path):
     """display equals Blender's own PNG with a transparent film, a look, exposure, gamma
     and dither; its alpha is the rgba pass's alpha in 8 bits, not 255."""
+    samples = matrix_samples(flavour, engine)
     f = ba.render(scenes("display"), engine=engine, passes=["rgba"], display=True,
-                  blender=flavour)
-    _, png = reference(flavour, scenes("display"), engine, tmp_path)
+                  samples=samples, **blender_kw(flavour))
+    assert_version(flavour, f)
+    _, png = reference(flavour, scenes("display"), engine, tmp_path, samples=samples)
     disp = f["display"]
     assert np.array_equal(disp, png), f"{(disp != png).any(-1).sum()} pixels differ"
     alpha = disp[..., 3]
-    assert (alpha == 0).sum() > 100 and (alpha == 255).sum() > 100, "background and objects"
-    expect = np.clip(np.floor(f["rgba"][..., 3] * 255 + 0.5), 0, 255).astype(np.uint8)
-    assert np.array_equal(alpha, expect)
+    # background: 0; objects: opaque, or nearly (Workbench in bpy 4.5 leaves them at 254)
+    assert (alpha == 0).sum() > 100 and (alpha >= 254).sum() > 100, "background and objects"
+    expect = np.clip(np.floor(f["rgba"][..., 3] * 255 + 0.5), 0, 255).astype(np.int16)
+    # Within one level: Blender's own 8-bit conversion of alpha is not always round-half-up
+    # of the pass (bpy 4.2, EEVEE: 190 for 0.7470703 = 190.503/255). Blender's PNG, above,
+    # is the exact check; this one says the alpha is the film's, not 255.
+    assert np.abs(alpha.astype(np.int16) - expect).max() <= 1

@@ -12,7 +12,7 @@ import pytest
 
 import blendarray as ba
 from blendarray import _core
-from support import ROOT
+from support import PACKAGE_DIR, ROOT, assert_version, blender_kw
 from test_bad_input import _blenders_with_tmpdir, _children, kill_started, leaves_nothing  # noqa: F401
 
 HOOKS = os.path.join(ROOT, "tests", "python", "hooks.py")
@@ -33,17 +33,21 @@ def _base(a):
         a = nxt
 
 
+@pytest.mark.matrix
 def test_stream_in_order_with_setup_hook(flavour, scenes, leaves_nothing):
     with ba.Renderer(scenes("demo"), workers=2, passes=["rgba", "depth", "object_index"],
                      engine="CYCLES", samples=1, resolution=(64, 48), setup=randomize, seed=7,
-                     blender=flavour) as r:
+                     **blender_kw(flavour)) as r:
         got = []
         for f in r.frames(range(1, 9)):
             got.append((f.meta["index"], f.meta["frame"], f.meta["angle"], f.meta["worker"],
-                        f["rgba"].copy(), _base(f["rgba"]).slot))
+                        f["rgba"].copy(), _base(f["rgba"]).slot, dict(f.meta)))
+        del f  # no frame outlives the test, should a check below fail
+    for g in got:
+        assert_version(flavour, g[6])
     assert [g[0] for g in got] == list(range(8))
     assert [g[1] for g in got] == list(range(1, 9))
-    for index, _, angle, _, _, _ in got:  # the hook's rng is default_rng([seed, index])
+    for index, _, angle, _, _, _, _ in got:  # the hook's rng is default_rng([seed, index])
         assert abs(angle - np.random.default_rng([7, index]).uniform(0, 6.283)) < 1e-5
     assert {g[3] for g in got} == {0, 1}, "both workers rendered"
     assert sum(g[5] is not None for g in got) >= 4, "frames after the first come in ring slots"
@@ -54,7 +58,7 @@ def test_same_frames_whatever_the_number_of_workers(flavour, scenes):
     def run(workers):
         with ba.Renderer(scenes("demo"), workers=workers, passes=["rgba"], engine="CYCLES",
                          samples=1, resolution=(48, 36), setup=randomize, seed=3,
-                         blender=flavour) as r:
+                         **blender_kw(flavour)) as r:
             return [f["rgba"].copy() for f in r.frames(6)]
     one, two = run(1), run(2)
     for a, b in zip(one, two):
@@ -63,7 +67,7 @@ def test_same_frames_whatever_the_number_of_workers(flavour, scenes):
 
 def test_zero_copy_and_dlpack(flavour, scenes, leaves_nothing):
     with ba.Renderer(scenes("demo"), passes=["rgba", "depth"], engine="CYCLES", samples=1,
-                     resolution=(32, 24), blender=flavour) as r:
+                     resolution=(32, 24), **blender_kw(flavour)) as r:
         frames = list(r.frames(3))
         f = frames[-1]
         assert isinstance(_base(f["depth"]), _core.ArrayBuf) and _base(f["depth"]).slot is not None
@@ -75,7 +79,7 @@ def test_zero_copy_and_dlpack(flavour, scenes, leaves_nothing):
 
 def test_back_pressure_and_release(flavour, scenes, leaves_nothing):
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1,
-                     resolution=(32, 24), ring=2, blender=flavour) as r:
+                     resolution=(32, 24), ring=2, **blender_kw(flavour)) as r:
         kept = []
         with pytest.raises(ba.BlendArrayError, match="ring slot is held"):
             for f in r.frames(10):
@@ -89,10 +93,14 @@ def test_back_pressure_and_release(flavour, scenes, leaves_nothing):
         assert n == 10
 
 
+@pytest.mark.matrix
 def test_unordered_delivers_each_once(flavour, scenes):
     with ba.Renderer(scenes("demo"), workers=2, passes=["rgba"], engine="WORKBENCH",
-                     resolution=(32, 24), blender=flavour) as r:
-        seen = [f.meta["index"] for f in r.frames(7, ordered=False)]
+                     resolution=(32, 24), **blender_kw(flavour)) as r:
+        metas = [dict(f.meta) for f in r.frames(7, ordered=False)]
+    for m in metas:
+        assert_version(flavour, m)
+    seen = [m["index"] for m in metas]
     assert sorted(seen) == list(range(7))
 
 
@@ -100,11 +108,13 @@ def with_params(scene, index, rng, params):
     return {"tag": params["tag"], "frame_seen": scene.frame_current}
 
 
+@pytest.mark.matrix
 def test_params_dicts_and_single_render(flavour, scenes):
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1,
-                     resolution=(32, 24), setup=with_params, blender=flavour) as r:
+                     resolution=(32, 24), setup=with_params, **blender_kw(flavour)) as r:
         fs = list(r.frames([{"frame": 5, "tag": "a"}, {"frame": 9, "tag": "b",
                                                         "resolution": (16, 12)}]))
+        assert_version(flavour, fs[0])
         assert [f.meta["tag"] for f in fs] == ["a", "b"]
         assert [f.meta["frame_seen"] for f in fs] == [5, 9]
         assert fs[1]["rgba"].shape == (12, 16, 4)
@@ -114,7 +124,8 @@ def test_params_dicts_and_single_render(flavour, scenes):
 
 def test_hook_error_reaches_consumer_and_worker_survives(flavour, scenes, leaves_nothing):
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1,
-                     resolution=(32, 24), setup=HOOKS + ":fail_on_three", blender=flavour) as r:
+                     resolution=(32, 24), setup=HOOKS + ":fail_on_three",
+                     **blender_kw(flavour)) as r:
         got = []
         with pytest.raises(ba.SetupError) as e:
             for f in r.frames(6):
@@ -127,14 +138,14 @@ def test_hook_error_reaches_consumer_and_worker_survives(flavour, scenes, leaves
 
 def test_bad_hook_is_refused_at_start(flavour, scenes, leaves_nothing):
     with pytest.raises(ba.SetupError, match="no_such_function"):
-        ba.Renderer(scenes("demo"), setup=HOOKS + ":no_such_function", blender=flavour)
+        ba.Renderer(scenes("demo"), setup=HOOKS + ":no_such_function", **blender_kw(flavour))
     with pytest.raises(ba.SetupError, match="lambda"):
-        ba.Renderer(scenes("demo"), setup=lambda s, i, r: None, blender=flavour)
+        ba.Renderer(scenes("demo"), setup=lambda s, i, r: None, **blender_kw(flavour))
 
 
 def test_crashed_worker_frames_are_rerendered_exactly_once(flavour, scenes, leaves_nothing):
     kw = dict(passes=["rgba", "object_index"], engine="CYCLES", samples=1, resolution=(48, 36),
-              setup=randomize, seed=11, blender=flavour)
+              setup=randomize, seed=11, **blender_kw(flavour))
     with ba.Renderer(scenes("demo"), **kw) as r:
         reference = [f["rgba"].copy() for f in r.frames(10)]
     with ba.Renderer(scenes("demo"), **kw) as r:
@@ -152,7 +163,7 @@ def test_crashed_worker_frames_are_rerendered_exactly_once(flavour, scenes, leav
 def test_frame_fails_after_retries(flavour, scenes, leaves_nothing):
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1,
                      resolution=(32, 24), setup=HOOKS + ":crash_on_two", retries=1,
-                     blender=flavour) as r:
+                     **blender_kw(flavour)) as r:
         got = []
         with pytest.raises(ba.WorkerError) as e:
             for f in r.frames(5):
@@ -170,7 +181,7 @@ def test_ctrl_c_and_kill_of_consumer_leave_nothing(flavour, scenes, tmp_path):
             "        for f in r.frames(100000):\n"
             "            print('frame', f.meta['index'], flush=True)\n"
             "except KeyboardInterrupt:\n    print('interrupted', flush=True); sys.exit(4)\n"
-            % (os.path.join(ROOT, "python"), scenes("demo"), flavour))
+            % (PACKAGE_DIR, scenes("demo"), flavour))
     env = dict(os.environ, TMPDIR=str(tmp_path))
     try:
         for how in ("sigint", "sigkill"):
@@ -222,7 +233,7 @@ def test_ctrl_c_in_a_consumer_that_stays_alive(flavour, scenes, tmp_path):
             "    f = ba.render(%r, passes=['rgba'], engine='WORKBENCH', blender=%r)\n"
             "    print('rendered again', f['rgba'].shape, flush=True)\n"
             "    time.sleep(1)\n"
-            % (os.path.join(ROOT, "python"), scenes("slow"), flavour, str(tmp_path),
+            % (PACKAGE_DIR, scenes("slow"), flavour, str(tmp_path),
                scenes("quadrant"), flavour))
     env = dict(os.environ, TMPDIR=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
@@ -246,7 +257,7 @@ def test_ctrl_c_in_a_consumer_that_stays_alive(flavour, scenes, tmp_path):
 
 def test_close_stops_workers_before_returning(flavour, scenes, leaves_nothing):
     r = ba.Renderer(scenes("demo"), workers=2, passes=["rgba"], engine="WORKBENCH",
-                    resolution=(16, 16), blender=flavour)
+                    resolution=(16, 16), **blender_kw(flavour))
     r.render()
     pids = _children()
     assert len(pids) == 2
@@ -268,7 +279,7 @@ def test_new_renderer_sweeps_what_a_killed_consumer_left(flavour, scenes, tmp_pa
         os.makedirs(os.path.join(d, "inner"), exist_ok=True)
     try:
         with ba.Renderer(scenes("quadrant"), passes=["rgba"], engine="WORKBENCH",
-                         blender=flavour) as r:
+                         **blender_kw(flavour)) as r:
             r.render()
         assert not os.path.exists(stale), "the stale folder was not swept"
         assert os.path.exists(live), "a live consumer's folder was removed"
@@ -299,7 +310,7 @@ def test_retried_frame_keeps_its_params(flavour, scenes, what, tmp_path, monkeyp
         expect = [(10 * (i + 1), f"t{i}") for i in range(4)]
     pids = set()
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="WORKBENCH",
-                     resolution=(16, 12), setup=kill_once, retries=1, blender=flavour) as r:
+                     resolution=(16, 12), setup=kill_once, retries=1, **blender_kw(flavour)) as r:
         got = []
         for f in r.frames(jobs):
             pids.update(_children())
@@ -325,7 +336,7 @@ def test_timeout_while_streaming(flavour, scenes, leaves_nothing):
     naming the timeout, and the frames before it arrived."""
     t0 = time.time()
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="WORKBENCH", resolution=(16, 12),
-                     setup=sleep_on_two, timeout=3, retries=0, blender=flavour) as r:
+                     setup=sleep_on_two, timeout=3, retries=0, **blender_kw(flavour)) as r:
         got = []
         with pytest.raises(ba.WorkerError, match="within 3 s") as e:
             for f in r.frames(5):
@@ -345,11 +356,11 @@ def small_at_half(scene, index, rng):
 
 def test_stereo_refused_and_percentage_honoured(flavour, scenes):
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="WORKBENCH", setup=stereo,
-                     blender=flavour) as r:
+                     **blender_kw(flavour)) as r:
         with pytest.raises(ba.SceneError, match="use_multiview"):
             r.render()
     with ba.Renderer(scenes("default"), passes=["rgba"], engine="WORKBENCH", setup=small_at_half,
-                     blender=flavour) as r:
+                     **blender_kw(flavour)) as r:
         f = r.render()
     assert f["rgba"].shape == (50, 100, 4) and f.meta["resolution"] == [100, 50]
     assert f.meta["K"][0][2] == 50.0 and f.meta["K"][1][2] == 25.0

@@ -4,10 +4,15 @@ Run inside Blender:  blender -b --factory-startup --python make_scenes.py -- OUT
                or:   python make_scenes.py OUTDIR   (a Python with the bpy module)
 Each scene's right answer is known by construction (see blendarray.blender.scenes).
 """
+import importlib.util
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+# The package: the one on PYTHONPATH (the tests give the build tree's), else the
+# complete one in this checkout's build folder (scripts/install.sh made it).
+if importlib.util.find_spec("blendarray") is None:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "build", "dev", "python"))
 
 import bpy  # noqa: E402
 

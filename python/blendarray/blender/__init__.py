@@ -15,8 +15,40 @@ import time
 
 import bpy
 
+from .._errors import BlendArrayError, PassError, RenderError, SceneError, did_you_mean
+
+OLDEST_SUPPORTED = (3, 4, 0)
+TESTED_VERSIONS = ("3.4", "4.2 LTS", "4.5 LTS", "5.0", "5.2 LTS")
+
+
+class UnsupportedBlenderError(BlendArrayError):
+    """This Blender is older than the oldest one blendarray supports."""
+
+
+def check_blender_version(version):
+    """Raise UnsupportedBlenderError, naming the supported versions, unless
+    `version` (bpy.app.version, e.g. (4, 2, 3)) is a supported Blender.
+    Pure: called below, before anything a too-old Blender would trip on, so the
+    worker and the add-on (both import this package) stop with one clear sentence."""
+    supported = (f"Blender {'.'.join(map(str, OLDEST_SUPPORTED))} or newer "
+                 f"(tested: {', '.join(TESTED_VERSIONS)})")
+    try:
+        v = tuple(int(x) for x in tuple(version)[:3])
+    except (TypeError, ValueError):
+        v = ()
+    if not v:
+        raise UnsupportedBlenderError(f"cannot tell which Blender this is (version {version!r}); "
+                                      f"blendarray needs {supported}")
+    v = (v + (0, 0))[:3]
+    if v < OLDEST_SUPPORTED:
+        raise UnsupportedBlenderError(f"this is Blender {'.'.join(map(str, v))}, but blendarray "
+                                      f"needs {supported}")
+    return v
+
+
+check_blender_version(bpy.app.version)
+
 from .._checks import check_resolution
-from .._errors import PassError, RenderError, SceneError, did_you_mean
 from .._frame import Frame
 from . import routes as _cap
 from . import passes as _passes
