@@ -17,7 +17,8 @@ Against an earlier blendarray, and Blender's own loop at 64x64 Cycles:
     .venv/bin/python bench/stream.py --cycles64 [--repeat 2]
 
 --baseline-rev REV exports REV (`git archive`, read-only) into a temporary
-folder, builds its extension there (`make python`, into that folder only) and
+folder, builds its package there (meson into its build/, or `make python` for a
+revision before meson; that folder only) and
 measures the same renderer run with both packages: this checkout's ("new") and
 REV's ("old"), each in its own Python process (PYTHONPATH names one package,
 never both), at 128x128 and 640x480, Workbench and Cycles, 1 and 2 workers.
@@ -45,7 +46,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(here, ".."))
 CHILD = len(sys.argv) > 1 and sys.argv[1] == "--child-renderer"
 if not CHILD:  # a child measures whichever blendarray its PYTHONPATH names (see run_renderer)
-    sys.path.insert(0, os.path.join(REPO, "python"))
+    sys.path.insert(0, os.path.join(REPO, "build", "dev", "python"))  # the complete package
 import blendarray as ba  # noqa: E402
 
 SCRIPT = os.path.join(here, "stream_blender.py")
@@ -127,7 +128,8 @@ def run_renderer(pkg, flavour, n, size, engine, workers, threads, warm):
     """renderer() in a fresh Python whose only blendarray is the one in `pkg`."""
     args = {"flavour": flavour, "n": n, "size": list(size), "engine": engine,
             "workers": workers, "threads": threads, "warm": warm}
-    env = dict(os.environ, PYTHONPATH=pkg)
+    # PYTHONPATH names the package; the .venv's editable install of this checkout steps aside
+    env = dict(os.environ, PYTHONPATH=pkg, MESONPY_EDITABLE_SKIP=os.path.join(REPO, "build", "dev"))
     p = subprocess.run([sys.executable, os.path.abspath(__file__), "--child-renderer",
                         json.dumps(args)], env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, timeout=1800)
@@ -158,12 +160,19 @@ def build_rev(rev, tmp):
     git.stdout.close()
     if git.wait() != 0 or tar.returncode != 0:
         raise RuntimeError(f"could not export {rev} into {tmp}")
-    p = subprocess.run(["make", "-C", tmp, f"-j{os.cpu_count() or 1}", "python",
-                        f"PYTHON={sys.executable}"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"building {rev} in {tmp} failed:\n{p.stdout[-3000:]}")
-    return commit, os.path.join(tmp, "python")
+    if os.path.exists(os.path.join(tmp, "meson.build")):  # meson (issue 10 on): the build tree's package
+        meson = os.path.join(os.path.dirname(sys.executable), "meson")
+        build = os.path.join(tmp, "build")
+        cmds = [[meson, "setup", build, tmp, "-Dtests=false", "-Dpython=enabled"], ["ninja", "-C", build]]
+        pkg = os.path.join(build, "python")
+    else:  # make, copying the compiled parts into python/
+        cmds = [["make", "-C", tmp, f"-j{os.cpu_count() or 1}", "python", f"PYTHON={sys.executable}"]]
+        pkg = os.path.join(tmp, "python")
+    for cmd in cmds:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"building {rev} in {tmp} failed:\n{p.stdout[-3000:]}")
+    return commit, pkg
 
 
 def compare(a):
@@ -180,7 +189,7 @@ def compare(a):
     pick = max if a.stat == "best" else statistics.median
     tmp = tempfile.mkdtemp(prefix="ba-bench-rev-")
     try:
-        pkgs = {"new": os.path.join(REPO, "python")}
+        pkgs = {"new": os.path.join(REPO, "build", "dev", "python")}
         commit = None
         if a.baseline_rev:
             t0 = time.perf_counter()

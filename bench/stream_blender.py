@@ -18,7 +18,7 @@ import sys
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(here, "..", "python"))
+sys.path.insert(0, os.path.join(here, "..", "build", "dev", "python"))
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402

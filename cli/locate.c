@@ -52,7 +52,7 @@ static void package_version(const char *dir, char *out, size_t cap)
  * the version it has is noted in *seen (for the error message). */
 static int usable(const char *dir, char *seen, size_t seen_cap)
 {
-    char probe[PATH_MAX + 32], v[64];
+    char probe[PATH_MAX + 64], v[64];
     snprintf(probe, sizeof probe, "%s/blender/worker_main.py", dir);
     if (access(probe, R_OK) != 0) return 0;
     package_version(dir, v, sizeof v);

@@ -18,5 +18,5 @@ case $frames in '' | *[!0-9]* | 0) echo "usage: $0 [FRAMES] [soak.py options]" >
 every=${SOAK_EVERY:-$((frames / 100 > 500 ? frames / 100 : 500))}
 python=${PYTHON:-.venv/bin/python}
 [ -x "$python" ] || { echo "soak-long: $python not found: run ./scripts/install.sh first" >&2; exit 1; }
-[ -e python/blendarray/libblendarray.so ] || make -j2 PYTHON="$python"
+make -s PYTHON="$python" || exit 1  # build/dev up to date
 exec "$python" -u bench/soak.py --frames "$frames" --every "$every" "$@"

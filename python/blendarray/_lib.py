@@ -47,8 +47,24 @@ _SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py
 }
 
 
+def _lib_path():
+    """libblendarray.so beside this file (installed, the add-on, a build tree), or
+    where the package's resources are (an editable install keeps it in its build
+    folder, while this file is the source)."""
+    here = os.path.join(_here, "libblendarray.so")
+    if not os.path.exists(here) and __package__:
+        try:
+            import importlib.resources
+            found = importlib.resources.files(__package__) / "libblendarray.so"
+            if found.is_file():
+                return str(found)
+        except (ImportError, OSError, TypeError, AttributeError):
+            pass
+    return here
+
+
 def _load():
-    path = os.environ.get("BLENDARRAY_LIB") or os.path.join(_here, "libblendarray.so")
+    path = os.environ.get("BLENDARRAY_LIB") or _lib_path()
     try:
         lib = ctypes.CDLL(path, use_errno=True)
     except OSError as e:

@@ -2,7 +2,7 @@
 NumPy on the files the library writes (.npz writer and stacked .npy, called
 through ctypes): the cross-checks the C tests cannot make without NumPy.
 
-The binary is build/blendarray (built with `make cli` when missing), the
+The binary is build/dev/blendarray (built by `ninja -C build/dev` first), the
 library build/libblendarray.so (`make lib`)."""
 import ctypes
 import math

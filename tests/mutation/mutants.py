@@ -304,3 +304,44 @@ MUTANTS += [
 from mutants_cli import CLI_MUTANTS  # noqa: E402  (the C library, the C worker client, the CLI)
 
 MUTANTS += CLI_MUTANTS
+
+# -- issue 10: a real package -----------------------------------------------------------
+MUTANTS += [
+    {
+        "id": "worker-site-packages-first",
+        "promise": "a worker imports only blendarray from its package folder, nothing of its parent",
+        "edits": [("python/blendarray/blender/worker_main.py", "sys.meta_path.insert(0, _ThisBlendarray())",
+                   "sys.path.insert(0, os.path.dirname(_PACKAGE))")],
+        "tests": [["pytest", "tests/python/test_new_user.py", "-k", "imports_only_blendarray"]],
+    },
+    {
+        "id": "lib-version-unchecked",
+        "promise": "a ctypes library of another version than the .py files is refused by name",
+        "edits": [("python/blendarray/_lib.py", "    if got != _package_version:", "    if False:")],
+        "tests": [["pytest", "tests/python/test_new_user.py", "-k", "library_of_another_version"]],
+    },
+    {
+        "id": "core-version-unchecked",
+        "promise": "an extension of another version than the .py files is refused by name",
+        "edits": [("python/blendarray/_renderer.py", "    if core.version() != __version__:", "    if False:")],
+        "tests": [["pytest", "tests/python/test_new_user.py", "-k", "library_of_another_version"]],
+    },
+    {
+        "id": "core-built-for-unnamed",
+        "promise": "an extension built for another Python says which",
+        "edits": [("python/blendarray/_renderer.py", "        if built and want not in built:", "        if False:")],
+        "tests": [["pytest", "tests/python/test_new_user.py", "-k", "missing_extension"]],
+    },
+    {
+        "id": "cli-package-of-any-version",
+        "promise": "the CLI takes only a package of its own version (a mixed install is named)",
+        "edits": [("cli/locate.c", "    if (strcmp(v, ba_version_string()) == 0) return 1;", "    return 1;")],
+        "tests": [["pytest", "tests/cli/test_faults_cli.py", "-k", "without_its_package"]],
+    },
+    {
+        "id": "missing-dev-packages-unnamed",
+        "promise": "a build without the libraries' development files names the packages to install",
+        "edits": [("meson.build", "    apt_names += apt[name]\n", "    apt_names += name\n")],
+        "tests": [["pytest", "tests/python/test_install.py", "-k", "missing_development"]],
+    },
+]

@@ -19,3 +19,11 @@ def segfault_on_one(scene, index, rng):
     if index == 1:
         os.kill(os.getpid(), signal.SIGSEGV)  # Blender's crash handler writes its report
     return {}
+
+
+def where_blendarray_is(scene, index, rng):
+    """What the worker's Python sees: its sys.path, where blendarray came from."""
+    import sys
+    import blendarray
+    return {"path": list(sys.path), "package": blendarray.__file__,
+            "modules": sorted(m for m in sys.modules if m.split(".")[0] == "blendarray")}

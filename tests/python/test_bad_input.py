@@ -12,7 +12,7 @@ import time
 import pytest
 
 import blendarray as ba
-from support import ROOT
+from support import PACKAGE_DIR, ROOT
 
 
 def _children():
@@ -129,7 +129,7 @@ def test_bad_engine_and_samples(flavour, scenes, leaves_nothing):
 def test_no_blender_found(tmp_path):
     code = ("import sys; sys.path.insert(0, %r); import blendarray as ba\n"
             "try:\n    ba.render()\nexcept ba.BlenderNotFoundError as e:\n    print(e); sys.exit(3)\n"
-            % os.path.join(ROOT, "python"))
+            % PACKAGE_DIR)
     # Debian's own Python: it has NumPy but no bpy; and no blender on PATH.
     p = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
                        env={"PATH": str(tmp_path)})
@@ -187,7 +187,7 @@ def test_interrupted_consumer_stops_blender(flavour, scenes, tmp_path):
     code = ("import sys; sys.path.insert(0, %r); import blendarray as ba\n"
             "try:\n    ba.render(%r, blender=%r)\n"
             "except KeyboardInterrupt:\n    print('interrupted'); sys.exit(4)\n"
-            % (os.path.join(ROOT, "python"), scenes("slow"), flavour))
+            % (PACKAGE_DIR, scenes("slow"), flavour))
     env = dict(os.environ, TMPDIR=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -209,7 +209,7 @@ def test_interrupted_consumer_stops_blender(flavour, scenes, tmp_path):
 def test_killed_consumer_takes_blender_down(flavour, scenes, tmp_path):
     """kill -9 of the consumer: the worker dies with it (PR_SET_PDEATHSIG)."""
     code = ("import sys; sys.path.insert(0, %r); import blendarray as ba\n"
-            "ba.render(%r, blender=%r)\n" % (os.path.join(ROOT, "python"), scenes("slow"), flavour))
+            "ba.render(%r, blender=%r)\n" % (PACKAGE_DIR, scenes("slow"), flavour))
     env = dict(os.environ, TMPDIR=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
@@ -261,7 +261,7 @@ def test_rogue_worker_is_a_clear_error(mode, message, leaves_nothing, monkeypatc
     """A worker that answers with an unknown protocol version, a malformed reply, or an
     array outside its memory: a WorkerError naming the worker, nothing left behind."""
     monkeypatch.setenv("ROGUE", mode)
-    monkeypatch.setenv("ROGUE_PYTHONPATH", os.path.join(ROOT, "python"))
+    monkeypatch.setenv("ROGUE_PYTHONPATH", PACKAGE_DIR)
     t0 = time.time()
     with pytest.raises(ba.WorkerError, match=message) as e:
         with ba.Renderer(passes=["rgba"], blender=ROGUE, retries=1) as r:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import blendarray as ba
-from support import ROOT
+from support import PACKAGE_DIR, ROOT
 from test_bad_input import _children, leaves_nothing  # noqa: F401
 
 HOOK = os.path.join(ROOT, "tests", "cli", "randomize.py")
@@ -92,7 +92,7 @@ def test_worker_refuses_a_socket_that_is_not_its_parents(tmp_path):
         "p = subprocess.run([sys.executable, '-c', 'import blendarray.blender.worker as w, os;"
         " os._exit(w.main())'], env=env, pass_fds=[int(sys.argv[1])], capture_output=True,"
         " text=True)\n"
-        "print(p.returncode); print(p.stderr)\n" % os.path.join(ROOT, "python"))
+        "print(p.returncode); print(p.stderr)\n" % PACKAGE_DIR)
     p = subprocess.run([sys.executable, "-c", middleman, str(theirs.fileno())],
                        pass_fds=[theirs.fileno()], capture_output=True, text=True, timeout=120)
     theirs.close()

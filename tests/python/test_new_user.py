@@ -219,6 +219,32 @@ def test_library_of_another_version_is_refused_by_name(tmp_path):
     assert p.returncode == 1
     assert f"is libblendarray {ba.__version__}, but the blendarray package" in p.stderr, p.stderr
     assert "is 9.9.9: a mixed install; reinstall blendarray" in p.stderr, p.stderr
+    # the consumer's side: the extension of another version than the .py files
+    code = ("import sys; sys.path.insert(0, %r); import blendarray as ba\n"
+            "try:\n"
+            "    ba.render(passes=['rgba'], resolution=(8, 8))\n"
+            "except ba.BlendArrayError as e:\n"
+            "    print(e)\n" % str(tmp_path))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **EDITABLE_OFF))
+    assert (f"blendarray 9.9.9 found a C extension of blendarray {ba.__version__}" in p.stdout
+            and "a mixed install" in p.stdout), p.stdout + p.stderr
+
+
+def test_worker_imports_only_blendarray_from_its_package(flavour, scenes):
+    """A worker imports blendarray from the consumer's package folder, without
+    that folder's parent (a venv's site-packages, once installed) on its sys.path,
+    and only the in-Blender modules; Debian's Blender sees nothing of the venv."""
+    import blendarray._core
+    pkg = os.path.dirname(blendarray._core.__file__)
+    with ba.Renderer(scenes("demo"), passes=["rgba"], resolution=(8, 8), engine="WORKBENCH",
+                     setup=HOOKS + ":where_blendarray_is", blender=flavour) as r:
+        got = r.render().meta
+    assert got["package"] == os.path.join(pkg, "__init__.py"), got["package"]
+    assert os.path.dirname(pkg) not in got["path"], got["path"]
+    if flavour == "blender":
+        assert not [p for p in got["path"] if p.startswith(sys.prefix)], got["path"]
+    assert "blendarray._renderer" not in got["modules"] and "blendarray._core" not in got["modules"]
 
 
 # -- 8: depth's background, the same on every engine when asked ----------------------
