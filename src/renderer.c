@@ -161,10 +161,15 @@ static int spawn_and_init(ba_renderer *r, worker *w)
  * not retried) is started again, up to `retries` times. */
 static int start_worker(ba_renderer *r, worker *w)
 {
-    for (int attempt = 0;; attempt++) {
+    for (;;) {
         int err = w->pid == 0 ? spawn_and_init(r, w) : BA_OK;
         if (err == BA_OK && w->starting) err = finish_start(r, w);
-        if (err != BA_EWORKER || attempt >= r->o.retries) return err;
+        if (err == BA_EINTR) return err; /* resumed later, still counting */
+        if (err != BA_EWORKER || w->start_failures >= r->o.retries) {
+            w->start_failures = 0;
+            return err;
+        }
+        w->start_failures++;
     }
 }
 

@@ -41,6 +41,8 @@ typedef struct worker {
     int id;
     pid_t pid;             /* 0: not running */
     int starting;          /* 1: init sent, 2: ring sent, not answered yet; 0: ready */
+    int start_failures;    /* failed starts in a row: kept here, not on the stack, so
+                              that a start resumed after BA_EINTR keeps counting */
     int sock, out;         /* control socket, Blender's output (non-blocking) */
     char tmpdir[PATH_MAX]; /* its private TMPDIR */
     char tail[BA_TAIL_MAX];

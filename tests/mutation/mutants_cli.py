@@ -164,10 +164,17 @@ CLI_MUTANTS = [
         "tests": [["pytest", T_FAULTS, "-k", "installed_cli_finds"]],
     },
     {
+        "id": "start-count-lost-on-eintr",
+        "promise": "a worker that cannot start fails within retries, also while signals interrupt the wait",
+        "edits": [("src/renderer.c", "        if (err == BA_EINTR) return err; /* resumed later, still counting */",
+                   "        if (err == BA_EINTR) {\n            w->start_failures = 0;\n            return err;\n        }")],
+        "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "cannot_start"]],
+    },
+    {
         "id": "restart-not-retried",
         "promise": "a worker killed while it starts is started again (within --retries)",
-        "edits": [("src/renderer.c", "        if (err != BA_EWORKER || attempt >= r->o.retries) return err;",
-                   "        if (err != BA_EWORKER || attempt >= 0) return err;")],
+        "edits": [("src/renderer.c", "        if (err != BA_EWORKER || w->start_failures >= r->o.retries) {",
+                   "        if (err != BA_EWORKER || w->start_failures >= 0) {")],
         "tests": [["pytest", T_FAULTS, "-k", "random_worker_kills_over_200"]],
     },
     {

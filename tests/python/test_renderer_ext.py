@@ -6,6 +6,8 @@ and the GIL released while C waits. No Blender: these also run under
 ASan/UBSan (make test-python-asan)."""
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -22,7 +24,9 @@ ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
 @pytest.fixture(autouse=True)
 def rogue(monkeypatch, tmp_path):
     monkeypatch.setenv("ROGUE", "good")
-    monkeypatch.setenv("ROGUE_PYTHONPATH", os.path.join(ROOT, "python"))
+    # the package under test (build/dev's, or build/asan's under make test-python-asan,
+    # whose libasan the fake worker inherits through LD_PRELOAD)
+    monkeypatch.setenv("ROGUE_PYTHONPATH", os.path.dirname(os.path.dirname(_core.__file__)))
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the workers' folders go there
     monkeypatch.delenv("ROGUE_DELAY", raising=False)
     yield
@@ -148,3 +152,24 @@ def test_stopping_early_lets_the_frames_in_flight_finish(monkeypatch):
         got = [(f.meta["index"], float(f["rgba"][0, 0, 0])) for f in r.frames(3)]
         assert got == [(0, 0.0), (1, 1.0), (2, 2.0)]
         assert r.worker_pids() == pids, "the workers were stopped, not waited for"
+
+
+def test_a_worker_that_cannot_start_fails_within_retries_under_signals(tmp_path):
+    """A worker that dies while starting, while signals keep interrupting the
+    wait (a resumed start): restarted `retries` times, then an error, never a
+    hang (a start resumed after EINTR used to forget its count)."""
+    code = (
+        "import os, signal, sys, time\n"
+        "import blendarray as ba\n"
+        "ticks = []\n"
+        "signal.signal(signal.SIGALRM, lambda *_: ticks.append(1))\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)\n"
+        "try:\n"
+        "    ba.Renderer(blender=%r, retries=2)\n"
+        "except ba.WorkerError as e:\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0)\n"
+        "    print('WorkerError', 'while starting' in str(e), len(ticks) > 5)\n" % ROGUE)
+    env = dict(os.environ, ROGUE="good", ROGUE_PYTHONPATH=str(tmp_path))  # no blendarray there
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.stdout.split() == ["WorkerError", "True", "True"], p.stdout + p.stderr
