@@ -646,9 +646,11 @@ typedef struct ba_frame {
  *  so that ba_renderer_message() can say why; close it. */
 BA_API int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts);
 
-/*! ba_renderer_start() : wait for the workers still starting. ba_renderer_open()
- *  (and a call that restarts a worker) returns BA_EINTR when a signal arrives
- *  while a worker starts: call this (or go on) to finish starting it. */
+/*! ba_renderer_start() : wait for the workers still starting, and start again
+ *  any that is stopped (one that died while starting, within `retries`).
+ *  ba_renderer_open() (and a call that restarts a worker) returns BA_EINTR when
+ *  a signal arrives while a worker starts: call this (or go on) to finish
+ *  starting it. */
 BA_API int ba_renderer_start(ba_renderer *r);
 
 /*! ba_renderer_submit() : queue one frame. `index` is the hook's index (and

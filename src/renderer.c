@@ -442,8 +442,8 @@ int ba_renderer_start(ba_renderer *r)
 {
     if (!r) return BA_EINVAL;
     int err = BA_OK;
-    for (int i = 0; i < r->nw && err == BA_OK; i++)
-        if (r->w[i].starting) err = start_worker(r, &r->w[i]);
+    for (int i = 0; i < r->nw && err == BA_OK; i++) /* a stopped one: it died while starting */
+        if (r->w[i].starting || r->w[i].pid == 0) err = start_worker(r, &r->w[i]);
     return err;
 }
 

@@ -9,6 +9,7 @@ Broken or hostile workers:
   version    answers init with a protocol version nobody knows
   malformed  answers init correctly, then answers a render with bytes that are not JSON
   outside    answers a render with an array lying past the end of its ring slot
+  nostart    exits (status 1) at once, every time: a worker that cannot start
 
 Well-behaved ones (tests/c/test_renderer.c), "good" and its variants: every
 frame is one float32 array "rgba" of shape [4, 4, 4] filled with the request's
@@ -36,6 +37,9 @@ import struct
 import sys
 import time
 
+if os.environ.get("ROGUE") == "nostart":
+    print("rogue worker: cannot start", file=sys.stderr, flush=True)
+    sys.exit(1)
 sys.path.insert(0, os.environ["ROGUE_PYTHONPATH"])
 from blendarray import _lib  # noqa: E402
 
