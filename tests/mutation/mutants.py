@@ -165,8 +165,8 @@ MUTANTS = [
     {
         "id": "extension-loaded-lazily",
         "promise": "a consumer without the built extension hears why, at once",
-        "edits": [("python/blendarray/_renderer.py", "    except ImportError as e:\n        v = sys.version_info",
-                   "    except KeyError as e:\n        v = sys.version_info")],
+        "edits": [("python/blendarray/_renderer.py", "    except ImportError as e:\n        import glob",
+                   "    except KeyError as e:\n        import glob")],
         "tests": [["pytest", T_NEW, "-k", "missing_extension"]],
     },
     {

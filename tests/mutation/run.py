@@ -123,6 +123,12 @@ def main():
     if unknown:
         print(f"unknown mutant(s): {', '.join(sorted(unknown))}; see --list", file=sys.stderr)
         return 2
+    stale = [f"{m['id']} ({path}: found {n} times)" for m in chosen for path, old, _ in m["edits"]
+             if (n := open(os.path.join(ROOT, path)).read().count(old)) != 1]
+    if stale:  # before minutes of runs: every edit must apply, exactly once
+        print("mutants whose text to replace is not in the code exactly once (update "
+              "tests/mutation/mutants*.py):\n  " + "\n  ".join(stale), file=sys.stderr)
+        return 1
     python = os.path.join(ROOT, ".venv", "bin", "python")
     _fresh_tree(python)
     results = []
