@@ -77,7 +77,8 @@ def run_one(m, python, verbose):
     try:
         return _test(m, python)
     finally:
-        for p, text in undo:  # written anew (a new mtime): the next build undoes the mutant
+        for p, text in reversed(undo):  # written anew (a new mtime): the next build undoes the
+            # mutant; last edit first, so that a file edited twice ends as it was
             with open(p, "w") as f:
                 f.write(text)
 
