@@ -1,6 +1,6 @@
 """Render blendarray's built-in demo scene and show what came back.
 
-    .venv/bin/python examples/demo.py [out.npz]
+    .venv/bin/python examples/demo.py [out.npz]     (any Python where blendarray is installed)
 
 Prints each pass's shape, dtype and value range and saves them all to a .npz
 (written to a temporary name, then renamed: never half a file).
@@ -12,8 +12,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-import blendarray as ba  # noqa: E402
+import blendarray as ba
 
 PASSES = ["rgba", "depth", "normal", "position", "vector", "uv", "object_index",
           "material_index", "diffuse_color", "emission", "cryptomatte_object"]
