@@ -2,8 +2,8 @@
 NumPy on the files the library writes (.npz writer and stacked .npy, called
 through ctypes): the cross-checks the C tests cannot make without NumPy.
 
-The binary is build/dev/blendarray (built by `ninja -C build/dev` first), the
-library build/libblendarray.so (`make lib`)."""
+The binary is build/dev/blendarray and the library build/dev/libblendarray.so
+(the build folder of the editable install, brought up to date first)."""
 import ctypes
 import math
 import os
@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "build", "blendarray")
-LIB = os.path.join(ROOT, "build", "libblendarray.so")
+from conftest import DEV
+
+BIN = os.path.join(DEV, "blendarray")
+LIB = os.path.join(DEV, "libblendarray.so")
 
 H, W = 6, 8
 GAP = 4
@@ -26,17 +27,13 @@ VIRIDIS_HI = (253, 231, 37)
 
 
 @pytest.fixture(scope="session")
-def blendarray():
-    if not os.path.exists(BIN):
-        subprocess.run(["make", "cli"], cwd=ROOT, check=True)
-    assert os.access(BIN, os.X_OK)
+def blendarray(cli):
+    assert cli == BIN and os.access(BIN, os.X_OK)
     return BIN
 
 
 @pytest.fixture(scope="session")
-def lib():
-    if not os.path.exists(LIB):
-        subprocess.run(["make", "lib"], cwd=ROOT, check=True)
+def lib(cli):  # (the cli fixture brings the build up to date)
     lib = ctypes.CDLL(LIB)
     u64p = ctypes.POINTER(ctypes.c_uint64)
     vp = ctypes.c_void_p
