@@ -7,7 +7,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
-DEV = os.environ.get("BLENDARRAY_BUILD", os.path.join(ROOT, "build", "dev"))  # make's build folder
+from support import BUILD_DIR as DEV  # noqa: E402  (make's build folder, build/dev)
 BIN = os.path.join(DEV, "blendarray")
 # The build tree's CLI finds its package beside it (build/dev/python/blendarray)
 # but no Python: with --blender bpy it runs this one's (an installed CLI takes

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import blendarray as ba
-from support import ROOT
+from support import PACKAGE_DIR, ROOT
 from test_bad_input import ROGUE, ROGUE_CASES, _blenders_with_tmpdir
 
 HOOKS = os.path.join(ROOT, "tests", "cli", "fault_hooks.py")
@@ -481,7 +481,7 @@ def test_rogue_worker_is_a_clear_error(cli, tmp_path, mode, message):
     version, a malformed reply, or an array outside its memory (the same rogue
     worker the Python tests use): exit 1 with a message naming the worker, in
     seconds, with no output and no process left."""
-    env = dict(os.environ, ROGUE=mode, ROGUE_PYTHONPATH=os.path.join(ROOT, "python"),
+    env = dict(os.environ, ROGUE=mode, ROGUE_PYTHONPATH=PACKAGE_DIR,
                TMPDIR=str(tmp_path))
     t0 = time.time()
     p = subprocess.run([cli, "render", "--blender", ROGUE, "-p", "rgba", "--retries", "1", "-q",
