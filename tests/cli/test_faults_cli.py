@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import blendarray as ba
-from support import PACKAGE_DIR, ROOT
+from support import PACKAGE_DIR, ROOT, user_env
 from test_bad_input import ROGUE, ROGUE_CASES, _blenders_with_tmpdir
 
 HOOKS = os.path.join(ROOT, "tests", "cli", "fault_hooks.py")
@@ -294,8 +294,7 @@ def test_installed_cli_finds_its_package_and_the_python_beside_it(cli, tmp_path)
     exe = _installed(cli, tmp_path / "prefix")
     empty = tmp_path / "empty"
     empty.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDARRAY_", "MESONPY_"))}
-    env.update(TMPDIR=str(empty), PATH=str(empty))
+    env = user_env(TMPDIR=str(empty), PATH=str(empty))
     p = subprocess.run([exe, "render", "-p", "rgba", "-e", "workbench", "--size", "16x12", "-q",
                         "-o", str(tmp_path / "o.npz")], env=env, capture_output=True, text=True,
                        timeout=300)
@@ -311,7 +310,7 @@ def test_installed_cli_without_its_package_says_what_to_do(cli, tmp_path, case):
     if case == "no package":
         import shutil
         shutil.rmtree(tmp_path / "prefix" / "lib")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDARRAY_", "MESONPY_"))}
+    env = user_env()
     p = subprocess.run([exe, "render", "-p", "rgba", "-o", str(tmp_path / "o.npz")], env=env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1

@@ -98,9 +98,9 @@ def _flavours():
 
 
 @functools.lru_cache(maxsize=None)
-def python_exists(minor):
-    """Is there a Python `minor` (e.g. "3.13") on this machine, where
-    install-blenders.sh looks: $BLENDARRAY_PYTHON313, python3.13 on PATH, pyenv's?"""
+def find_python(minor):
+    """A Python `minor` (e.g. "3.13") with its venv module, where install-blenders.sh
+    looks: $BLENDARRAY_PYTHON313, python3.13 on PATH, pyenv's; its path, or None."""
     candidates = [os.environ.get("BLENDARRAY_PYTHON" + minor.replace(".", "")), f"python{minor}"]
     root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
     candidates += sorted(glob.glob(os.path.join(root, "versions", minor + ".*", "bin", "python")))
@@ -109,13 +109,27 @@ def python_exists(minor):
         if exe is None:
             continue
         try:  # a pyenv shim for a version that is not selected exits non-zero
-            p = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            p = subprocess.run([exe, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
                                capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if p.returncode == 0 and p.stdout.strip() == minor:
-            return True
-    return False
+            return exe
+    return None
+
+
+def python_exists(minor):
+    return find_python(minor) is not None
+
+
+def user_env(**extra):
+    """This environment as a user's would be: nothing of blendarray's (BLENDARRAY_*),
+    no switch of the editable install (MESONPY_*), no PYTHONPATH or active venv;
+    then `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BLENDARRAY_", "MESONPY_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(extra)
+    return env
 
 
 def blender_kw(flavour):

@@ -24,26 +24,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from support import ROOT
+from support import ROOT, find_python, user_env
 
 with open(os.path.join(ROOT, "meson.build")) as f:
     import re
     VERSION = re.search(r"^\s*version: '([0-9.]+)'", f.read(), re.M).group(1)
 
 
-def _python(minor):
-    """A CPython 3.<minor> executable, or None."""
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for c in [shutil.which(f"python3.{minor}"),
-              *sorted(glob.glob(f"{root}/versions/3.{minor}.*/bin/python"), reverse=True)]:
-        if c and subprocess.run([c, "-c", f"import sys, venv; assert sys.version_info[:2] == (3, {minor})"],
-                                capture_output=True).returncode == 0:
-            return c
-    return None
-
-
 def _need_python(minor):
-    exe = _python(minor)
+    exe = find_python(f"3.{minor}")
     if exe is None:
         msg = f"no Python 3.{minor} on this machine: blendarray's install on it is NOT TESTED"
         if os.environ.get("BLENDARRAY_REQUIRE_FLAVOURS") == "1" and minor != 13:
@@ -53,13 +42,10 @@ def _need_python(minor):
 
 
 def _user_env(venv, path=None):
-    """A user's environment: nothing of blendarray's, no editable install, the venv
-    first on PATH (activated), then `path` (default: PATH as it is)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BLENDARRAY_", "MESONPY_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = os.pathsep.join([str(venv / "bin"), path if path is not None else os.environ["PATH"]])
-    env["VIRTUAL_ENV"] = str(venv)
-    return env
+    """A user's environment with the venv activated: first on PATH, then `path`
+    (default: PATH as it is)."""
+    return user_env(PATH=os.pathsep.join([str(venv / "bin"), path if path is not None else os.environ["PATH"]]),
+                    VIRTUAL_ENV=str(venv))
 
 
 def _venv(python, where):
