@@ -657,7 +657,10 @@ BA_API int ba_renderer_start(ba_renderer *r);
  *  its RNG's seed: default_rng([seed, index])) and comes back in the frame.
  *  params_json: NULL or a JSON object: "frame" (the scene frame number),
  *  per-frame settings ("engine", "samples", "resolution": [w, h], "denoise",
- *  "threads"), and any other key, handed to a 4-argument hook as params.
+ *  "threads"), "seed" (this frame's seed instead of opts.seed: a non-negative
+ *  integer or a non-empty array of them, the hook's RNG then being
+ *  default_rng([*seed, index])), and any other key, handed to a 4-argument
+ *  hook as params.
  *  The frame goes to a worker at once when one has room (a stopped worker
  *  is restarted for it). BA_EINVAL when params_json is not a JSON object. */
 BA_API int ba_renderer_submit(ba_renderer *r, int64_t index, const char *params_json);
@@ -687,6 +690,12 @@ BA_API int ba_renderer_next(ba_renderer *r, int flags, int timeout_ms, const ba_
  *  arrays become invalid and its slot goes back to its worker. Any thread;
  *  also after ba_renderer_close(). NULL ok. */
 BA_API void ba_renderer_release(ba_renderer *r, const ba_frame *frame);
+
+/*! ba_renderer_held() : frames handed out and not released yet (any thread).
+ *  Each holds a ring slot (a worker's first frame may hold its own memory):
+ *  when every slot of workers x ring is held, next() returns BA_EFULL, so a
+ *  consumer that keeps many frames can copy one out before that happens. */
+BA_API int ba_renderer_held(const ba_renderer *r);
 
 /*! ba_renderer_cancel() : forget every frame submitted and not yet handed
  *  out. wait != 0: wait for the frames being rendered (workers stay warm);

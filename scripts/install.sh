@@ -45,8 +45,10 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 mapfile -t build_requires < <(.venv/bin/python -c "import tomllib
 for r in tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']: print(r)")
 "${pip[@]}" "${build_requires[@]}"
-# bpy: the version the README's table gives for .venv (Python 3.11)
-"${pip[@]}" --no-build-isolation -e '.[test]' 'bpy==5.0.1' \
+# bpy: the version the README's table gives for .venv (Python 3.11). torch==2.13.0: a
+# CPU build (a plain `torch` is a multi-GB CUDA build). bpy 5.0.1 needs NumPy < 2,
+# and pyarrow 26 (for Ray Data) needs NumPy >= 2 without saying so: pyarrow < 26.
+"${pip[@]}" --no-build-isolation -e '.[test,torch,ray]' 'bpy==5.0.1' 'torch==2.13.0' 'pyarrow<26' \
     -Cbuild-dir=build/dev -Csetup-args=-Dwerror=true -Csetup-args=-Dtests=true
 
 ./scripts/install-blenders.sh

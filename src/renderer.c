@@ -595,6 +595,16 @@ void ba_renderer_release(ba_renderer *r, const ba_frame *frame)
     if (last) ba_renderer_close(r); /* closed earlier: now free it */
 }
 
+int ba_renderer_held(const ba_renderer *r)
+{
+    if (!r) return 0;
+    ba_renderer *m = (ba_renderer *)r; /* the lock only: release() changes the count */
+    pthread_mutex_lock(&m->mu);
+    int n = m->outstanding;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
 /* Drop what waits and what is done; with wait, take in (and drop) what the
  * workers are rendering, as next() would, until nothing is in flight: a worker
  * that dies or overruns meanwhile is handled as always, its retries dropped

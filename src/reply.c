@@ -171,7 +171,20 @@ json_t *ba_render_message(const job *jb)
 }
 
 static const char *const PER_FRAME[] = {"frame", "engine", "samples", "resolution", "denoise",
-                                        "threads"};
+                                        "threads", "seed"};
+
+/* A per-frame "seed": what numpy.random.default_rng takes as entropy with the
+ * index appended, a non-negative integer or a non-empty array of them. */
+static int seed_ok(const json_t *v)
+{
+    if (json_is_integer(v)) return json_integer_value(v) >= 0;
+    if (!json_is_array(v) || json_array_size(v) == 0) return 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x)
+        if (!json_is_integer(x) || json_integer_value(x) < 0) return 0;
+    return 1;
+}
 
 int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_err *e)
 {
@@ -187,6 +200,19 @@ int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_
     }
     const char *key;
     json_t *value;
+    json_t *seed = json_object_get(all, "seed");
+    if (seed && !seed_ok(seed)) {
+        char *text = json_dumps(seed, JSON_ENCODE_ANY | JSON_COMPACT);
+        ba_err_set(e, BA_EINVAL, NULL, "per-frame \"seed\" must be a non-negative integer or a "
+                   "non-empty list of them (the hook's rng is default_rng([*seed, index])), "
+                   "not %.200s", text ? text : "?");
+        free(text);
+        json_decref(all);
+        json_decref(*params);
+        json_decref(*user);
+        *params = *user = NULL;
+        return BA_EINVAL;
+    }
     json_object_foreach(all, key, value) {
         int known = 0;
         for (size_t i = 0; i < sizeof PER_FRAME / sizeof *PER_FRAME; i++)

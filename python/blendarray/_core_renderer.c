@@ -320,6 +320,12 @@ static PyObject *Renderer_get_queued(RendererObject *self, void *closure)
     return PyLong_FromSize_t(ba_renderer_queued(self->r));
 }
 
+static PyObject *Renderer_get_held(RendererObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(ba_renderer_held(self->r));
+}
+
 static void Renderer_dealloc(RendererObject *self)
 {
     if (self->r != NULL) {
@@ -347,6 +353,8 @@ static PyMethodDef Renderer_methods[] = {
 static PyGetSetDef Renderer_getset[] = {
     {"queued", (getter)Renderer_get_queued, NULL,
      "Frames submitted that no worker has taken yet.", NULL},
+    {"held", (getter)Renderer_get_held, NULL,
+     "Frames handed out whose arrays are still alive (each holds a ring slot).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -43,10 +43,20 @@ _HOW = ("put the hook (and what it uses) in a .py file and pass setup='file.py:f
         "or compute it inside the hook")
 
 
+class Spec(dict):
+    """A hook already described: make_spec passes it on as it is (a dataset
+    describes its hook once, where the function lives, and sends the Spec)."""
+
+
 def make_spec(setup):
-    """The spec for `setup`: None, a callable, 'file.py[:function]' or 'module:function'."""
-    if setup is None:
-        return None
+    """The spec for `setup`: None, a callable, 'file.py[:function]', 'module:function'
+    or a Spec."""
+    if setup is None or isinstance(setup, Spec):
+        return setup
+    return Spec(_describe(setup))
+
+
+def _describe(setup):
     if isinstance(setup, (str, os.PathLike)):
         return _spec_of_string(os.fspath(setup))
     if not callable(setup):

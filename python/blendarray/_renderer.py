@@ -134,12 +134,14 @@ class Renderer:
             for frame in r.frames(range(1, 101)):
                 frame["rgba"], frame.meta["index"]
 
-    workers: Blender processes kept warm. threads: render threads per worker.
+    workers: Blender processes kept warm (`.workers`, `.ring` tell the
+      numbers). threads: render threads per worker.
     setup: a function (scene, index, rng[, params]) run in the worker before
       each render; its returned dict is merged into frame.meta. A def (sent as
       source), 'file.py[:function]' or 'module:function'. rng is
       numpy.random.default_rng([seed, index]): reproducible whatever the number
-      of workers.
+      of workers. A per-frame "seed" param (an int or a list of ints) replaces
+      seed for that frame: default_rng([*seed, index]).
     ring: shared-memory slots per worker (frames you may hold at once, per worker).
     retries: re-renders of a frame whose worker crashed, before giving up.
     timeout: seconds a frame may take before its worker is stopped (and retried).
@@ -155,6 +157,7 @@ class Renderer:
                  verbose=False, depth_background=None):
         self._c = None
         self._busy = False
+        self.workers, self.ring = int(workers), int(ring)
         if int(workers) < 1:
             raise BlendArrayError(f"workers must be >= 1, got {workers}")
         if int(ring) < 1:
@@ -180,20 +183,26 @@ class Renderer:
         for f in self.frames([params]):
             return f
 
-    def frames(self, what, ordered=True):
+    def frames(self, what, ordered=True, indices=None):
         """Yield Frames for `what`: an int N (N renders of the scene as it is, indices
         0..N-1), animation frame numbers (e.g. range(1, 251)), or dicts of per-frame
-        params. In order unless ordered=False (then as they finish)."""
+        params. In order unless ordered=False (then as they finish).
+
+        indices: each frame's index (the hook's `index`, its rng's seed and
+        meta["index"]) instead of 0, 1, 2, ...: e.g. one shard of a larger
+        stream, rendered exactly as in the whole stream."""
         if self._busy:
             raise BlendArrayError("frames() is already running on this Renderer")
         if self._c is None:
             raise BlendArrayError("the Renderer is closed")
-        if isinstance(what, int):
+        if isinstance(what, (int, np.integer)):
             jobs = ({} for _ in range(what))
         else:
             jobs = ({"frame": int(p)} if isinstance(p, (int, np.integer)) else dict(p)
                     for p in what)
-        return self._run(enumerate(jobs), ordered)
+        if indices is None:
+            return self._run(enumerate(jobs), ordered)
+        return self._run(zip((int(i) for i in indices), jobs, strict=True), ordered)
 
     def _run(self, jobs, ordered):
         self._busy = True
@@ -223,6 +232,13 @@ class Renderer:
             raise
         finally:
             self._busy = False
+
+    @property
+    def held(self):
+        """Frames handed out whose arrays are still alive. Each holds a ring slot
+        (of workers x ring): a consumer that keeps many frames can copy() one
+        before every slot is held and frames() raises."""
+        return self._c.held if self._c is not None else 0
 
     def worker_pids(self):
         """Each worker's process id (0 while a crashed one waits to be restarted)."""

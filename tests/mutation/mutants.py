@@ -345,3 +345,7 @@ MUTANTS += [
         "tests": [["pytest", "tests/python/test_install.py", "-k", "missing_development"]],
     },
 ]
+
+from mutants_integrations import INTEGRATION_MUTANTS  # noqa: E402  (issue 11: torch, Ray)
+
+MUTANTS += INTEGRATION_MUTANTS

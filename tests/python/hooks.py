@@ -27,3 +27,11 @@ def where_blendarray_is(scene, index, rng):
     import blendarray
     return {"path": list(sys.path), "package": blendarray.__file__,
             "modules": sorted(m for m in sys.modules if m.split(".")[0] == "blendarray")}
+
+
+def move_sphere(scene, index, rng):
+    """Moves the demo scene's green sphere to a random x: frames differ by index,
+    and the returned value tells which randomization a frame got."""
+    x = float(rng.uniform(-2.0, 2.0))
+    scene.objects["GreenSphere"].location.x = x
+    return {"x": x, "pid": os.getpid()}

@@ -66,3 +66,16 @@ def test_shell_example_then_inblender_example():
                        timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "[(72, 96, 4), (72, 96)]" in p.stdout and "object_index" in p.stdout
+
+
+def test_torch_example(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(_block("python", "RenderDataset"))
+    p = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 4  # 64 frames, batches of 16
+    assert "torch.Size([16, 4, 64, 64]) torch.Size([16, 64, 64])" in lines[0]
+    firsts = sorted(int(x.split("[")[1].split(",")[0]) for x in lines)
+    assert firsts == [0, 1, 32, 33]  # two loader workers, each its interleaved half

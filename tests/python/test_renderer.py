@@ -364,3 +364,31 @@ def test_stereo_refused_and_percentage_honoured(flavour, scenes):
         f = r.render()
     assert f["rgba"].shape == (50, 100, 4) and f.meta["resolution"] == [100, 50]
     assert f.meta["K"][0][2] == 50.0 and f.meta["K"][1][2] == 25.0
+
+
+def test_per_frame_seed_and_indices(leaves_nothing):
+    """A per-frame "seed" replaces the Renderer's (the hook's rng is
+    default_rng([*seed, index])); indices= renders a shard of a stream as the
+    whole stream renders it; a bad seed is refused before any frame."""
+    import hooks
+    kw = dict(passes=["rgba"], resolution=(16, 16), engine="WORKBENCH", blender="bpy",
+              setup=hooks.move_sphere, seed=4)
+
+    def x(rng):
+        return float(rng.uniform(-2.0, 2.0))
+    with ba.Renderer(None, **kw) as r:
+        a, b, c = r.frames([{}, {"seed": 9}, {"seed": [4, 2]}])
+        assert a.meta["x"] == x(np.random.default_rng([4, 0]))
+        assert b.meta["x"] == x(np.random.default_rng([9, 1]))
+        assert c.meta["x"] == x(np.random.default_rng([4, 2, 2]))
+        whole = [(f.meta["index"], f.meta["x"], f["rgba"].copy()) for f in r.frames(5)]
+        shard = [(f.meta["index"], f.meta["x"], f["rgba"].copy())
+                 for f in r.frames(2, indices=[3, 1])]
+        for (i, v, img), (j, w, img2) in zip(shard, [whole[3], whole[1]]):
+            assert i == j and v == w
+            np.testing.assert_array_equal(img, img2)
+        for bad in (-1, [], [1, -2], "7", 1.5):
+            with pytest.raises(ba.BlendArrayError, match='per-frame "seed"'):
+                list(r.frames([{"seed": bad}]))
+        with pytest.raises(ValueError):
+            list(r.frames(3, indices=[0, 1]))  # one index per frame

@@ -126,7 +126,8 @@ class Worker:
         scene = configure(**{k: params[k] for k in ("frame",) + SETTINGS if k in params})
         extra = {}
         if self.hook is not None:
-            rng = np.random.default_rng([self.seed, index])
+            seed = params.get("seed", self.seed)  # a per-frame seed: an int or a list
+            rng = np.random.default_rng([*(seed if isinstance(seed, list) else [seed]), index])
             extra = _hooks.call(self.hook, scene, index, rng,
                                 dict(params, **(msg.get("user") or {})))
         alloc = FrameAlloc(self.ring, msg.get("slot"))

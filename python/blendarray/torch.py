@@ -1,0 +1,239 @@
+"""blendarray.torch: rendered frames as a PyTorch dataset.
+
+    from torch.utils.data import DataLoader
+    from blendarray.torch import RenderDataset
+
+    ds = RenderDataset("scene.blend", frames=10_000, passes=["rgba", "depth"],
+                       resolution=(128, 128), setup=randomize, seed=0, batch_size=16)
+    for batch in DataLoader(ds, batch_size=16, num_workers=2):
+        batch["rgba"]            # (16, 128, 128, 4) float32
+        batch["index"]           # (16,) the frames' indices
+        batch["meta"]            # 16 dicts: K, camera pose, what the hook returned, ...
+
+An IterableDataset: each process that iterates it (the main process, or each
+DataLoader worker) starts its own warm Blender workers when iteration begins
+and stops them when it ends, breaks off, raises or is garbage-collected. The
+dataset object itself starts nothing, so it pickles (spawn, persistent
+workers, torch.multiprocessing).
+
+Frames are split without overlap or gap across DataLoader workers
+(get_worker_info) and across torch.distributed ranks (when a process group
+exists, or shard=(rank, world) given); frame i is the same whatever the split:
+its setup hook gets index i and rng = numpy.random.default_rng([seed, epoch, i]).
+
+Items are dicts: one tensor per pass (H, W[, C], as the arrays of a Frame;
+channels last), "index" (int) and "meta" (a dict: the frame's metadata,
+which the default collate keeps as a list of dicts). With num_workers=0 the
+tensors are the ring memory the frame was rendered into (no copy; its slot
+goes back to Blender when the tensors are gone); in DataLoader workers they
+travel to the main process through PyTorch's shared memory (one copy, made by
+PyTorch: the batch is stacked straight into shared memory).
+
+Needs PyTorch: pip install 'blendarray[torch]'.
+"""
+import math
+import os
+
+try:
+    import torch
+    from torch.utils.data import IterableDataset, get_worker_info
+except ImportError as e:  # torch is an optional extra
+    raise ImportError(f"blendarray.torch needs PyTorch, which cannot be imported ({e}); install "
+                      f"it: pip install 'blendarray[torch]' (or pip install torch)") from e
+
+import numpy as np
+
+from ._checks import check_passes, check_resolution, check_scene
+from ._hooks import make_spec
+
+__all__ = ["RenderDataset", "Meta"]
+
+
+class Meta(dict):
+    """A frame's metadata. The default collate keeps a batch's as a list of
+    dicts: metadata holds None, strings and what the hook returned, which
+    stacking into tensors would mangle or refuse."""
+
+
+def _collate_meta(batch, *, collate_fn_map=None):
+    return list(batch)
+
+
+# PyTorch's documented extension point of default_collate (a type -> function map)
+from torch.utils.data._utils.collate import default_collate_fn_map  # noqa: E402
+
+default_collate_fn_map[Meta] = _collate_meta
+
+
+class RenderDataset(IterableDataset):
+    """Rendered frames, one item per frame, for a torch DataLoader.
+
+    scene: a .blend file (None: blendarray's demo scene). frames: an int N (N
+      renders of the scene as it is, randomized by the hook: indices
+      0..N-1), animation frame numbers (e.g. range(1, 251)), or dicts of
+      per-frame params (as Renderer.frames takes them); frame i's index is i.
+    passes, engine, samples, resolution, display, denoise, threads,
+      depth_background, blender, python, timeout, retries, verbose: as
+      blendarray.Renderer takes them.
+    setup: the hook run in Blender before each frame, (scene, index, rng[,
+      params]) -> dict merged into meta; described here, at construction, so a
+      hook that cannot be sent fails now, not in a DataLoader worker.
+    seed: with the epoch (set_epoch), the hook's randomness:
+      default_rng([seed, epoch, index]).
+    workers: Blender processes per iterating process (per DataLoader worker).
+    batch_size: the DataLoader's batch size, to size the ring: each Blender
+      worker gets ring = ceil(batch_size / workers) + 2 slots unless ring=
+      is given. A consumer that keeps more frames than the ring holds gets
+      copies (one per frame kept beyond), never a stall.
+    shuffle: visit the frames in an order permuted per epoch (seeded by
+      seed and epoch); each frame is rendered the same either way.
+    shard: (rank, world_size): take only this share of the frames, for a
+      split of your own; default: torch.distributed's rank and world size
+      when a process group is initialized, else (0, 1).
+    """
+
+    def __init__(self, scene=None, frames=1, passes=None, *, engine=None, samples=None,
+                 resolution=None, display=False, denoise=None, threads=None, setup=None,
+                 seed=0, workers=1, batch_size=1, ring=None, shuffle=False, shard=None,
+                 blender=None, python=None, timeout=None, retries=1, depth_background=None,
+                 verbose=False):
+        super().__init__()
+        self.scene = None if scene is None else check_scene(scene)
+        self._frames = _check_frames(frames)
+        self.seed = _nonneg_int("seed", seed)
+        self.workers = _positive_int("workers", workers)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.ring = None if ring is None else _positive_int("ring", ring)
+        self.shuffle = bool(shuffle)
+        self.shard = None if shard is None else _check_shard(shard)
+        self.epoch = 0
+        self._render_kw = dict(
+            passes=check_passes(passes), engine=engine, samples=samples,
+            resolution=check_resolution(resolution), display=display, denoise=denoise,
+            threads=threads, setup=make_spec(setup), blender=blender, python=python,
+            timeout=timeout, retries=retries, depth_background=depth_background,
+            verbose=verbose)
+        self._dist = None  # (rank, world) read in the process that pickled this dataset
+
+    # -- which frames ----------------------------------------------------------
+
+    def __len__(self):
+        """Frames this process's share yields (all DataLoader workers together)."""
+        rank, world = self._rank_world()
+        n = self._count()
+        return len(range(rank, n, world))
+
+    def set_epoch(self, epoch):
+        """Give epoch `epoch` its own randomization (the hook's rng and, with
+        shuffle, the order), deterministically. Call it before each epoch
+        (DataLoader workers take the dataset as it is when iteration starts;
+        with persistent_workers=True they keep the epoch they started with)."""
+        self.epoch = _nonneg_int("epoch", epoch)
+
+    def indices(self):
+        """The frame indices the calling process yields, in order (a DataLoader
+        worker's share inside a worker)."""
+        rank, world = self._rank_world()
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        order = np.arange(self._count())
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(order)
+        return order[rank * nw + wid::world * nw]
+
+    def _count(self):
+        return self._frames if isinstance(self._frames, int) else len(self._frames)
+
+    def _rank_world(self):
+        if self.shard is not None:
+            return self.shard
+        if self._dist is not None:
+            return self._dist
+        return _distributed()
+
+    def __getstate__(self):
+        # Sent to a DataLoader worker (spawn) or another process: take the rank
+        # of the process group along; a spawned worker has no process group.
+        state = self.__dict__.copy()
+        state["_dist"] = self._rank_world()
+        return state
+
+    # -- rendering ---------------------------------------------------------------
+
+    def _params(self, i):
+        if isinstance(self._frames, int):
+            p = {}
+        else:
+            p = self._frames[i]
+            p = {"frame": int(p)} if isinstance(p, (int, np.integer)) else dict(p)
+        p.setdefault("seed", [self.seed, self.epoch])
+        return p
+
+    def __iter__(self):
+        from ._renderer import Renderer
+        idx = self.indices()
+        if len(idx) == 0:
+            return
+        workers = min(self.workers, len(idx))
+        ring = self.ring or math.ceil(self.batch_size / workers) + 2
+        spare = workers * ring - workers  # frames kept beyond this are copied out
+        with Renderer(self.scene, workers=workers, ring=ring, **self._render_kw) as r:
+            for f in r.frames([self._params(int(i)) for i in idx], indices=idx):
+                if r.held > spare:
+                    f = f.copy()  # keep a slot free for every worker
+                yield _item(f)
+                del f
+
+
+def _item(frame):
+    item = {name: torch.from_numpy(a) for name, a in frame.items()}  # views, no copy
+    item["index"] = int(frame.meta["index"])
+    item["meta"] = Meta(frame.meta)
+    return item
+
+
+def _distributed():
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _check_frames(frames):
+    if isinstance(frames, (int, np.integer)) and not isinstance(frames, bool):
+        if frames < 0:
+            raise ValueError(f"frames={frames}: give a count >= 0, frame numbers or param dicts")
+        return int(frames)
+    if isinstance(frames, (str, bytes, os.PathLike)) or not hasattr(frames, "__iter__"):
+        raise ValueError(f"frames must be a count, frame numbers or per-frame param dicts, not "
+                         f"{frames!r}")
+    out = list(frames)
+    for p in out:
+        if not isinstance(p, (int, np.integer, dict)) or isinstance(p, bool):
+            raise ValueError(f"frames holds {p!r}: each entry is a frame number or a dict of "
+                             f"per-frame params")
+    return out
+
+
+def _check_shard(shard):
+    try:
+        rank, world = shard
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be (rank, world_size), not {shard!r}") from None
+    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+               for x in (rank, world)) or world < 1 or not 0 <= rank < world:
+        raise ValueError(f"shard=({rank!r}, {world!r}): need integers with world_size >= 1 "
+                         f"and 0 <= rank < world_size")
+    return int(rank), int(world)
+
+
+def _positive_int(name, v):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+        raise ValueError(f"{name} must be an integer >= 1, not {v!r}")
+    return int(v)
+
+
+def _nonneg_int(name, v):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"{name} must be an integer >= 0, not {v!r}")
+    return int(v)

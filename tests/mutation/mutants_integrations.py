@@ -1,0 +1,93 @@
+"""Deliberate bugs in the PyTorch dataset (blendarray.torch), the Ray Data source
+(blendarray.ray) and what they rest on (per-frame seeds, indices=, held frames):
+each must make its tests fail. Same format as mutants.py."""
+
+from mutants_cli import _replay
+
+T_TORCH = "tests/python/test_torch.py"
+T_RR = "tests/python/test_renderer.py"
+TORCH = "python/blendarray/torch.py"
+
+INTEGRATION_MUTANTS = [
+    {
+        "id": "torch-loader-workers-not-sharded",
+        "promise": "frames are split without overlap across DataLoader workers",
+        "edits": [(TORCH, "wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)",
+                   "wid, nw = (0, 1)")],
+        "tests": [["pytest", T_TORCH, "-k", "whatever_the_split and 2-1"]],
+    },
+    {
+        "id": "torch-rank-lost-in-spawned-workers",
+        "promise": "torch.distributed ranks split the frames, also with spawned loader workers",
+        "edits": [(TORCH, 'state["_dist"] = self._rank_world()', 'state["_dist"] = None')],
+        "tests": [["pytest", T_TORCH, "-k", "two_ranks"]],
+    },
+    {
+        "id": "torch-epoch-ignored",
+        "promise": "set_epoch(e) gives each epoch its own randomization",
+        "edits": [(TORCH, 'p.setdefault("seed", [self.seed, self.epoch])',
+                   'p.setdefault("seed", [self.seed, 0])')],
+        "tests": [["pytest", T_TORCH, "-k", "epochs"]],
+    },
+    {
+        "id": "worker-per-frame-seed-ignored",
+        "promise": "a per-frame seed replaces the Renderer's for that frame's hook rng",
+        "edits": [("python/blendarray/blender/worker.py", 'seed = params.get("seed", self.seed)',
+                   "seed = self.seed")],
+        "tests": [["pytest", T_RR, "-k", "per_frame_seed"]],
+    },
+    {
+        "id": "c-per-frame-seed-unchecked",
+        "promise": "a per-frame seed that numpy cannot take is refused before any frame",
+        "edits": [("src/reply.c", "if (seed && !seed_ok(seed)) {", "if (seed && !seed_ok(seed) && 0) {")],
+        "tests": [["pytest", T_RR, "-k", "per_frame_seed"]],
+    },
+    {
+        "id": "renderer-indices-ignored",
+        "promise": "Renderer.frames(indices=) renders a shard of a stream as the whole stream does",
+        "edits": [("python/blendarray/_renderer.py",
+                   "return self._run(zip((int(i) for i in indices), jobs, strict=True), ordered)",
+                   "return self._run(enumerate(jobs), ordered)")],
+        "tests": [["pytest", T_RR, "-k", "per_frame_seed"]],
+    },
+    {
+        "id": "torch-never-copies-when-ring-full",
+        "promise": "a consumer keeping more frames than the ring holds gets copies, never a stall",
+        "edits": [(TORCH, "if r.held > spare:", "if False:")],
+        "tests": [["pytest", T_TORCH, "-k", "share_the_ring"]],
+    },
+    {
+        "id": "c-held-always-zero",
+        "promise": "Renderer.held counts the frames handed out and still alive",
+        "edits": [("src/renderer.c", "    int n = m->outstanding;\n", "    int n = 0;\n")],
+        "tests": [["pytest", T_TORCH, "-k", "share_the_ring"]],
+    },
+    {
+        "id": "torch-copies-always",
+        "promise": "with num_workers=0 the tensors are the ring memory (no copy)",
+        "edits": [(TORCH, "if r.held > spare:", "if True:")],
+        "tests": [["pytest", T_TORCH, "-k", "share_the_ring"]],
+    },
+    {
+        "id": "torch-blender-kept-after-iteration",
+        "promise": "breaking out of the loop or Ctrl-C stops the loader process's Blenders",
+        "edits": [(TORCH, "        with Renderer(self.scene, workers=workers, ring=ring, **self._render_kw) as r:\n",
+                   "        r = Renderer(self.scene, workers=workers, ring=ring, **self._render_kw)\n"
+                   "        globals().setdefault('_kept', []).append(r)\n"
+                   "        if True:\n")],
+        "tests": [["pytest", T_TORCH, "-k", "break-0 or sigint-0"]],
+    },
+    {
+        "id": "torch-meta-stacked",
+        "promise": "the default collate keeps a batch's metadata as a list of dicts",
+        "edits": [(TORCH, "default_collate_fn_map[Meta] = _collate_meta", "pass")],
+        "tests": [["pytest", T_TORCH, "-k", "whatever_the_split and 0-1"]],
+    },
+    {
+        "id": "c-negative-seed-accepted",
+        "promise": "the params fuzzer's check: an accepted seed is one numpy takes",
+        "edits": [("src/reply.c", "if (json_is_integer(v)) return json_integer_value(v) >= 0;",
+                   "if (json_is_integer(v)) return 1;")],
+        "tests": [_replay("params_fuzzer")],
+    },
+]
