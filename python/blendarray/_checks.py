@@ -57,3 +57,35 @@ def check_passes(passes):
     return passes
 
 
+
+
+def check_frames(frames):
+    """What a dataset renders: an int N (N renders of the scene as it is,
+    indices 0..N-1) stays an int; frame numbers and per-frame param dicts
+    become a list of param dicts ({"frame": n} for a number)."""
+    import numpy as np
+    if isinstance(frames, (int, np.integer)) and not isinstance(frames, bool):
+        if frames < 0:
+            raise ValueError(f"frames={frames}: give a count >= 0, frame numbers or param dicts")
+        return int(frames)
+    if isinstance(frames, (str, bytes, os.PathLike, dict)) or not hasattr(frames, "__iter__"):
+        raise ValueError(f"frames must be a count, frame numbers or per-frame param dicts, not "
+                         f"{frames!r}")
+    table = []
+    for p in frames:
+        if isinstance(p, (int, np.integer)) and not isinstance(p, bool):
+            table.append({"frame": int(p)})
+        elif isinstance(p, dict):
+            table.append(dict(p))
+        else:
+            raise ValueError(f"frames holds {p!r}: each entry is a frame number or a dict of "
+                             f"per-frame params")
+    return table
+
+
+def check_int(name, value, minimum):
+    """value as an int >= minimum, or a ValueError naming the argument."""
+    import numpy as np
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return int(value)

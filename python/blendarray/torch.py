@@ -32,7 +32,6 @@ PyTorch: the batch is stacked straight into shared memory).
 Needs PyTorch: pip install 'blendarray[torch]'.
 """
 import math
-import os
 
 try:
     import torch
@@ -43,7 +42,7 @@ except ImportError as e:  # torch is an optional extra
 
 import numpy as np
 
-from ._checks import check_passes, check_resolution, check_scene
+from ._checks import check_frames, check_int, check_passes, check_resolution, check_scene
 from ._hooks import make_spec
 
 __all__ = ["RenderDataset", "Meta"]
@@ -99,11 +98,11 @@ class RenderDataset(IterableDataset):
                  verbose=False):
         super().__init__()
         self.scene = None if scene is None else check_scene(scene)
-        self._frames = _check_frames(frames)
-        self.seed = _nonneg_int("seed", seed)
-        self.workers = _positive_int("workers", workers)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.ring = None if ring is None else _positive_int("ring", ring)
+        self._frames = check_frames(frames)
+        self.seed = check_int("seed", seed, 0)
+        self.workers = check_int("workers", workers, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.ring = None if ring is None else check_int("ring", ring, 1)
         self.shuffle = bool(shuffle)
         self.shard = None if shard is None else _check_shard(shard)
         self.epoch = 0
@@ -128,17 +127,17 @@ class RenderDataset(IterableDataset):
         shuffle, the order), deterministically. Call it before each epoch
         (DataLoader workers take the dataset as it is when iteration starts;
         with persistent_workers=True they keep the epoch they started with)."""
-        self.epoch = _nonneg_int("epoch", epoch)
+        self.epoch = check_int("epoch", epoch, 0)
 
     def indices(self):
         """The frame indices the calling process yields, in order (a DataLoader
-        worker's share inside a worker)."""
+        worker's share inside a worker): a range, or an array with shuffle."""
         rank, world = self._rank_world()
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        order = np.arange(self._count())
+        order = range(self._count())  # lazily: a stream may be endless in practice
         if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(order)
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(order))
         return order[rank * nw + wid::world * nw]
 
     def _count(self):
@@ -161,11 +160,7 @@ class RenderDataset(IterableDataset):
     # -- rendering ---------------------------------------------------------------
 
     def _params(self, i):
-        if isinstance(self._frames, int):
-            p = {}
-        else:
-            p = self._frames[i]
-            p = {"frame": int(p)} if isinstance(p, (int, np.integer)) else dict(p)
+        p = {} if isinstance(self._frames, int) else dict(self._frames[i])
         p.setdefault("seed", [self.seed, self.epoch])
         return p
 
@@ -199,22 +194,6 @@ def _distributed():
     return 0, 1
 
 
-def _check_frames(frames):
-    if isinstance(frames, (int, np.integer)) and not isinstance(frames, bool):
-        if frames < 0:
-            raise ValueError(f"frames={frames}: give a count >= 0, frame numbers or param dicts")
-        return int(frames)
-    if isinstance(frames, (str, bytes, os.PathLike)) or not hasattr(frames, "__iter__"):
-        raise ValueError(f"frames must be a count, frame numbers or per-frame param dicts, not "
-                         f"{frames!r}")
-    out = list(frames)
-    for p in out:
-        if not isinstance(p, (int, np.integer, dict)) or isinstance(p, bool):
-            raise ValueError(f"frames holds {p!r}: each entry is a frame number or a dict of "
-                             f"per-frame params")
-    return out
-
-
 def _check_shard(shard):
     try:
         rank, world = shard
@@ -225,15 +204,3 @@ def _check_shard(shard):
         raise ValueError(f"shard=({rank!r}, {world!r}): need integers with world_size >= 1 "
                          f"and 0 <= rank < world_size")
     return int(rank), int(world)
-
-
-def _positive_int(name, v):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name} must be an integer >= 1, not {v!r}")
-    return int(v)
-
-
-def _nonneg_int(name, v):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
-        raise ValueError(f"{name} must be an integer >= 0, not {v!r}")
-    return int(v)

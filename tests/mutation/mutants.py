@@ -106,7 +106,7 @@ MUTANTS = [
         "id": "hook-rng-ignores-seed",
         "promise": "the hook's rng is default_rng([seed, index]): reproducible whatever the workers",
         "edits": [("python/blendarray/blender/worker.py",
-                   "rng = np.random.default_rng([self.seed, index])",
+                   "rng = np.random.default_rng([*(seed if isinstance(seed, list) else [seed]), index])",
                    "rng = np.random.default_rng(index)")],
         "tests": [["pytest", T_RR, "-k", "in_order_with_setup_hook and blender"]],
     },

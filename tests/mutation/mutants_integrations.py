@@ -6,6 +6,7 @@ from mutants_cli import _replay
 
 T_TORCH = "tests/python/test_torch.py"
 T_RR = "tests/python/test_renderer.py"
+T_RAY = "tests/python/test_ray.py"
 TORCH = "python/blendarray/torch.py"
 
 INTEGRATION_MUTANTS = [
@@ -89,5 +90,49 @@ INTEGRATION_MUTANTS = [
         "edits": [("src/reply.c", "if (json_is_integer(v)) return json_integer_value(v) >= 0;",
                    "if (json_is_integer(v)) return 1;")],
         "tests": [_replay("params_fuzzer")],
+    },
+    {
+        "id": "worker-frame-settings-leak",
+        "promise": "a frame's own settings apply to that frame only, not to the next ones",
+        "edits": [("python/blendarray/blender/worker.py", "            self.base.restore(bpy.context.scene)\n",
+                   "            pass\n")],
+        "tests": [["pytest", T_RR, "-k", "apply_to_their_frame_only"]],
+    },
+    # -- blendarray.ray --
+    {
+        "id": "ray-index-off-by-one",
+        "promise": "row i of read_renders is frame i, bit for bit (its index column says which)",
+        "edits": [("python/blendarray/ray.py", '                index.append(f.meta["index"])\n',
+                   '                index.append(f.meta["index"] + 1)\n')],
+        "tests": [["pytest", T_RAY, "-k", "both_worker_nodes"]],
+    },
+    {
+        "id": "ray-drops-a-row-per-batch",
+        "promise": "every frame index appears exactly once in the dataset",
+        "edits": [("python/blendarray/ray.py", '        ids = batch["id"]\n',
+                   '        ids = batch["id"][1:]\n')],
+        "tests": [["pytest", T_RAY, "-k", "both_worker_nodes"]],
+    },
+    {
+        "id": "ray-node-column-is-host",
+        "promise": "the node column names the Ray node that rendered the row",
+        "edits": [("python/blendarray/ray.py", '"node": lambda: np.full(n, self.node)',
+                   '"node": lambda: np.full(n, self.host)')],
+        "tests": [["pytest", T_RAY, "-k", "both_worker_nodes"]],
+    },
+    {
+        "id": "ray-actor-not-restarted",
+        "promise": "an actor or a node lost mid-run costs only time (the dataset stays complete)",
+        "edits": [("python/blendarray/ray.py", "        compute=_pool(actors), num_cpus=num_cpus",
+                   "        compute=_pool(actors), max_restarts=0, num_cpus=num_cpus")],
+        "tests": [["pytest", T_RAY, "-k", "removed_node"]],
+    },
+    {
+        "id": "ray-node-without-blender-unnamed",
+        "promise": "a node without Blender is named by the error, with what to install",
+        "edits": [("python/blendarray/ray.py",
+                   'f"Ray node {self.node} ({self.host}, {_ip()}) has no Blender: {e}; every node "',
+                   'f"has no Blender: {e}; every node "')],
+        "tests": [["pytest", T_RAY, "-k", "without_blender"]],
     },
 ]

@@ -79,3 +79,15 @@ def test_torch_example(tmp_path):
     assert "torch.Size([16, 4, 64, 64]) torch.Size([16, 64, 64])" in lines[0]
     firsts = sorted(int(x.split("[")[1].split(",")[0]) for x in lines)
     assert firsts == [0, 1, 32, 33]  # two loader workers, each its interleaved half
+
+
+def test_ray_example(tmp_path):
+    script = tmp_path / "ray_example.py"
+    script.write_text(_block("python", "read_renders"))
+    # a local Ray on loopback only; out/renders goes to a scratch folder
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600, env=_env(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    line = [x for x in p.stdout.splitlines() if "(64, 64, 4)" in x]
+    assert line and line[0].split()[0].isdigit() and '{"frame"' in line[0], p.stdout[-2000:]
+    assert len(list((tmp_path / "out" / "renders").glob("*.parquet"))) >= 1

@@ -392,3 +392,17 @@ def test_per_frame_seed_and_indices(leaves_nothing):
                 list(r.frames([{"seed": bad}]))
         with pytest.raises(ValueError):
             list(r.frames(3, indices=[0, 1]))  # one index per frame
+
+
+def test_per_frame_settings_apply_to_their_frame_only(leaves_nothing):
+    """A frame's own settings do not leak into the next frames of its worker:
+    frame i renders the same whatever its worker rendered before."""
+    kw = dict(passes=["rgba"], resolution=(16, 12), engine="WORKBENCH", blender="bpy")
+    with ba.Renderer(None, **kw) as r:
+        (plain,) = [f["rgba"].copy() for f in r.frames(1)]
+        start = r.render().meta["frame"]
+        got = list(r.frames([{"resolution": (8, 4), "frame": 40, "engine": "CYCLES",
+                              "samples": 1}, {}]))
+        assert got[0]["rgba"].shape == (4, 8, 4) and got[0].meta["frame"] == 40
+        assert got[1]["rgba"].shape == (12, 16, 4) and got[1].meta["frame"] == start
+        np.testing.assert_array_equal(got[1]["rgba"], plain)  # Workbench again, as before

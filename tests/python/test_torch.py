@@ -174,7 +174,7 @@ def test_bad_input():
     with pytest.raises(ba.SetupError):
         RenderDataset(None, frames=4, setup=uses_array)
     ds = RenderDataset(None, frames=4, setup=hooks.move_sphere)
-    assert pickle.loads(pickle.dumps(ds)).indices().tolist() == [0, 1, 2, 3]  # starts nothing
+    assert list(pickle.loads(pickle.dumps(ds)).indices()) == [0, 1, 2, 3]  # starts nothing
 
 
 def test_import_without_torch_names_the_extra():

@@ -78,6 +78,32 @@ class FrameAlloc:
         return parts, [fd for fd, _, _ in self.memfds]
 
 
+class _Settings:
+    """The scene's render settings after init, which per-frame settings change
+    for one frame only: a frame renders the same whatever frames its worker
+    rendered before."""
+
+    def __init__(self, scene):
+        r = scene.render
+        self.values = [(r, "engine", r.engine), (r, "resolution_x", r.resolution_x),
+                       (r, "resolution_y", r.resolution_y),
+                       (r, "resolution_percentage", r.resolution_percentage),
+                       (r, "threads_mode", r.threads_mode), (r, "threads", r.threads),
+                       (scene.display, "render_aa", scene.display.render_aa)]
+        for owner, names in ((getattr(scene, "cycles", None), ("samples", "use_denoising")),
+                             (scene.eevee, ("taa_render_samples",))):
+            if owner is not None:
+                self.values += [(owner, n, getattr(owner, n)) for n in names]
+        self.frame = scene.frame_current
+
+    def restore(self, scene):
+        for owner, name, value in self.values:
+            if getattr(owner, name) != value:
+                setattr(owner, name, value)
+        if scene.frame_current != self.frame:
+            scene.frame_set(self.frame)
+
+
 class Worker:
     def __init__(self, fd):
         self.fd = fd
@@ -87,6 +113,8 @@ class Worker:
         self.passes = None
         self.display = False
         self.depth_background = None
+        self.base = None
+        self.changed = False
 
     def send(self, obj, fds=()):
         _lib.msg_send(self.fd, _protocol.encode(obj), list(fds))
@@ -108,6 +136,7 @@ class Worker:
         # a string ("inf", "nan", "0.0"): JSON has no infinities
         db = st.get("depth_background")
         self.depth_background = None if db is None else float(db)
+        self.base = _Settings(bpy.context.scene)  # what a frame's own settings fall back to
         self.hook = _hooks.load(msg.get("setup"), {"bpy": bpy})
         self.seed = int(msg.get("seed") or 0)
         return {"ok": True, "protocol": _protocol.VERSION,
@@ -123,7 +152,11 @@ class Worker:
 
     def render(self, msg):
         index, params = int(msg["index"]), msg.get("params") or {}
-        scene = configure(**{k: params[k] for k in ("frame",) + SETTINGS if k in params})
+        own = {k: params[k] for k in ("frame",) + SETTINGS if k in params}
+        if self.changed:  # the last frame's own settings must not leak into this one
+            self.base.restore(bpy.context.scene)
+        scene = configure(**own)
+        self.changed = bool(own)
         extra = {}
         if self.hook is not None:
             seed = params.get("seed", self.seed)  # a per-frame seed: an int or a list

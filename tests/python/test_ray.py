@@ -1,0 +1,399 @@
+"""blendarray.ray.read_renders on a real multi-node Ray cluster, with real Blender (bpy).
+
+One cluster for the module, Ray's own ray.cluster_utils.Cluster, on 127.0.0.1
+only: a head (the driver's node) and two worker nodes with 2 logical CPUs and
+the custom resource "render": 2 each. An actor asking for render=2 fills a
+worker node (2 actors: one on each); one asking for render=1 may share (a
+node lost, the survivor takes its actor).
+
+Values are checked against a plain blendarray.Renderer of the same frames
+(frame i: the hook's index i, rng default_rng([seed, i])), bit for bit; the
+hook turns and moves the demo scene's cube, so every frame differs, and
+returns per-frame values (None for even indices: the metadata is JSON) and the
+pid of the actor whose Blender ran it (Blender's parent). The hook is a
+'file.py:function' written here: every node reads the same path, as a shared
+filesystem gives.
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # loopback only; read when ray is imported
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")  # the [ray] extra
+from ray.cluster_utils import Cluster  # noqa: E402
+
+import blendarray as ba  # noqa: E402
+from blendarray.ray import read_renders  # noqa: E402
+from support import PACKAGE_DIR  # noqa: E402
+
+KW = dict(passes=["rgba", "depth"], resolution=(32, 32), engine="WORKBENCH", blender="bpy")
+N = 40
+SEED = 5
+VOLATILE = {"render_seconds", "capture_seconds", "display_seconds", "worker", "actor", "pid"}
+LOCAL = "127.0.0.1"
+NODE = dict(num_cpus=2, resources={"render": 2}, object_store_memory=100 << 20,
+            node_ip_address=LOCAL)
+
+HOOKS = textwrap.dedent("""
+    import os
+    import time
+
+    def randomize(scene, index, rng):
+        cube = scene.objects["RedCube"]
+        cube.rotation_euler.z = float(rng.uniform(0.0, 6.283))
+        cube.location.x = float(rng.uniform(-1.0, 1.0))
+        cube.location.y = float(rng.uniform(-1.0, 1.0))
+        return {"angle": cube.rotation_euler.z, "odd": index if index % 2 else None,
+                "actor": os.getppid(), "pid": os.getpid()}
+
+    def slow(scene, index, rng):
+        time.sleep(0.03)  # a run long enough to be disturbed
+        return randomize(scene, index, rng)
+    """)
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ray-hooks") / "ray_hooks.py"
+    path.write_text(HOOKS)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def ref(hooks):
+    """Frame i rendered by a plain Renderer: {index: (arrays, meta)}."""
+    with ba.Renderer(None, setup=hooks + ":randomize", seed=SEED, **KW) as r:
+        out = {f.meta["index"]: ({k: np.array(v) for k, v in f.items()}, f.meta)
+               for f in r.frames(N)}
+    assert len({a["depth"].tobytes() for a, _ in out.values()}) == N, "frames must differ"
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head and two worker nodes on 127.0.0.1. At the end no process of theirs
+    is left: Ray's, the actors', their Blenders (every one seen during the tests)."""
+    c = Cluster(initialize_head=True, head_node_args=dict(
+        num_cpus=1, include_dashboard=False, object_store_memory=100 << 20,
+        node_ip_address=LOCAL))
+    for _ in range(2):
+        c.add_node(**NODE)
+    c.wait_for_nodes()
+    ray.init(address=c.address, _node_ip_address=LOCAL, log_to_driver=False,
+             logging_level="ERROR")
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.wait_for_min_actors_s = 120  # work is dealt once every actor is up: both get some
+    c.seen = set()  # pids: this process's descendants after each test, and the hooks' pids
+    try:
+        yield c
+    finally:
+        c.seen |= _descendants()
+        ray.shutdown()
+        c.shutdown()
+        left = c.seen
+        for _ in range(100):
+            left = {p for p in left if _alive(p)}
+            if not left:
+                break
+            time.sleep(0.2)
+        assert not left, f"left running: {[(p, _cmdline(p)[:100]) for p in left]}"
+
+
+@pytest.fixture(autouse=True)
+def _track(request):
+    yield
+    if "cluster" in request.fixturenames:
+        request.getfixturevalue("cluster").seen |= _descendants()
+
+
+def _descendants():
+    kids = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            kids.setdefault(ppid, []).append(int(p))
+    out, todo = set(), [os.getpid()]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.add(k)
+            todo.append(k)
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def collect(ds, on_batch=None, timeout=180):
+    """{index: row} of every row (asserting none comes twice), consumed as a
+    training loop would; on_batch(rows so far) runs after each batch. Fails,
+    rather than hangs, after `timeout` seconds."""
+    got, err = {}, []
+
+    def run():
+        try:
+            for b in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                for j, i in enumerate(b["index"].tolist()):
+                    assert i not in got, f"index {i} came twice"
+                    got[i] = {k: v[j] for k, v in b.items()}
+                if on_batch is not None:
+                    on_batch(got)
+        except BaseException as e:
+            err.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), f"the dataset did not finish in {timeout} s ({len(got)} rows)"
+    if err:
+        raise err[0]
+    return got
+
+
+def assert_same(got, ref, cluster, n=N):
+    """Every index 0..n-1 once, each row bit for bit the Renderer's frame."""
+    assert sorted(got) == list(range(n))
+    for i, row in got.items():
+        arrays, meta = ref[i]
+        for k, want in arrays.items():
+            assert row[k].dtype == want.dtype and row[k].shape == want.shape, (i, k)
+            assert row[k].tobytes() == want.tobytes(), f"index {i} pass {k} differs"
+        m = json.loads(row["meta"])
+        assert m["index"] == i and m["odd"] == (i if i % 2 else None)
+        assert {k: v for k, v in m.items() if k not in VOLATILE} == \
+            {k: v for k, v in meta.items() if k not in VOLATILE}, f"index {i} meta differs"
+    for r in got.values():
+        m = json.loads(r["meta"])
+        cluster.seen |= {m["pid"], m["actor"]}
+
+
+def actors_of(got):
+    return {json.loads(r["meta"])["actor"] for r in got.values()}
+
+
+# -- the dataset ----------------------------------------------------------------------
+
+def test_rows_from_both_worker_nodes_equal_the_renderers(cluster, ref, hooks):
+    """Two actors that each fill a worker node: rows come from both (the "node"
+    column), every index once, each the Renderer's frame bit for bit, the hook's
+    per-frame values in its own row."""
+    ds = read_renders(None, frames=N, setup=hooks + ":randomize", seed=SEED, actors=2,
+                      batch_size=4, resources={"render": 2}, **KW)
+    got = collect(ds)
+    assert_same(got, ref, cluster)
+    nodes = {r["node"] for r in got.values()}
+    assert nodes == {n.node_id for n in cluster.worker_nodes}, nodes
+    assert {r["host"] for r in got.values()} == {os.uname().nodename}
+    assert len(actors_of(got)) == 2
+
+
+def test_animation_frames_and_param_dicts(cluster, hooks):
+    """frames= frame numbers or param dicts: row i is params i, as Renderer.frames
+    renders them in order (a per-frame seed replaces seed; a per-frame resolution
+    is that frame's only, whichever frames its actor rendered before)."""
+    frames = [1, {"frame": 5, "resolution": (16, 8)}, 3, {"frame": 2, "seed": 11}]
+    with ba.Renderer(None, setup=hooks + ":randomize", seed=SEED, **KW) as r:
+        want = {f.meta["index"]: ({k: np.array(v) for k, v in f.items()}, f.meta)
+                for f in r.frames(frames)}
+    ds = read_renders(None, frames=frames, setup=hooks + ":randomize", seed=SEED, actors=1,
+                      batch_size=3, resources={"render": 1}, **KW)
+    got = collect(ds)
+    assert sorted(got) == [0, 1, 2, 3] and got[2]["depth"].shape == (32, 32)
+    for i, row in got.items():
+        meta = json.loads(row["meta"])
+        assert meta["frame"] == want[i][1]["frame"] and meta["angle"] == want[i][1]["angle"]
+        for k, a in want[i][0].items():
+            assert row[k].shape == a.shape and row[k].tobytes() == a.tobytes(), (i, k)
+    assert got[1]["depth"].shape == (8, 16)  # its own resolution: a variable-shaped column
+
+
+def test_columns_feed_iter_torch_batches(cluster, ref, hooks, monkeypatch):
+    """columns= leaves the strings out: iter_torch_batches takes the rest as is,
+    tensors equal to the Renderer's arrays."""
+    torch = pytest.importorskip("torch")
+    ds = read_renders(None, frames=8, setup=hooks + ":randomize", seed=SEED, actors=1,
+                      resources={"render": 1}, columns=["depth", "index"], **KW)
+    seen = []
+    for batch in ds.iter_torch_batches(batch_size=3):
+        assert set(batch) == {"depth", "index"}
+        assert isinstance(batch["depth"], torch.Tensor) and batch["depth"].shape[1:] == (32, 32)
+        for i, depth in zip(batch["index"].tolist(), batch["depth"]):
+            assert depth.numpy().tobytes() == ref[i][0]["depth"].tobytes(), i
+            seen.append(i)
+    assert sorted(seen) == list(range(8))
+
+
+def test_write_numpy_equals_the_renderers_arrays(cluster, ref, hooks, tmp_path):
+    """write_numpy's files, read back with numpy: every frame's depth once, equal
+    to the Renderer's (matched by content: the files hold no index)."""
+    ds = read_renders(None, frames=N, setup=hooks + ":randomize", seed=SEED, actors=2,
+                      batch_size=8, resources={"render": 1}, **KW)
+    ds.write_numpy(str(tmp_path / "depth"), column="depth")
+    files = sorted(glob.glob(str(tmp_path / "depth" / "*.npy")))
+    assert files
+    written = np.concatenate([np.load(f) for f in files])
+    assert written.shape == (N, 32, 32) and written.dtype == np.float32
+    want = {ref[i][0]["depth"].tobytes(): i for i in range(N)}
+    assert len(want) == N
+    assert sorted(want[a.tobytes()] for a in written) == list(range(N))
+
+
+def test_write_parquet_keeps_heterogeneous_metadata(cluster, ref, hooks, tmp_path):
+    """Parquet, read back: the tensors bit for bit, and meta's None and numbers
+    (JSON strings: one Arrow type whatever the hook returned)."""
+    ds = read_renders(None, frames=12, setup=hooks + ":randomize", seed=SEED, actors=2,
+                      batch_size=3, resources={"render": 1}, **KW)
+    ds.write_parquet(str(tmp_path / "pq"))
+    rows = ray.data.read_parquet(str(tmp_path / "pq")).take_all()
+    assert sorted(r["index"] for r in rows) == list(range(12))
+    for r in rows:
+        i = r["index"]
+        assert np.asarray(r["rgba"]).tobytes() == ref[i][0]["rgba"].tobytes()
+        assert json.loads(r["meta"])["odd"] == (i if i % 2 else None)
+
+
+# -- failures cost only time ----------------------------------------------------------
+
+def test_killed_actor_costs_only_time(cluster, ref, hooks):
+    """SIGKILL of an actor mid-run (the one that sent the first rows, while it has
+    batches to go): Ray restarts it and retries its batches; the dataset is
+    complete and identical, and a third actor process rendered some of it."""
+    killed = []
+
+    def kill(got):
+        if not killed:
+            pid = next(iter(actors_of(got)))
+            os.kill(pid, signal.SIGKILL)
+            killed.append((pid, len(got)))
+
+    ds = read_renders(None, frames=N, setup=hooks + ":slow", seed=SEED, actors=2,
+                      batch_size=4, resources={"render": 1}, **KW)
+    got = collect(ds, on_batch=kill)
+    assert killed and killed[0][1] < N, killed
+    assert_same(got, ref, cluster)
+    assert len(actors_of(got)) >= 3, "the killed actor was not replaced"
+
+
+def test_removed_node_costs_only_time(cluster, ref, hooks):
+    """A worker node removed mid-run (the node of the first rows: its actor, its
+    Blender, the blocks in its object store are gone): Ray restarts the actor on
+    the other node and rebuilds lost blocks; the dataset is complete and
+    identical. A fresh node replaces the removed one afterwards."""
+    removed = []
+
+    def remove(got):
+        if not removed:
+            node = next(iter(got.values()))["node"]
+            victim = [n for n in cluster.worker_nodes if n.node_id == node][0]
+            cluster.remove_node(victim)
+            removed.append((node, len(got)))
+
+    ds = read_renders(None, frames=N, setup=hooks + ":slow", seed=SEED, actors=2,
+                      batch_size=4, resources={"render": 1}, **KW)
+    try:
+        got = collect(ds, on_batch=remove)
+    finally:
+        while len(cluster.worker_nodes) < 2:
+            cluster.add_node(**NODE)
+        cluster.wait_for_nodes()
+    assert removed and removed[0][1] < N, removed
+    assert_same(got, ref, cluster)
+    after = {r["node"] for i, r in got.items()}
+    assert removed[0][0] in after and len(after) == 2, after
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [dict(actors=0), dict(frames=-1), dict(batch_size=0),
+                                dict(blender_workers=0), dict(num_cpus=-1), dict(frames="12"),
+                                dict(frames=[1.5]), dict(seed=-1), dict(columns=["nope"]),
+                                dict(passes=["meta"])])
+def test_bad_arguments_are_value_errors(kw):
+    args = dict(frames=4, passes=["rgba"])
+    args.update(kw)
+    with pytest.raises(ValueError):
+        read_renders(None, **args)
+
+
+def test_unsendable_hook_fails_at_the_call():
+    """A hook that cannot be sent (a nested function, reading its enclosing one's variable)
+    raises SetupError from read_renders() itself: no dataset, nothing rendered."""
+    angle = 1.0
+
+    def hook(scene, index, rng):
+        scene.objects["RedCube"].rotation_euler.z = angle
+
+    with pytest.raises(ba.SetupError, match="top-level def"):
+        read_renders(None, frames=4, setup=hook, **KW)
+
+
+def test_node_without_blender_is_named(cluster):
+    """A node where Blender cannot be found: simulated by a node whose processes
+    have BLENDARRAY_BLENDER=/nonexistent in their environment (blender=None
+    reads it: a Blender binary that does not exist), reached through its own
+    resource. The run fails with an error naming that node (id, host, address)
+    and what to install there."""
+    bad = cluster.add_node(num_cpus=1, resources={"noblender": 1}, object_store_memory=80 << 20,
+                           node_ip_address=LOCAL,
+                           env_vars={"BLENDARRAY_BLENDER": "/nonexistent"})
+    try:
+        cluster.wait_for_nodes()
+        ds = read_renders(None, frames=4, passes=["rgba"], resolution=(16, 16),
+                          engine="WORKBENCH", resources={"noblender": 1})
+        with pytest.raises(Exception) as e:
+            collect(ds, timeout=120)
+        msg = str(e.value)
+        assert f"Ray node {bad.node_id} ({os.uname().nodename}, {LOCAL}) has no Blender" in msg
+        assert "/nonexistent" in msg and "pip install bpy" in msg
+        assert "apt-get install blender" in msg
+    finally:
+        cluster.remove_node(bad)
+
+
+def test_import_without_ray_names_the_extra():
+    code = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "ray" or name.startswith("ray."):
+                    raise ImportError(f"No module named {name!r}")
+        sys.meta_path.insert(0, Block())
+        import blendarray
+        blendarray.Renderer, blendarray.render
+        assert "ray" not in sys.modules
+        try:
+            import blendarray.ray
+        except ImportError as e:
+            print(e)
+        """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=PACKAGE_DIR))
+    assert p.returncode == 0, p.stderr
+    assert "pip install 'blendarray[ray]'" in p.stdout
