@@ -1,6 +1,6 @@
 """blendarray.torch.RenderDataset in a DataLoader against a bare Renderer with
 the same Blender workers, and blendtorch's way (arrays pickled over a socket),
-measured in one run on the same scene (demo scene, rgba + depth, Workbench).
+measured in one run on the same scene (demo scene, rgba + depth, Workbench, 1 sample as in bench/stream.py).
 
   renderer     Renderer(workers=W).frames(n), arrays touched (no copy)
   loader0      DataLoader(RenderDataset(workers=W), batch_size=B, num_workers=0):
@@ -32,7 +32,7 @@ PASSES = ["rgba", "depth"]
 
 
 def bare(flavour, n, size, workers, warm):
-    with ba.Renderer(workers=workers, passes=PASSES, engine="WORKBENCH", resolution=size,
+    with ba.Renderer(workers=workers, passes=PASSES, engine="WORKBENCH", samples=1, resolution=size,
                      blender=flavour) as r:
         list(r.frames(workers * warm))
         t0 = time.perf_counter()
@@ -44,7 +44,7 @@ def bare(flavour, n, size, workers, warm):
 def loader(flavour, n, size, workers, warm, batch, loader_workers):
     blender_workers = workers if loader_workers == 0 else 1
     ds = RenderDataset(None, frames=n + warm * max(loader_workers, 1) * blender_workers * batch,
-                       passes=PASSES, engine="WORKBENCH", resolution=size,
+                       passes=PASSES, engine="WORKBENCH", samples=1, resolution=size,
                        workers=blender_workers, batch_size=batch, blender=flavour)
     skip = warm * max(loader_workers, 1) * blender_workers
     got, t0 = 0, None
