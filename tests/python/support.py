@@ -180,3 +180,23 @@ def run_blender(flavour, script, *args, timeout=300):
         raise AssertionError(f"{script} failed in {flavour} (exit {p.returncode}):\n"
                              f"{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p
+
+
+def descendants(pid=None):
+    """The process ids below `pid` (default: this process), from /proc."""
+    kids = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            kids.setdefault(ppid, []).append(int(p))
+    out, todo = [], [os.getpid() if pid is None else pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+

@@ -34,7 +34,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 import blendarray as ba  # noqa: E402
 from blendarray.ray import read_renders  # noqa: E402
-from support import PACKAGE_DIR  # noqa: E402
+from support import PACKAGE_DIR, descendants  # noqa: E402
 
 KW = dict(passes=["rgba", "depth"], resolution=(32, 32), engine="WORKBENCH", blender="bpy")
 N = 40
@@ -118,21 +118,7 @@ def _track(request):
 
 
 def _descendants():
-    kids = {}
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            kids.setdefault(ppid, []).append(int(p))
-    out, todo = set(), [os.getpid()]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            out.add(k)
-            todo.append(k)
-    return out
+    return set(descendants())
 
 
 def _alive(pid):

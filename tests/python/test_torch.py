@@ -205,22 +205,7 @@ CLEANUP = textwrap.dedent("""
     from torch.utils.data import DataLoader
     from blendarray.torch import RenderDataset
 
-    def descendants():
-        kids = {}
-        for p in os.listdir("/proc"):
-            if p.isdigit():
-                try:
-                    with open(f"/proc/{p}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                except OSError:
-                    continue
-                kids.setdefault(ppid, []).append(int(p))
-        out, todo = [], [os.getpid()]
-        while todo:
-            for c in kids.get(todo.pop(), []):
-                out.append(c)
-                todo.append(c)
-        return out
+    from support import descendants  # tests/python is on PYTHONPATH
 
     mode, nw = sys.argv[1], int(sys.argv[2])
     ds = RenderDataset(None, frames=100000, passes=["rgba"], resolution=(16, 16),
@@ -255,7 +240,8 @@ def test_break_and_ctrl_c_leave_no_blender(tmp_path, mode, num_workers):
     PR_SET_PDEATHSIG (which only fires when a parent dies, and removes no folder)."""
     script = tmp_path / "loop.py"
     script.write_text(CLEANUP)
-    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=PACKAGE_DIR)
+    env = dict(os.environ, TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([PACKAGE_DIR, os.path.join(ROOT, "tests", "python")]))
     p = subprocess.Popen([sys.executable, str(script), mode, str(num_workers)], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
