@@ -191,28 +191,26 @@ int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_
     *params = json_object();
     *user = json_object();
     json_t *all = params_json ? parse_object(params_json, "per-frame params", e) : json_object();
+    json_t *seed = NULL;
+    int err = BA_OK;
     if (!all || !*params || !*user) {
+        err = all ? ba_err_set(e, BA_ENOMEM, NULL, "out of memory") : BA_EINVAL;
+    } else if ((seed = json_object_get(all, "seed")) && !seed_ok(seed)) {
+        char *text = json_dumps(seed, JSON_ENCODE_ANY | JSON_COMPACT);
+        err = ba_err_set(e, BA_EINVAL, NULL, "per-frame \"seed\" must be a non-negative integer "
+                         "or a non-empty list of them (the hook's rng is default_rng([*seed, "
+                         "index])), not %.200s", text ? text : "?");
+        free(text);
+    }
+    if (err != BA_OK) {
         json_decref(all);
         json_decref(*params);
         json_decref(*user);
         *params = *user = NULL;
-        return all ? ba_err_set(e, BA_ENOMEM, NULL, "out of memory") : BA_EINVAL;
+        return err;
     }
     const char *key;
     json_t *value;
-    json_t *seed = json_object_get(all, "seed");
-    if (seed && !seed_ok(seed)) {
-        char *text = json_dumps(seed, JSON_ENCODE_ANY | JSON_COMPACT);
-        ba_err_set(e, BA_EINVAL, NULL, "per-frame \"seed\" must be a non-negative integer or a "
-                   "non-empty list of them (the hook's rng is default_rng([*seed, index])), "
-                   "not %.200s", text ? text : "?");
-        free(text);
-        json_decref(all);
-        json_decref(*params);
-        json_decref(*user);
-        *params = *user = NULL;
-        return BA_EINVAL;
-    }
     json_object_foreach(all, key, value) {
         int known = 0;
         for (size_t i = 0; i < sizeof PER_FRAME / sizeof *PER_FRAME; i++)

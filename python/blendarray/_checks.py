@@ -57,8 +57,6 @@ def check_passes(passes):
     return passes
 
 
-
-
 def check_frames(frames):
     """What a dataset renders: an int N (N renders of the scene as it is,
     indices 0..N-1) stays an int; frame numbers and per-frame param dicts

@@ -158,9 +158,9 @@ class Renderer:
         self._c = None
         self._busy = False
         self.workers, self.ring = int(workers), int(ring)
-        if int(workers) < 1:
+        if self.workers < 1:
             raise BlendArrayError(f"workers must be >= 1, got {workers}")
-        if int(ring) < 1:
+        if self.ring < 1:
             raise BlendArrayError(f"ring must be >= 1 slot per worker, got {ring}")
         settings = {"engine": engine, "samples": samples,
                     "resolution": check_resolution(resolution), "denoise": denoise,
@@ -174,7 +174,7 @@ class Renderer:
             package_dir=os.path.dirname(os.path.abspath(core.__file__)), scene=check_scene(scene) if scene is not None else None,
             settings=_protocol.dumps(settings),
             setup=None if spec is None else _protocol.dumps(spec),
-            seed=int(seed), workers=int(workers), ring=int(ring), retries=int(retries),
+            seed=int(seed), workers=self.workers, ring=self.ring, retries=int(retries),
             timeout=float(timeout or 0), verbose=bool(verbose))
         _live.add(self)
 

@@ -205,6 +205,7 @@ class _RenderActor:
         else:
             params = [{} for _ in ids]
         out, left = None, len(ids)
+        meta, index, rows = [], [], 0  # the chunk being filled: made at its first frame
         with self.turn:  # one batch renders at a time; the next starts while this one ships
             for f in self.r.frames(params, indices=ids):
                 arrays = self._arrays(f)

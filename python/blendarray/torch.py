@@ -173,7 +173,7 @@ class RenderDataset(IterableDataset):
         ring = self.ring or math.ceil(self.batch_size / workers) + 2
         spare = workers * ring - workers  # frames kept beyond this are copied out
         with Renderer(self.scene, workers=workers, ring=ring, **self._render_kw) as r:
-            for f in r.frames([self._params(int(i)) for i in idx], indices=idx):
+            for f in r.frames((self._params(int(i)) for i in idx), indices=idx):
                 if r.held > spare:
                     f = f.copy()  # keep a slot free for every worker
                 yield _item(f)
@@ -199,8 +199,8 @@ def _check_shard(shard):
         rank, world = shard
     except (TypeError, ValueError):
         raise ValueError(f"shard must be (rank, world_size), not {shard!r}") from None
-    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-               for x in (rank, world)) or world < 1 or not 0 <= rank < world:
-        raise ValueError(f"shard=({rank!r}, {world!r}): need integers with world_size >= 1 "
-                         f"and 0 <= rank < world_size")
-    return int(rank), int(world)
+    world = check_int("shard's world_size", world, 1)
+    rank = check_int("shard's rank", rank, 0)
+    if rank >= world:
+        raise ValueError(f"shard=({rank}, {world}): the rank must be < world_size")
+    return rank, world

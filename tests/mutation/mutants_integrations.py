@@ -40,7 +40,7 @@ INTEGRATION_MUTANTS = [
     {
         "id": "c-per-frame-seed-unchecked",
         "promise": "a per-frame seed that numpy cannot take is refused before any frame",
-        "edits": [("src/reply.c", "if (seed && !seed_ok(seed)) {", "if (seed && !seed_ok(seed) && 0) {")],
+        "edits": [("src/reply.c", "&& !seed_ok(seed)) {", "&& !seed_ok(seed) && 0) {")],
         "tests": [["pytest", T_RR, "-k", "per_frame_seed"]],
     },
     {

@@ -200,3 +200,28 @@ def descendants(pid=None):
             todo.append(k)
     return out
 
+
+def import_without(extra):
+    """Import blendarray (and its consumer side), then blendarray.<extra>, in a
+    Python where the module `extra` (torch, ray) cannot be imported: what the
+    ImportError says (the process fails if importing blendarray imported `extra`)."""
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == {extra!r} or name.startswith({extra + "."!r}):
+            raise ImportError(f"No module named {{name!r}}")
+sys.meta_path.insert(0, Block())
+import blendarray
+blendarray.Renderer, blendarray.render
+assert {extra!r} not in sys.modules, "import blendarray imported {extra}"
+try:
+    import blendarray.{extra}
+except ImportError as e:
+    print(e)
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=PACKAGE_DIR))
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+

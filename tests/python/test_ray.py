@@ -18,8 +18,6 @@ import glob
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -34,7 +32,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 import blendarray as ba  # noqa: E402
 from blendarray.ray import read_renders  # noqa: E402
-from support import PACKAGE_DIR, descendants  # noqa: E402
+from support import descendants, import_without  # noqa: E402
 
 KW = dict(passes=["rgba", "depth"], resolution=(32, 32), engine="WORKBENCH", blender="bpy")
 N = 40
@@ -364,22 +362,4 @@ def test_node_without_blender_is_named(cluster):
 
 
 def test_import_without_ray_names_the_extra():
-    code = textwrap.dedent("""
-        import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "ray" or name.startswith("ray."):
-                    raise ImportError(f"No module named {name!r}")
-        sys.meta_path.insert(0, Block())
-        import blendarray
-        blendarray.Renderer, blendarray.render
-        assert "ray" not in sys.modules
-        try:
-            import blendarray.ray
-        except ImportError as e:
-            print(e)
-        """)
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=PACKAGE_DIR))
-    assert p.returncode == 0, p.stderr
-    assert "pip install 'blendarray[ray]'" in p.stdout
+    assert "pip install 'blendarray[ray]'" in import_without("ray")

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 import blendarray as ba  # noqa: E402
 from blendarray.torch import RenderDataset  # noqa: E402
 import hooks  # noqa: E402
-from support import PACKAGE_DIR, ROOT  # noqa: E402
+from support import PACKAGE_DIR, ROOT, import_without  # noqa: E402
 
 KW = dict(passes=["rgba", "depth"], resolution=(32, 24), engine="WORKBENCH", blender="bpy")
 N = 10
@@ -178,24 +178,7 @@ def test_bad_input():
 
 
 def test_import_without_torch_names_the_extra():
-    code = textwrap.dedent("""
-        import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError(f"No module named {name!r}")
-        sys.meta_path.insert(0, Block())
-        import blendarray
-        assert "torch" not in sys.modules
-        try:
-            import blendarray.torch
-        except ImportError as e:
-            print(e)
-        """)
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=PACKAGE_DIR))
-    assert p.returncode == 0, p.stderr
-    assert "pip install 'blendarray[torch]'" in p.stdout
+    assert "pip install 'blendarray[torch]'" in import_without("torch")
 
 
 # -- clean-up: what a user's break or Ctrl-C leaves ---------------------------------
