@@ -39,12 +39,12 @@ class Cli:
     """The CLI running in the background, its stderr collected; stop() kills it and
     every Blender it started (found by TMPDIR, killed by PID), whatever happened."""
 
-    def __init__(self, cli, args, tmp_path, stdout=subprocess.DEVNULL):
+    def __init__(self, cli, args, tmp_path, stdout=subprocess.DEVNULL, env=None):
         self.tmp = tmp_path / "tmp"
         self.marks = tmp_path / "marks"
         self.tmp.mkdir(exist_ok=True)
         self.marks.mkdir(exist_ok=True)
-        env = dict(os.environ, TMPDIR=str(self.tmp), BA_TEST_DIR=str(self.marks))
+        env = dict(os.environ, **(env or {}), TMPDIR=str(self.tmp), BA_TEST_DIR=str(self.marks))
         self.t0 = time.time()
         self.p = subprocess.Popen([cli, *map(str, args)], env=env, stdout=stdout,
                                   stderr=subprocess.PIPE)
@@ -530,12 +530,16 @@ def test_random_worker_kills_over_200_frames_lose_nothing(cli, demo_blend, tmp_p
             "--retries", "2", "-q", "-o", out]
     rng = random.Random(1)
     kills = 0
-    with Cli(cli, args, tmp_path) as run:
+    # 50 ms a frame: 5 s of stream, time for 4 restarts (each waits to be rendering again)
+    with Cli(cli, args, tmp_path, env={"BA_TEST_FRAME_SECONDS": "0.05"}) as run:
         deadline = time.time() + 300
         while kills < 4 and run.p.poll() is None and time.time() < deadline:
             time.sleep(rng.uniform(0.3, 1.0))
             victims = _workers(run.tmp)
-            if len(victims) == 2:  # both up: none is restarting
+            # both rendering: a restarted Blender is killed only once it has started
+            # (a kill while starting is another fault, retried on its own count)
+            if len(victims) == 2 and all((run.marks / f"rendering-{pid}").exists()
+                                         for pid in victims):
                 os.kill(rng.choice(victims), signal.SIGKILL)
                 kills += 1
         assert run.wait(300) == 0, run.stderr
