@@ -7,7 +7,7 @@
 #   make test-c-asan  the same, built into build/asan with ASan + UBSan
 #   make fuzz-replay  the fuzz corpus replay alone, ASan + UBSan
 #   make test-python-asan  the extension's tests against build/asan's package
-#   make valgrind-cli render, inspect, preview under valgrind
+#   make valgrind-cli render (and --coco), inspect, preview under valgrind
 #   make fuzz         libFuzzer (clang) runs, FUZZ_SECONDS each (default 60);
 #                     fails on any crash, leak or sanitizer report
 #   make fuzz-seeds   regenerate the seed corpus
@@ -20,7 +20,7 @@ ASAN      := build/asan
 FUZZ_BUILD := build/libfuzzer
 FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer reply_fuzzer params_fuzzer
+FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer reply_fuzzer params_fuzzer labels_fuzzer
 SANITIZE  := -Db_sanitize=address,undefined -Db_lundef=false \
              -Dc_args="-fno-omit-frame-pointer -fno-sanitize-recover=all"
 
@@ -69,7 +69,7 @@ fuzz-replay: $(ASAN)/build.ninja
 # editable install's finder off so that PYTHONPATH's package is the one
 # imported (checked before the tests start).
 ASAN_PYTESTS := tests/python/test_transport.py tests/python/test_core_ext.py tests/python/test_stream.py \
-                tests/python/test_renderer_ext.py
+                tests/python/test_renderer_ext.py tests/python/test_labels_kernel.py
 
 test-python-asan: $(ASAN)/build.ninja
 	ninja -C $(ASAN)
@@ -94,7 +94,11 @@ valgrind-cli: all
 	    -o $(VG_OUT)/out.npz --force
 	$(VALGRIND) $(DEV)/blendarray inspect $(VG_OUT)/out.npz > $(VG_OUT)/inspect.txt
 	$(VALGRIND) $(DEV)/blendarray preview $(VG_OUT)/out.npz -o $(VG_OUT)/sheet.png
-	@echo "valgrind-cli: render, inspect and preview clean"
+	$(VALGRIND) $(DEV)/blendarray render -f 1-2 -p rgba -e cycles -s 1 --size 32x24 -q \
+	    -o $(VG_OUT)/labels.npz --coco $(VG_OUT)/coco --force
+	$(VALGRIND) $(DEV)/blendarray inspect $(VG_OUT)/labels.npz > $(VG_OUT)/inspect-labels.txt
+	$(VALGRIND) $(DEV)/blendarray preview $(VG_OUT)/labels.npz --annotations -o $(VG_OUT)/labels.png
+	@echo "valgrind-cli: render (also --coco), inspect and preview (also --annotations) clean"
 
 # ---------------------------------------------------------------------------
 # libFuzzer. New corpus entries go to $(FUZZ_BUILD)/corpus/<target> (the first

@@ -22,6 +22,11 @@ int cli_find_package(char *out, size_t cap);
  * the default Python of the bpy flavour. buf holds the path. */
 const char *cli_default_python(char *buf, size_t cap);
 
+/* The whole member `name` of the zip (.npz) at path, NUL-terminated, into a
+ * malloc'd *text (inspect.c). BA_EIO: not a readable zip; BA_ENOCHANNEL: no
+ * such member; BA_ERANGE: over 1 GiB; BA_EFORMAT, BA_ENOMEM. */
+int cli_npz_member(const char *path, const char *name, char **text, size_t *len);
+
 /* "blendarray: <message>\n" on stderr; returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <zip.h>
+
 #include "cli.h"
 #include "elements.h"
 
@@ -25,7 +28,9 @@ static void inspect_usage(FILE *f)
           "  nan, inf        how many NaN and +-Inf values (floats only)\n"
           "An .npy file's array is named after the file; \"(F)\" after a dtype marks a\n"
           "Fortran-order array. Members of an .npz that are not arrays (the meta.json\n"
-          "that blendarray render writes) are listed after the arrays.\n"
+          "that blendarray render writes) are listed after the arrays. When meta.json's\n"
+          "frames carry labels (render --coco, annotations=True), a line sums them up:\n"
+          "frames, instances, and instances per category name (\"none\": no category).\n"
           "\n"
           "Exit status: 0, or 1 if a file is missing, unreadable or corrupt\n"
           "(\"blendarray: FILE: what is wrong\" on stderr; the other files are still shown).\n"
@@ -212,6 +217,129 @@ static int inspect_npy(const char *path, int fd, size_t size)
     return status;
 }
 
+/* ---------------------------------------------------------------------- */
+/*  meta.json of an .npz                                                   */
+/* ---------------------------------------------------------------------- */
+
+#define MEMBER_MAX ((zip_uint64_t)1 << 30) /* 1 GiB of JSON: more is not metadata */
+
+int cli_npz_member(const char *path, const char *name, char **text, size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY, &zerr);
+    if (!z) return BA_EIO;
+    zip_int64_t idx = zip_name_locate(z, name, 0);
+    zip_stat_t st;
+    int err = BA_OK;
+    if (idx < 0) {
+        err = BA_ENOCHANNEL;
+    } else if (zip_stat_index(z, (zip_uint64_t)idx, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE)) {
+        err = BA_EFORMAT;
+    } else if (st.size > MEMBER_MAX) {
+        err = BA_ERANGE;
+    } else {
+        char *buf = malloc((size_t)st.size + 1);
+        zip_file_t *f = buf ? zip_fopen_index(z, (zip_uint64_t)idx, 0) : NULL;
+        zip_int64_t got = f ? zip_fread(f, buf, st.size) : -1;
+        if (f) zip_fclose(f);
+        if (!buf) {
+            err = BA_ENOMEM;
+        } else if (got < 0 || (zip_uint64_t)got != st.size) {
+            free(buf);
+            err = BA_EFORMAT;
+        } else {
+            buf[st.size] = '\0';
+            *text = buf;
+            *len = (size_t)st.size;
+        }
+    }
+    zip_discard(z);
+    return err;
+}
+
+/* "  labels: 3 frames, 12 instances; by category: cube 6, 2 3, none 3" when
+ * the frames of meta.json carry annotations (docs/labels.md); nothing else. */
+static void print_labels(const char *path)
+{
+    char *text;
+    size_t len;
+    if (cli_npz_member(path, "meta.json", &text, &len) != BA_OK) return;
+    json_t *frames = json_loadb(text, len, 0, NULL);
+    free(text);
+    enum { MAXCAT = 64 };
+    json_int_t ids[MAXCAT];
+    size_t counts[MAXCAT], ncat = 0, labelled = 0, total = 0, none = 0, other = 0, bad = 0;
+    json_t *names = json_object(); /* category id (text) -> name */
+    size_t i, k;
+    json_t *fr, *inst;
+    json_array_foreach(frames, i, fr) {
+        json_t *ann = json_object_get(fr, "annotations");
+        if (!json_is_object(ann)) continue;
+        labelled++;
+        json_t *c;
+        json_array_foreach(json_object_get(ann, "categories"), k, c) {
+            json_t *id = json_object_get(c, "id"), *nm = json_object_get(c, "name");
+            char key[32];
+            if (!json_is_integer(id) || !json_is_string(nm)) continue;
+            snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+            if (names && !json_object_get(names, key)) json_object_set(names, key, nm);
+        }
+        json_t *insts = json_object_get(ann, "instances");
+        if (!json_is_array(insts)) {
+            bad++;
+            continue;
+        }
+        json_array_foreach(insts, k, inst) {
+            json_t *cat = json_object_get(inst, "category_id");
+            total++;
+            if (!json_is_integer(cat)) {
+                none += json_is_null(cat);
+                bad += !json_is_null(cat);
+                continue;
+            }
+            size_t j = 0;
+            while (j < ncat && ids[j] != json_integer_value(cat)) j++;
+            if (j == ncat && ncat == MAXCAT) {
+                other++;
+                continue;
+            }
+            if (j == ncat) {
+                ids[ncat] = json_integer_value(cat);
+                counts[ncat++] = 0;
+            }
+            counts[j]++;
+        }
+    }
+    for (size_t j = 1; j < ncat; j++) /* by category id */
+        for (size_t m = j; m > 0 && ids[m - 1] > ids[m]; m--) {
+            json_int_t ti = ids[m];
+            size_t tc = counts[m];
+            ids[m] = ids[m - 1];
+            counts[m] = counts[m - 1];
+            ids[m - 1] = ti;
+            counts[m - 1] = tc;
+        }
+    if (labelled) {
+        printf("  labels: %zu frame%s, %zu instance%s", labelled, labelled == 1 ? "" : "s",
+               total, total == 1 ? "" : "s");
+        if (ncat || none || other) printf("; by category:");
+        for (size_t j = 0; j < ncat; j++) {
+            char key[32];
+            snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, ids[j]);
+            const char *nm = json_string_value(json_object_get(names, key));
+            printf(" %s=%zu%s", nm ? nm : key, counts[j], j + 1 < ncat || none || other ? "," : "");
+        }
+        if (other) printf(" more=%zu%s", other, none ? "," : "");
+        if (none) printf(" none=%zu", none);
+        if (bad) printf(" (%zu malformed)", bad);
+        putchar('\n');
+    }
+    json_decref(names);
+    json_decref(frames);
+}
+
 static int inspect_npz(const char *path)
 {
     ba_npz_reader *rd = NULL;
@@ -247,6 +375,7 @@ static int inspect_npz(const char *path)
     print_rows(rows, narrays);
     for (int i = 0; i < n; ++i)
         if (ba_npz_is_array(rd, i) == 0) printf("  %s  (a file, not an array)\n", ba_npz_name(rd, i));
+    print_labels(path);
     free(rows);
     ba_npz_read_close(rd);
     return 0;

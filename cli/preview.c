@@ -1,9 +1,8 @@
 /* preview.c — `blendarray preview FILE -o sheet.png`: a contact sheet of one
- * frame's passes, written with libpng, atomically. */
+ * frame's passes, written with ba_png_save(), atomically. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <png.h>
+#include <jansson.h>
 
 #include "cli.h"
 #include "elements.h"
@@ -25,7 +24,7 @@ static const uint8_t GAP_RGB[3] = {40, 40, 40};
 static void preview_usage(FILE *f)
 {
     fputs("usage: blendarray preview FILE.npz|FILE.npy -o SHEET.png [--frame N] [--force]\n"
-          "                          [--no-labels]\n"
+          "                          [--no-labels] [--annotations]\n"
           "\n"
           "Write a contact sheet PNG: one tile per image array of frame N, in a grid of\n"
           "up to 4 columns with 4 px gaps, every tile at the size of the first, its pass\n"
@@ -38,6 +37,10 @@ static void preview_usage(FILE *f)
           "                    dim outside 1..4\n"
           "  --force           replace PNG if it exists (otherwise that is an error)\n"
           "  --no-labels       no pass names on the tiles\n"
+          "  --annotations     draw the frame's labels (an .npz from render --coco or\n"
+          "                    annotations=True: meta.json's \"annotations\") over its\n"
+          "                    display tile (else rgba): each instance's mask tinted and\n"
+          "                    its box outlined, in a colour of its own\n"
           "  -h, --help        this text\n"
           "\n"
           "How arrays are shown:\n"
@@ -57,7 +60,9 @@ static void preview_usage(FILE *f)
           "Arrays that are not images (1-D, 5 channels, ...) are skipped with a note.\n"
           "\n"
           "example:\n"
-          "  blendarray preview out/frames.npz -o sheet.png --frame 3 --force\n",
+          "  blendarray preview out/frames.npz -o sheet.png --frame 3 --force\n"
+          "  blendarray render -f 1-3 --coco coco/ -o labels.npz && \\\n"
+          "      blendarray preview labels.npz -o sheet.png --annotations\n",
           f);
 }
 
@@ -531,6 +536,127 @@ static int load_npz(sheet *sh, const char *path, uint64_t frame, int frame_given
 }
 
 /* ---------------------------------------------------------------------- */
+/*  --annotations: masks and boxes over the display (or rgba) tile         */
+/* ---------------------------------------------------------------------- */
+
+/* Tint each instance's mask and outline its box on tile t (RGB). `frame`: the
+ * frame's metadata object. Returns 0 or 1 after a message. */
+static int overlay_instances(const char *what, tile *t, const json_t *frame)
+{
+    const json_t *insts = json_object_get(json_object_get(frame, "annotations"), "instances");
+    if (!json_is_array(insts))
+        return cli_fail("%s: --annotations: this frame's metadata has no \"annotations\" "
+                        "(render with --coco, or annotations=True)", what);
+    size_t npix = t->w * t->h, i;
+    uint8_t *mask = malloc(npix ? npix : 1);
+    uint32_t *counts = NULL;
+    size_t counts_cap = 0;
+    if (!mask) return cli_fail("%s: out of memory", what);
+    json_t *inst;
+    for (int pass = 0; pass < 2; ++pass) /* masks first, boxes on top */
+        json_array_foreach(insts, i, inst) {
+            json_t *id = json_object_get(inst, "id"), *seg = json_object_get(inst, "segmentation");
+            json_t *size = json_object_get(seg, "size"), *box = json_object_get(inst, "bbox");
+            const char *rle = json_string_value(json_object_get(seg, "counts"));
+            if (!json_is_integer(id) || !rle || json_array_size(size) != 2 ||
+                json_array_size(box) != 4) {
+                free(mask);
+                free(counts);
+                return cli_fail("%s: --annotations: instance %zu is malformed", what, i);
+            }
+            if ((size_t)json_integer_value(json_array_get(size, 0)) != t->h ||
+                (size_t)json_integer_value(json_array_get(size, 1)) != t->w) {
+                free(mask);
+                free(counts);
+                return cli_fail("%s: --annotations: instance %zu's mask is not %zux%zu, the "
+                                "size of '%s'", what, i, t->w, t->h, t->name);
+            }
+            uint8_t rgb[3];
+            index_colour(json_integer_value(id), rgb);
+            if (pass == 0) {
+                size_t len = strlen(rle), n = 0;
+                if (len + 1 > counts_cap) {
+                    uint32_t *c = realloc(counts, (len + 1) * sizeof *c);
+                    if (!c) {
+                        free(mask);
+                        free(counts);
+                        return cli_fail("%s: out of memory", what);
+                    }
+                    counts = c;
+                    counts_cap = len + 1;
+                }
+                memset(mask, 0, npix);
+                int err = ba_rle_from_string(rle, len, counts, counts_cap, &n);
+                if (!err) err = ba_rle_decode(counts, n, t->h, t->w, mask, t->w, 1);
+                if (err) {
+                    free(mask);
+                    free(counts);
+                    return cli_fail("%s: --annotations: instance %zu's mask: %s", what, i,
+                                    ba_strerror(err));
+                }
+                for (size_t p = 0; p < npix; ++p)
+                    if (mask[p])
+                        for (int c = 0; c < 3; ++c)
+                            t->rgb[3 * p + c] = (uint8_t)((t->rgb[3 * p + c] + rgb[c] + 1) / 2);
+                continue;
+            }
+            /* the box [x, y, w, h], whole pixels: its outermost rows and columns */
+            double b[4];
+            for (int k = 0; k < 4; ++k) {
+                b[k] = json_number_value(json_array_get(box, (size_t)k));
+                if (!(b[k] >= 0) || b[k] > 1e9) b[k] = 0;
+            }
+            size_t x0 = (size_t)b[0], y0 = (size_t)b[1];
+            size_t x1 = x0 + (size_t)b[2], y1 = y0 + (size_t)b[3]; /* exclusive */
+            if (x1 > t->w) x1 = t->w;
+            if (y1 > t->h) y1 = t->h;
+            if (x0 >= x1 || y0 >= y1) continue;
+            for (size_t y = y0; y < y1; ++y)
+                for (size_t x = x0; x < x1; ++x)
+                    if (y == y0 || y == y1 - 1 || x == x0 || x == x1 - 1)
+                        memcpy(t->rgb + 3 * (y * t->w + x), rgb, 3);
+        }
+    free(mask);
+    free(counts);
+    return 0;
+}
+
+/* The frame's metadata from the .npz's meta.json (a list, one object per
+ * frame), and its display (else rgba) tile: the overlay. */
+static int add_annotations(sheet *sh, const char *path, uint64_t frame)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int err = cli_npz_member(path, "meta.json", &text, &len);
+    if (err == BA_ENOCHANNEL || err == BA_EIO)
+        return cli_fail("%s: --annotations needs an .npz with a meta.json (blendarray render's)",
+                        path);
+    if (err) return cli_fail("%s: meta.json: %s", path, ba_strerror(err));
+    json_error_t jerr;
+    json_t *meta = json_loadb(text, len, 0, &jerr);
+    free(text);
+    int status;
+    json_t *fr = json_array_get(meta, (size_t)frame);
+    tile *t = NULL;
+    for (size_t k = 0; k < sh->count && !t; ++k)
+        if (strcmp(sh->tiles[k].name, "display") == 0) t = &sh->tiles[k];
+    for (size_t k = 0; k < sh->count && !t; ++k)
+        if (strcmp(sh->tiles[k].name, "rgba") == 0) t = &sh->tiles[k];
+    if (!json_is_array(meta))
+        status = cli_fail("%s: meta.json is not a JSON list (%s)", path,
+                          meta ? "another value" : jerr.text);
+    else if (!json_is_object(fr))
+        status = cli_fail("%s: meta.json has no frame %llu", path, (unsigned long long)frame);
+    else if (!t)
+        status = cli_fail("%s: --annotations draws over a 'display' or 'rgba' array; there is none",
+                          path);
+    else
+        status = overlay_instances(path, t, fr);
+    json_decref(meta);
+    return status;
+}
+
+/* ---------------------------------------------------------------------- */
 /*  the sheet                                                              */
 /* ---------------------------------------------------------------------- */
 
@@ -544,7 +670,7 @@ static int compose(const sheet *sh, uint8_t **out, size_t *ow, size_t *oh, const
     if (__builtin_mul_overflow(cols, tw, &w) || __builtin_add_overflow(w, (cols - 1) * GAP, &w) ||
         __builtin_mul_overflow(rows, th, &h) || __builtin_add_overflow(h, (rows - 1) * GAP, &h) ||
         __builtin_mul_overflow(w, (size_t)3, &stride) || __builtin_mul_overflow(stride, h, &bytes) ||
-        w > PNG_UINT_31_MAX || h > PNG_UINT_31_MAX)
+        w > 0x7fffffff || h > 0x7fffffff)
         return cli_fail("%s: the sheet would be too large (%zu tiles of %zux%zu)", out_path,
                         sh->count, tw, th);
     uint8_t *img = malloc(bytes);
@@ -577,94 +703,16 @@ static int compose(const sheet *sh, uint8_t **out, size_t *ow, size_t *oh, const
     return 0;
 }
 
-typedef struct png_ctx {
-    const char *msg;
-    ba_file_writer *out;
-    int err; /* the writer's error, if a write failed */
-} png_ctx;
-
-/* libpng's output goes into the library's atomic file writer */
-static void png_write_cb(png_structp png, png_bytep data, size_t n)
-{
-    png_ctx *ctx = png_get_io_ptr(png);
-    int err = ba_file_write(ctx->out, data, n);
-    if (err) {
-        ctx->err = err;
-        png_error(png, "cannot write the file");
-    }
-}
-
-static void png_flush_cb(png_structp png)
-{
-    (void)png;
-}
-
-static void png_error_cb(png_structp png, png_const_charp msg)
-{
-    png_ctx *ctx = png_get_error_ptr(png);
-    if (ctx) ctx->msg = msg;
-    png_longjmp(png, 1);
-}
-
-static void png_warning_cb(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    (void)msg;
-}
-
-/* Encode into `out`; returns NULL or libpng's message. */
-static const char *encode_png(ba_file_writer *out, const uint8_t *img, size_t w, size_t h,
-                              int *write_err)
-{
-    static png_ctx ctx; /* static: read after longjmp */
-    ctx.msg = NULL;
-    ctx.out = out;
-    ctx.err = 0;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_error_cb,
-                                              png_warning_cb);
-    if (!png) return "out of memory";
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_write_struct(&png, NULL);
-        return "out of memory";
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        *write_err = ctx.err;
-        return ctx.msg ? ctx.msg : "libpng error";
-    }
-    png_set_write_fn(png, &ctx, png_write_cb, png_flush_cb);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (size_t y = 0; y < h; ++y) png_write_row(png, img + y * w * 3);
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
-    return NULL;
-}
-
 /* The sheet, written atomically (a temporary file, then renamed into place)
- * by the library's file writer: all of it, or nothing and the old file kept. */
+ * by the library's PNG writer: all of it, or nothing and the old file kept. */
 static int write_sheet(const char *out_path, const uint8_t *img, size_t w, size_t h, int force)
 {
-    ba_file_writer *f = NULL;
     errno = 0;
-    int err = ba_file_open(&f, out_path, force);
+    int err = ba_png_save(out_path, img, (uint32_t)w, (uint32_t)h, w * 3, 3, -1, force);
     if (err == BA_EEXIST) return cli_fail("%s: exists (use --force to replace it)", out_path);
-    if (err) return cli_fail("%s: cannot create a file there: %s", out_path,
-                             errno ? strerror(errno) : ba_strerror(err));
-    int werr = 0;
-    const char *msg = encode_png(f, img, w, h, &werr);
-    if (msg) {
-        int e = errno;
-        ba_file_abort(f);
-        return cli_fail("%s: cannot write the PNG: %s", out_path,
-                        werr == BA_EIO && e ? strerror(e) : msg);
-    }
-    errno = 0;
-    err = ba_file_finish(f);
-    if (err == BA_EEXIST) return cli_fail("%s: exists (use --force to replace it)", out_path);
-    if (err) return cli_fail("%s: %s", out_path, errno ? strerror(errno) : ba_strerror(err));
+    if (err == BA_EIO && errno)
+        return cli_fail("%s: cannot write the PNG: %s", out_path, strerror(errno));
+    if (err) return cli_fail("%s: cannot write the PNG: %s", out_path, ba_strerror(err));
     return 0;
 }
 
@@ -685,7 +733,7 @@ int cmd_preview(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     uint64_t frame = 0;
-    int frame_given = 0, force = 0, labels = 1;
+    int frame_given = 0, force = 0, labels = 1, annotations = 0;
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -710,6 +758,8 @@ int cmd_preview(int argc, char **argv)
             force = 1;
         } else if (strcmp(a, "--no-labels") == 0) {
             labels = 0;
+        } else if (strcmp(a, "--annotations") == 0) {
+            annotations = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_fail("preview: unknown option '%s' (see blendarray preview --help)", a);
             return 2;
@@ -748,6 +798,13 @@ int cmd_preview(int argc, char **argv)
         status = cli_fail("%s: not an .npy or .npz file", in);
 
     if (status == 0 && sh.count == 0) status = cli_fail("%s: no image arrays to show", in);
+    if (status == 0 && annotations) {
+        if (memcmp(magic, "PK", 2) != 0)
+            status = cli_fail("%s: --annotations needs an .npz with a meta.json (blendarray "
+                              "render's), not an .npy", in);
+        else
+            status = add_annotations(&sh, in, frame);
+    }
     uint8_t *img = NULL;
     size_t w = 0, h = 0;
     if (status == 0) status = compose(&sh, &img, &w, &h, out, labels);

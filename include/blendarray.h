@@ -8,7 +8,10 @@
  *     float16, float32 → int32 (index passes), linear float → sRGB uint8;
  *   - EXR reading through OpenEXRCore: the multilayer EXR that Blender writes
  *     is decoded straight into a caller's interleaved float32 buffer;
- *   - PNG decoding through libpng (Blender's colour-managed 8-bit output);
+ *   - PNG decoding and writing through libpng (Blender's colour-managed
+ *     8-bit output; the images of a COCO dataset);
+ *   - labels: instances, boxes and COCO RLE masks of an instance-id image in
+ *     one pass, Cryptomatte ids, optical flow from Blender's vector pass;
  *   - NPY writing, exactly to NumPy's format specification, atomically.
  *
  * It knows nothing of Python or Blender: the Python extension, the in-Blender
@@ -213,6 +216,14 @@ BA_API int ba_png_decode_rgba8(const void *data, size_t size, uint8_t *dst,
 BA_API int ba_png_decode_rgba8_fd(int fd, uint8_t *dst, size_t row_stride,
                                   size_t dst_size, uint32_t *width, uint32_t *height);
 
+/*! ba_png_save() : write an 8-bit PNG of `channels` (1 grey, 2 grey+alpha,
+ *  3 RGB, 4 RGBA) to `path` atomically, as ba_file_save() writes (nothing
+ *  under `path` unless it all succeeded; overwrite == 0: BA_EEXIST if it
+ *  exists). Rows `row_stride` bytes apart (>= width * channels), row 0 the
+ *  top. compression: zlib level 0..9, -1 libpng's default. */
+BA_API int ba_png_save(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                       size_t row_stride, int channels, int compression, int overwrite);
+
 /* ====================================================================== */
 /*  NPY writing                                                            */
 /* ====================================================================== */
@@ -224,6 +235,7 @@ enum ba_dtype {
     BA_DTYPE_U8 = 2,  /* '|u1' */
     BA_DTYPE_I32 = 3, /* '<i4' */
     BA_DTYPE_U16 = 4, /* '<u2' */
+    BA_DTYPE_U32 = 5, /* '<u4' (instance ids: Cryptomatte hashes) */
 };
 
 #define BA_NPY_MAX_DIMS 8
@@ -615,6 +627,9 @@ typedef struct ba_renderer_options {
                                 fields passes..display above */
     const char *setup_json;  /* NULL, or a hook description as JSON text
                                 (docs/protocol.md); it replaces `setup` */
+    int annotations;         /* also the frame's labels, in its metadata's
+                                "annotations" (docs/labels.md); captures the
+                                cryptomatte_object_00 pass they come from */
 } ba_renderer_options;
 
 /*! ba_renderer_options_init() : defaults (1 worker, ring 4, 1 retry, denoise -1). */
@@ -736,6 +751,95 @@ BA_API int ba_renderer_worker_pid(const ba_renderer *r, int i);
  *  PR_SET_PDEATHSIG) and free everything; frames not yet released stay
  *  valid until they are. NULL ok. */
 BA_API void ba_renderer_close(ba_renderer *r);
+
+/* ====================================================================== */
+/*  Labels: instances, boxes, COCO masks, Cryptomatte ids, optical flow    */
+/* ====================================================================== */
+
+/* The instances of an instance-id image, found in one pass over it: every
+ * distinct non-zero id is one instance (0 is the background). For each:
+ * its id, its area in pixels, its tight box and its mask as COCO run-length
+ * encoding. Ids are reported in ascending order. Immutable once made. */
+typedef struct ba_instances ba_instances;
+
+/*! ba_instances_find() : the instances of the (height, width) image `ids`,
+ *  row-major, row 0 the top, rows `row_stride` bytes apart (0: width *
+ *  pixel_stride), pixels `pixel_stride` bytes apart (0: packed; e.g. 16 for the first
+ *  channel of an RGBA float32 pass, such as a Cryptomatte pass's rank-0 id;
+ *  less than the element's size is BA_EINVAL).
+ *  dtype: BA_DTYPE_U8, U16, U32, I32 (a negative id is BA_ERANGE) or F32 (an
+ *  index pass as Blender stores it: each value an integer in 0 .. 2^32-1,
+ *  else BA_ERANGE). Other dtypes are BA_EUNSUPPORTED. More distinct
+ *  non-zero ids than `max_instances` is BA_ERANGE; height * width beyond
+ *  UINT32_MAX (a COCO run length) is BA_EOVERFLOW. On error *out is NULL. */
+BA_API int ba_instances_find(ba_instances **out, const void *ids, int dtype, size_t height,
+                             size_t width, size_t row_stride, size_t pixel_stride,
+                             size_t max_instances);
+
+/*! ba_instances_count() : how many instances (0 for NULL). */
+BA_API size_t ba_instances_count(const ba_instances *in);
+
+/*! ba_instances_id() .. ba_instances_rle() : instance i (0 <= i < count;
+ *  out of range: id 0, area 0, box all 0, rle NULL with *n 0).
+ *  box: COCO's [x, y, width, height] in whole pixels, x right, y down
+ *  (pycocotools' toBbox of the mask). rle: COCO's uncompressed RLE
+ *  counts: the mask read column by column (column-major, as COCO and
+ *  pycocotools.mask.encode store it), alternating runs of 0 and 1
+ *  starting with 0 (so counts[0] may be 0); valid while `in` lives. */
+BA_API uint32_t ba_instances_id(const ba_instances *in, size_t i);
+BA_API uint64_t ba_instances_area(const ba_instances *in, size_t i);
+BA_API void ba_instances_box(const ba_instances *in, size_t i, uint32_t box[4]);
+BA_API const uint32_t *ba_instances_rle(const ba_instances *in, size_t i, size_t *n);
+
+/*! ba_instances_free() : NULL ok. */
+BA_API void ba_instances_free(ba_instances *in);
+
+/*! ba_rle_string_bound() : the most bytes ba_rle_to_string() writes for `n`
+ *  counts, terminating NUL included. */
+BA_API size_t ba_rle_string_bound(size_t n);
+
+/*! ba_rle_to_string() : COCO's compressed RLE string of `n` counts (the
+ *  "counts" of a segmentation in a COCO JSON file, as pycocotools' rleToString
+ *  writes it), NUL-terminated, into dst; *len (may be NULL) gets its length
+ *  without the NUL. BA_EBUFSIZE if cap is too small. */
+BA_API int ba_rle_to_string(const uint32_t *counts, size_t n, char *dst, size_t cap, size_t *len);
+
+/*! ba_rle_from_string() : the counts of a COCO compressed RLE string of
+ *  `len` bytes (as pycocotools' rleFrString reads it) into counts[0 .. cap),
+ *  *n their number. BA_EFORMAT for a string that is not one (a character
+ *  outside '0'..'o', a count that does not fit 32 bits or is negative, an
+ *  unterminated last count); BA_EBUFSIZE if more than cap counts (*n then
+ *  says how many; counts may be NULL when cap is 0, to ask). A string of
+ *  length len has at most len counts. */
+BA_API int ba_rle_from_string(const char *s, size_t len, uint32_t *counts, size_t cap, size_t *n);
+
+/*! ba_rle_decode() : paint the (height, width) mask of `n` counts into dst
+ *  (row-major, row 0 the top, rows `row_stride` bytes apart, 0: packed):
+ *  `value` where the mask is 1, dst left as it was elsewhere. BA_EFORMAT
+ *  (dst untouched) when the counts do not sum to height * width. */
+BA_API int ba_rle_decode(const uint32_t *counts, size_t n, size_t height, size_t width,
+                         uint8_t *dst, size_t row_stride, uint8_t value);
+
+/*! ba_cryptomatte_hash() : Cryptomatte's hash of a name (MurmurHash3_x86_32,
+ *  seed 0, of its `len` bytes): what a Cryptomatte manifest lists, as 8
+ *  lower-case hex digits, for the name. */
+BA_API uint32_t ba_cryptomatte_hash(const char *name, size_t len);
+
+/*! ba_cryptomatte_id() : the bits of the float32 that a Cryptomatte pass
+ *  stores for `hash` (the exponent kept within 1..254, so the float is
+ *  never 0, a denormal, an infinity or a NaN), as Blender and the
+ *  Cryptomatte specification compute it. */
+BA_API uint32_t ba_cryptomatte_id(uint32_t hash);
+
+/*! ba_flow_from_vector() : Blender's Vector pass (H, W, 4) to optical flow
+ *  in image convention (pixels, x right, y down), (H, W, 2) each, packed.
+ *  Blender stores, per pixel, (X, Y) = where the surface was in the previous
+ *  frame minus where it is now, and (Z, W) = where it is now minus where it
+ *  will be in the next frame, in pixels with y pointing up. So
+ *  forward (now -> next) = (-Z, +W) and backward (now -> previous) =
+ *  (X, -Y). Either output may be NULL. */
+BA_API int ba_flow_from_vector(const float *vector, size_t height, size_t width, float *forward,
+                               float *backward);
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,9 @@ for r in tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']:
 # bpy: the version the README's table gives for .venv (Python 3.11). torch==2.13.0: a
 # CPU build (a plain `torch` is a multi-GB CUDA build). bpy 5.0.1 needs NumPy < 2,
 # and pyarrow 26 (for Ray Data) needs NumPy >= 2 without saying so: pyarrow < 26.
+# pycocotools: the labels tests' and bench/labels.py's reference (2.0.11 works with NumPy < 2).
 "${pip[@]}" --no-build-isolation -e '.[test,torch,ray]' 'bpy==5.0.1' 'torch==2.13.0' 'pyarrow<26' \
+    'pycocotools==2.0.11' \
     -Cbuild-dir=build/dev -Csetup-args=-Dwerror=true -Csetup-args=-Dtests=true
 
 ./scripts/install-blenders.sh

@@ -24,6 +24,7 @@ size_t ba_dtype_size(int dtype)
     case BA_DTYPE_U8: return 1;
     case BA_DTYPE_I32: return 4;
     case BA_DTYPE_U16: return 2;
+    case BA_DTYPE_U32: return 4;
     default: return 0;
     }
 }
@@ -36,6 +37,7 @@ static const char *dtype_descr(int dtype)
     case BA_DTYPE_U8: return "|u1";
     case BA_DTYPE_I32: return "<i4";
     case BA_DTYPE_U16: return "<u2";
+    case BA_DTYPE_U32: return "<u4";
     default: return NULL;
     }
 }

@@ -175,7 +175,7 @@ static int parse_descr(const char *s, ba_npy_info *info)
         int dtype;
     } known[] = {
         {"<f4", BA_DTYPE_F32}, {"<f2", BA_DTYPE_F16}, {"|u1", BA_DTYPE_U8},
-        {"<i4", BA_DTYPE_I32}, {"<u2", BA_DTYPE_U16},
+        {"<i4", BA_DTYPE_I32}, {"<u2", BA_DTYPE_U16}, {"<u4", BA_DTYPE_U32},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; ++i)
         if (strcmp(s, known[i].descr) == 0) info->dtype = known[i].dtype;

@@ -124,6 +124,7 @@ static json_t *settings_of(const ba_renderer_options *o)
     json_object_set_new(s, "denoise", o->denoise < 0 ? json_null() : json_boolean(o->denoise));
     json_object_set_new(s, "threads", null_or_int(o->threads));
     json_object_set_new(s, "display", json_boolean(o->display));
+    json_object_set_new(s, "annotations", json_boolean(o->annotations));
     json_t *list = json_null();
     if (o->passes) {
         list = json_array();

@@ -63,12 +63,14 @@ static int dtype_of(const char *fmt)
         return BA_DTYPE_I32;
     if (strcmp(fmt, "H") == 0)
         return BA_DTYPE_U16;
+    if (strcmp(fmt, "I") == 0)
+        return BA_DTYPE_U32;
     return -1;
 }
 
 PyDoc_STRVAR(save_npy_doc,
 "save_npy(path, array, overwrite=False)\n--\n\n"
-"Write a C-contiguous float32/float16/uint8/int32/uint16 array to `path` in\n"
+"Write a C-contiguous float32/float16/uint8/int32/uint16/uint32 array to `path` in\n"
 "NumPy's .npy format, atomically: a temporary file beside it, fsync, rename.\n"
 "An existing file is kept unless overwrite is true.");
 
@@ -90,7 +92,7 @@ static PyObject *save_npy(PyObject *self, PyObject *args, PyObject *kw)
     int dtype = dtype_of(view.format);
     if (dtype < 0 || (size_t)view.itemsize != ba_dtype_size(dtype)) {
         PyErr_Format(PyExc_TypeError, "save_npy: unsupported element format '%s'; use float32, "
-                     "float16, uint8, int32 or uint16", view.format ? view.format : "B");
+                     "float16, uint8, int32, uint16 or uint32", view.format ? view.format : "B");
         goto done;
     }
     if (view.ndim > BA_NPY_MAX_DIMS) {

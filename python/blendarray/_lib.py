@@ -44,6 +44,25 @@ _SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py
     "ba_npz_add_file": (ctypes.c_int, [_ptr, ctypes.c_char_p, ctypes.c_char_p]),
     "ba_npz_finish": (ctypes.c_int, [_ptr]),
     "ba_npz_abort": (None, [_ptr]),
+    "ba_instances_find": (ctypes.c_int, [ctypes.POINTER(_ptr), _ptr, ctypes.c_int, _c_size,
+                                         _c_size, _c_size, _c_size, _c_size]),
+    "ba_instances_count": (_c_size, [_ptr]),
+    "ba_instances_id": (ctypes.c_uint32, [_ptr, _c_size]),
+    "ba_instances_area": (ctypes.c_uint64, [_ptr, _c_size]),
+    "ba_instances_box": (None, [_ptr, _c_size, ctypes.POINTER(ctypes.c_uint32)]),
+    "ba_instances_rle": (ctypes.POINTER(ctypes.c_uint32), [_ptr, _c_size,
+                                                           ctypes.POINTER(_c_size)]),
+    "ba_instances_free": (None, [_ptr]),
+    "ba_rle_string_bound": (_c_size, [_c_size]),
+    "ba_rle_to_string": (ctypes.c_int, [ctypes.POINTER(ctypes.c_uint32), _c_size, ctypes.c_char_p,
+                                        _c_size, ctypes.POINTER(_c_size)]),
+    "ba_rle_from_string": (ctypes.c_int, [ctypes.c_char_p, _c_size, _ptr, _c_size,
+                                          ctypes.POINTER(_c_size)]),
+    "ba_rle_decode": (ctypes.c_int, [_ptr, _c_size, _c_size, _c_size, _ptr, _c_size,
+                                     ctypes.c_uint8]),
+    "ba_cryptomatte_hash": (ctypes.c_uint32, [ctypes.c_char_p, _c_size]),
+    "ba_cryptomatte_id": (ctypes.c_uint32, [ctypes.c_uint32]),
+    "ba_flow_from_vector": (ctypes.c_int, [_ptr, _c_size, _c_size, _ptr, _ptr]),
 }
 
 
@@ -147,7 +166,110 @@ def png_decode_rgba8_fd(fd, dst):
         raise BlendArrayError(f"PNG is {w.value}x{h.value}, expected {dst.shape[1]}x{dst.shape[0]}")
 
 
-_NPZ_DTYPES = {"float32": 0, "float16": 1, "uint8": 2, "int32": 3, "uint16": 4}  # enum ba_dtype
+# ---------------------------------------------------------------------------
+# Labels: instances, COCO RLE, Cryptomatte, optical flow (docs/labels.md)
+
+_DTYPES = {"float32": 0, "float16": 1, "uint8": 2, "int32": 3, "uint16": 4,
+           "uint32": 5}  # enum ba_dtype
+_ID_DTYPES = {k: v for k, v in _DTYPES.items() if k != "float16"}  # what an id image may be
+BA_ERANGE = 9
+
+
+def instances(ids, max_instances=1 << 16):
+    """The instances of a 2-D id image (0: background), ascending id: a list of
+    {"id", "area", "bbox": [x, y, w, h], "counts": COCO compressed RLE (str)},
+    the masks column-major as pycocotools.mask.encode writes them."""
+    code = _ID_DTYPES.get(ids.dtype.name) if ids.dtype.byteorder in "=|<" else None
+    if code is None or ids.ndim != 2:
+        raise ValueError(f"instances: ids must be a 2-D array of uint8, uint16, uint32, int32 "
+                         f"or float32, not {ids.ndim}-D {ids.dtype}")
+    h, w = ids.shape
+    rs, ps = ids.strides
+    if ps < ids.itemsize or rs < (max(w, 1) - 1) * ps + ids.itemsize:
+        import numpy as np  # reversed, overlapping or column-major: the kernel reads rows
+        ids = np.ascontiguousarray(ids)
+        rs, ps = ids.strides
+    handle = _ptr()
+    err = lib.ba_instances_find(ctypes.byref(handle), ids.ctypes.data, code, h, w,
+                                rs if h else 0, ps if w else 0, max_instances)
+    if err == BA_ERANGE:
+        import numpy as np
+        bad = ((ids < 0) | (ids != np.floor(ids)) | (ids >= 2.0 ** 32)).any()
+        raise ValueError("instances: " + (
+            "an id that is not an integer in 0..4294967295 (negative, fractional, NaN or "
+            "infinite)" if bad else f"more than max_instances={max_instances} distinct ids"))
+    check(err, "instances")
+    try:
+        out = []
+        box = (ctypes.c_uint32 * 4)()
+        n = _c_size()
+        buf = ctypes.create_string_buffer(0)
+        for i in range(lib.ba_instances_count(handle)):
+            lib.ba_instances_box(handle, i, box)
+            counts = lib.ba_instances_rle(handle, i, ctypes.byref(n))
+            need = lib.ba_rle_string_bound(n.value)
+            if len(buf) < need:
+                buf = ctypes.create_string_buffer(need)
+            check(lib.ba_rle_to_string(counts, n.value, buf, len(buf), None), "RLE string")
+            out.append({"id": lib.ba_instances_id(handle, i),
+                        "area": lib.ba_instances_area(handle, i),
+                        "bbox": list(box), "counts": buf.value.decode("ascii")})
+        return out
+    finally:
+        lib.ba_instances_free(handle)
+
+
+def rle_from_string(s):
+    """The uncompressed counts (numpy uint32) of a COCO compressed RLE string."""
+    import numpy as np
+    b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    counts = np.empty(len(b), np.uint32)  # at most one count per character
+    n = _c_size()
+    check(lib.ba_rle_from_string(b, len(b), counts.ctypes.data, len(b), ctypes.byref(n)),
+          "RLE string", "not a COCO compressed RLE string")
+    return counts[:n.value].copy()
+
+
+def rle_decode(counts, height, width):
+    """The (height, width) uint8 mask (0/1) of uncompressed COCO RLE counts."""
+    import numpy as np
+    counts = np.ascontiguousarray(counts, dtype=np.uint32)
+    mask = np.zeros((height, width), np.uint8)
+    check(lib.ba_rle_decode(counts.ctypes.data, counts.size, height, width, mask.ctypes.data,
+                            width, 1), "RLE decode", f"counts for a {height}x{width} mask")
+    return mask
+
+
+def cryptomatte_hash(name):
+    """Cryptomatte's MurmurHash3 (seed 0) of the UTF-8 bytes of `name`."""
+    b = name.encode("utf-8")
+    return lib.ba_cryptomatte_hash(b, len(b))
+
+
+def cryptomatte_id(hash_):
+    """The bits of the float32 a Cryptomatte pass stores for `hash_`."""
+    return lib.ba_cryptomatte_id(hash_)
+
+
+def flow_from_vector(vector, forward=None, backward=None):
+    """Fill forward and/or backward, (H, W, 2) float32 C-contiguous, with the optical
+    flow (pixels, x right, y down) of Blender's Vector pass (H, W, 4) float32."""
+    def _ok(a, c):
+        return (a.dtype.name == "float32" and a.dtype.byteorder in "=<" and a.ndim == 3
+                and a.shape[2] == c and a.flags.c_contiguous)
+    if not _ok(vector, 4):
+        raise ValueError(f"flow_from_vector: vector must be a C-contiguous (H, W, 4) float32 "
+                         f"array, not {vector.dtype} {vector.shape}")
+    h, w = vector.shape[:2]
+    for name, a in (("forward", forward), ("backward", backward)):
+        if a is not None and (not _ok(a, 2) or a.shape[:2] != (h, w) or not a.flags.writeable):
+            raise ValueError(f"flow_from_vector: {name} must be a writeable C-contiguous "
+                             f"({h}, {w}, 2) float32 array, not {a.dtype} {a.shape}")
+    check(lib.ba_flow_from_vector(vector.ctypes.data, h, w,
+                                  None if forward is None else forward.ctypes.data,
+                                  None if backward is None else backward.ctypes.data),
+          "optical flow")
+    return forward, backward
 
 
 class NpzWriter:
@@ -169,7 +291,7 @@ class NpzWriter:
 
     def add_array(self, name, a):
         """Member "<name>.npy" holding the C-contiguous array `a`."""
-        code = _NPZ_DTYPES.get(a.dtype.name) if a.dtype.byteorder in "=|<" else None
+        code = _DTYPES.get(a.dtype.name) if a.dtype.byteorder in "=|<" else None
         if code is None:
             raise BlendArrayError(f"{name}: cannot write dtype {a.dtype.str} to an .npz")
         if not a.flags.c_contiguous:

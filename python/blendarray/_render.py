@@ -3,7 +3,7 @@
 
 def render(scene=None, frame=None, passes=None, engine=None, samples=None, resolution=None,
            display=False, denoise=None, threads=None, blender=None, python=None, timeout=None,
-           verbose=False, depth_background=None):
+           verbose=False, depth_background=None, annotations=False):
     """Render one frame in a fresh Blender worker and return its passes as a Frame.
 
     scene: path to a .blend file; None renders blendarray's built-in demo scene.
@@ -20,6 +20,9 @@ def render(scene=None, frame=None, passes=None, engine=None, samples=None, resol
     timeout: seconds to wait for the render before stopping Blender.
     depth_background: replace the engine's marker for "no geometry" in `depth`
       (1e10, 65504 or ~clip_end, by engine) with this value, e.g. float("inf").
+    annotations: also the frame's labels in frame.meta["annotations"]: instances
+      with boxes, COCO masks and poses (docs/labels.md). Passes "flow_forward" and
+      "flow_backward" give optical flow in pixels (x right, y down).
 
     The arrays live in shared memory that belongs to this process alone; no
     file is written and no Blender process is left running.
@@ -28,5 +31,5 @@ def render(scene=None, frame=None, passes=None, engine=None, samples=None, resol
     with Renderer(scene, workers=1, passes=passes, engine=engine, samples=samples,
                   resolution=resolution, display=display, denoise=denoise, threads=threads,
                   retries=0, blender=blender, python=python, timeout=timeout, verbose=verbose,
-                  depth_background=depth_background) as r:
+                  depth_background=depth_background, annotations=annotations) as r:
         return r.render(**({} if frame is None else {"frame": int(frame)}))

@@ -149,12 +149,16 @@ class Renderer:
     depth_background: what `depth` holds where no geometry was seen: None keeps
       the engine's own marker (1e10 Cycles/Workbench, 65504 EEVEE before 4.2,
       ~clip_end EEVEE Next); float("inf"), float("nan") or any number replaces it.
+    annotations: each frame's labels in frame.meta["annotations"] (docs/labels.md):
+      visible objects with ids, names, categories, areas, boxes, COCO RLE masks,
+      poses and projected 3D boxes (also captures cryptomatte_object_00). Cycles
+      and EEVEE. Passes "flow_forward"/"flow_backward" give optical flow.
     """
 
     def __init__(self, scene=None, workers=1, passes=None, engine=None, samples=None,
                  resolution=None, display=False, denoise=None, threads=None, setup=None,
                  seed=0, ring=4, retries=1, blender=None, python=None, timeout=None,
-                 verbose=False, depth_background=None):
+                 verbose=False, depth_background=None, annotations=False):
         self._c = None
         self._busy = False
         self.workers, self.ring = int(workers), int(ring)
@@ -165,7 +169,8 @@ class Renderer:
         settings = {"engine": engine, "samples": samples,
                     "resolution": check_resolution(resolution), "denoise": denoise,
                     "threads": threads, "passes": check_passes(passes), "display": bool(display),
-                    "depth_background": _depth_background(depth_background)}
+                    "depth_background": _depth_background(depth_background),
+                    "annotations": bool(annotations)}
         spec = make_spec(setup)
         core = load_core()  # before any Blender starts: a missing extension is the consumer's problem
         flavour, exe = find_blender(blender, python)

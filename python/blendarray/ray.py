@@ -86,7 +86,7 @@ def read_renders(scene=None, frames=1, passes=None, *, engine=None, samples=None
                  resolution=None, display=False, denoise=None, threads=None, setup=None,
                  seed=0, actors=1, blender_workers=1, num_cpus=1, num_gpus=0, batch_size=None,
                  blender=None, python=None, timeout=None, retries=1, depth_background=None,
-                 columns=None, resources=None, runtime_env=None, memory=None):
+                 annotations=False, columns=None, resources=None, runtime_env=None, memory=None):
     """A lazy ray.data.Dataset of rendered frames, one row per frame.
 
     scene: a .blend file (None: blendarray's demo scene), at this path on
@@ -96,8 +96,9 @@ def read_renders(scene=None, frames=1, passes=None, *, engine=None, samples=None
       dicts of per-frame params (as Renderer.frames takes them); frame i's
       index is i.
     passes, engine, samples, resolution, display, denoise, threads,
-      depth_background, blender, python, timeout, retries: as
+      depth_background, annotations, blender, python, timeout, retries: as
       blendarray.Renderer takes them; blender/python are looked up on each node.
+      annotations: the labels in the meta column's JSON (docs/labels.md).
     setup: the hook run in Blender before each frame (scene, index, rng[,
       params]) -> dict merged into meta. Described here, so a hook that cannot
       be sent fails now, before anything renders.
@@ -144,7 +145,7 @@ def read_renders(scene=None, frames=1, passes=None, *, engine=None, samples=None
               resolution=check_resolution(resolution), display=bool(display), denoise=denoise,
               threads=threads, setup=make_spec(setup), seed=seed, retries=retries,
               blender=blender, python=python, timeout=timeout,
-              depth_background=depth_background)
+              depth_background=depth_background, annotations=bool(annotations))
     if depth_background is not None:  # checked here, as the Renderer will
         from ._renderer import _depth_background
         _depth_background(depth_background)

@@ -72,8 +72,9 @@ class RenderDataset(IterableDataset):
       0..N-1), animation frame numbers (e.g. range(1, 251)), or dicts of
       per-frame params (as Renderer.frames takes them); frame i's index is i.
     passes, engine, samples, resolution, display, denoise, threads,
-      depth_background, blender, python, timeout, retries, verbose: as
-      blendarray.Renderer takes them.
+      depth_background, annotations, blender, python, timeout, retries, verbose:
+      as blendarray.Renderer takes them (annotations: item["meta"]["annotations"],
+      docs/labels.md).
     setup: the hook run in Blender before each frame, (scene, index, rng[,
       params]) -> dict merged into meta; described here, at construction, so a
       hook that cannot be sent fails now, not in a DataLoader worker.
@@ -95,7 +96,7 @@ class RenderDataset(IterableDataset):
                  resolution=None, display=False, denoise=None, threads=None, setup=None,
                  seed=0, workers=1, batch_size=1, ring=None, shuffle=False, shard=None,
                  blender=None, python=None, timeout=None, retries=1, depth_background=None,
-                 verbose=False):
+                 annotations=False, verbose=False):
         super().__init__()
         self.scene = None if scene is None else check_scene(scene)
         self._frames = check_frames(frames)
@@ -111,7 +112,7 @@ class RenderDataset(IterableDataset):
             resolution=check_resolution(resolution), display=display, denoise=denoise,
             threads=threads, setup=make_spec(setup), blender=blender, python=python,
             timeout=timeout, retries=retries, depth_background=depth_background,
-            verbose=verbose)
+            annotations=bool(annotations), verbose=verbose)
         self._dist = None  # (rank, world) read in the process that pickled this dataset
 
     # -- which frames ----------------------------------------------------------

@@ -82,7 +82,8 @@ static void test_header_bytes(void)
     CHECK_INT(ba_dtype_size(BA_DTYPE_U8), 1);
     CHECK_INT(ba_dtype_size(BA_DTYPE_I32), 4);
     CHECK_INT(ba_dtype_size(BA_DTYPE_U16), 2);
-    CHECK_INT(ba_dtype_size(5), 0);
+    CHECK_INT(ba_dtype_size(BA_DTYPE_U32), 4);
+    CHECK_INT(ba_dtype_size(6), 0);
     CHECK_INT(ba_dtype_size(-1), 0);
 }
 

@@ -1,6 +1,9 @@
 /* test_png.c — PNGs of every colour type written here with libpng, decoded
- * to RGBA8 and compared value by value; malformed input fails cleanly. */
+ * to RGBA8 and compared value by value; malformed input fails cleanly.
+ * ba_png_save: written, decoded back, compared; failures leave nothing. */
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "blendarray.h"
 #include "check.h"
@@ -296,6 +299,143 @@ static void test_malformed(void)
     free_sample(&s);
 }
 
+/* ---------------------------------------------------------------------- */
+/*  ba_png_save                                                            */
+/* ---------------------------------------------------------------------- */
+
+/* random pixels, `channels` each, rows `stride` bytes apart (the gap 0xEE) */
+static uint8_t *save_pixels(uint32_t w, uint32_t h, int channels, size_t stride, uint64_t seed)
+{
+    uint8_t *px = malloc(stride * h);
+    memset(px, 0xEE, stride * h);
+    for (uint32_t y = 0; y < h; ++y)
+        for (size_t x = 0; x < (size_t)w * (size_t)channels; ++x)
+            px[y * stride + x] = (uint8_t)t_rand(&seed);
+    return px;
+}
+
+/* decode `path` and compare with px as RGBA8 (grey → RGB, no alpha → 255) */
+static void check_saved(const char *path, const uint8_t *px, uint32_t w, uint32_t h,
+                        int channels, size_t stride)
+{
+    size_t size = 0;
+    uint8_t *file = fx_read_file(path, &size);
+    REQUIRE(file);
+    uint32_t fw = 0, fh = 0;
+    CHECK_RC(ba_png_size(file, size, &fw, &fh), BA_OK);
+    CHECK_INT(fw, w);
+    CHECK_INT(fh, h);
+    uint8_t *rgba = malloc((size_t)w * h * 4);
+    CHECK_RC(ba_png_decode_rgba8(file, size, rgba, (size_t)w * 4, (size_t)w * h * 4), BA_OK);
+    int bad = 0;
+    for (uint32_t y = 0; y < h && !bad; ++y)
+        for (uint32_t x = 0; x < w && !bad; ++x) {
+            const uint8_t *s = px + y * stride + (size_t)x * (size_t)channels;
+            const uint8_t *d = rgba + ((size_t)y * w + x) * 4;
+            uint8_t e[4];
+            if (channels <= 2) e[0] = e[1] = e[2] = s[0];
+            else memcpy(e, s, 3);
+            e[3] = channels == 2 ? s[1] : channels == 4 ? s[3] : 255;
+            if (memcmp(d, e, 4) != 0) {
+                T_REPORT("channels %d: pixel (%u, %u) is %d,%d,%d,%d, expected %d,%d,%d,%d",
+                         channels, x, y, d[0], d[1], d[2], d[3], e[0], e[1], e[2], e[3]);
+                bad = 1;
+            }
+        }
+    free(rgba);
+    free(file);
+}
+
+static void test_save_roundtrip(void)
+{
+    char *path = fx_join(g_dir, "saved.png");
+    for (int c = 1; c <= 4; ++c) {
+        uint32_t w = 13, h = 7;
+        for (int padded = 0; padded <= 1; ++padded) {
+            size_t stride = (size_t)w * (size_t)c + (padded ? 5 : 0);
+            uint8_t *px = save_pixels(w, h, c, stride, 77u + (uint64_t)c);
+            int level = padded ? 9 : -1;
+            CHECK_RC(ba_png_save(path, px, w, h, stride, c, level, 1), BA_OK);
+            check_saved(path, px, w, h, c, stride);
+            free(px);
+        }
+    }
+    /* no compression, one pixel */
+    uint8_t one[4] = {1, 2, 3, 4};
+    CHECK_RC(ba_png_save(path, one, 1, 1, 4, 4, 0, 1), BA_OK);
+    check_saved(path, one, 1, 1, 4, 4);
+    unlink(path);
+    CHECK_INT(fx_count_entries(g_dir), 0);
+    free(path);
+}
+
+static void test_save_exists(void)
+{
+    char *path = fx_join(g_dir, "exists.png");
+    uint8_t a[12] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
+    uint8_t b[12] = {0};
+    CHECK_RC(ba_png_save(path, a, 2, 2, 6, 3, -1, 0), BA_OK);
+    CHECK_RC(ba_png_save(path, b, 2, 2, 6, 3, -1, 0), BA_EEXIST);
+    check_saved(path, a, 2, 2, 3, 6); /* unchanged */
+    CHECK_INT(fx_count_entries(g_dir), 1); /* no temporary file */
+    CHECK_RC(ba_png_save(path, b, 2, 2, 6, 3, -1, 1), BA_OK);
+    check_saved(path, b, 2, 2, 3, 6);
+    unlink(path);
+    free(path);
+}
+
+static void test_save_fails_cleanly(void)
+{
+    uint8_t px[16] = {0};
+    /* a folder that does not exist */
+    char *path = fx_join(g_dir, "missing/x.png");
+    errno = 0;
+    CHECK_RC(ba_png_save(path, px, 2, 2, 8, 4, -1, 0), BA_EIO);
+    CHECK_INT(errno, ENOENT);
+    CHECK_INT(fx_count_entries(g_dir), 0);
+    free(path);
+
+    /* a write that fails half-way (the file size limit): nothing is left */
+    path = fx_join(g_dir, "big.png");
+    uint32_t w = 512, h = 512;
+    uint8_t *big = save_pixels(w, h, 4, (size_t)w * 4, 5);
+    struct rlimit old, lim;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    lim = old;
+    lim.rlim_cur = 16384;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    errno = 0;
+    int rc = ba_png_save(path, big, w, h, (size_t)w * 4, 4, 0, 0);
+    int e = errno;
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    CHECK_RC(rc, BA_EIO);
+    CHECK_INT(e, EFBIG);
+    CHECK_INT(fx_count_entries(g_dir), 0);
+    free(big);
+    free(path);
+
+    /* bad arguments: nothing is created */
+    path = fx_join(g_dir, "bad.png");
+    CHECK_RC(ba_png_save(NULL, px, 2, 2, 8, 4, -1, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, NULL, 2, 2, 8, 4, -1, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 2, 2, 8, 0, -1, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 2, 2, 8, 5, -1, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 2, 2, 8, 4, -2, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 2, 2, 8, 4, 10, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 0, 2, 8, 4, -1, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 2, 0, 8, 4, -1, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 2, 2, 7, 4, -1, 0), BA_EINVAL);   /* stride < w * 4 */
+    CHECK_RC(ba_png_save(path, px, 0x80000000u, 1, SIZE_MAX, 1, -1, 0), BA_EINVAL);
+    CHECK_RC(ba_png_save(path, px, 4, 3, SIZE_MAX / 2, 1, -1, 0), BA_EOVERFLOW);
+    char *slash = fx_join(g_dir, "dir/");
+    CHECK_RC(ba_png_save(slash, px, 2, 2, 8, 4, -1, 0), BA_EINVAL);
+    free(slash);
+    CHECK_INT(fx_count_entries(g_dir), 0);
+    free(path);
+}
+
 int main(void)
 {
     g_dir = fx_tempdir();
@@ -320,6 +460,9 @@ int main(void)
     RUN(test_one_pixel);
     RUN(test_strip16_values);
     RUN(test_malformed);
+    RUN(test_save_roundtrip);
+    RUN(test_save_exists);
+    RUN(test_save_fails_cleanly);
     fx_rmdir(g_dir);
     free(g_dir);
     return t_summary();

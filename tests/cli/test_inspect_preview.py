@@ -5,6 +5,7 @@ through ctypes): the cross-checks the C tests cannot make without NumPy.
 The binary is build/dev/blendarray and the library build/dev/libblendarray.so
 (the build folder of the editable install, brought up to date first)."""
 import ctypes
+import json
 import math
 import os
 import re
@@ -542,3 +543,70 @@ def test_numpy_maps_library_stack(lib, tmp_path, frames):
     ref = tmp_path / "ref.npy"
     np.save(ref, data)
     assert ref.read_bytes() == (tmp_path / "stack.npy").read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# labels (docs/labels.md): inspect's summary, preview --annotations
+
+
+def labelled_npz(path, h=24, w=32):
+    """An .npz as `render --coco ... -o` writes it: one frame's display image (grey
+    100) and a meta.json whose frame carries two instances (COCO RLE masks made by
+    pycocotools), one without a category."""
+    import zipfile
+    from pycocotools import mask as mask_util
+    masks = [np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)]
+    masks[0][5:15, 8:20] = 1
+    masks[0][5:8, 8:11] = 0   # not a plain rectangle
+    masks[1][18:22, 25:30] = 1
+    insts = []
+    for k, (m, cat) in enumerate(zip(masks, [7, None])):
+        rle = mask_util.encode(np.asfortranarray(m))
+        insts.append({"id": 1000 + k, "name": f"obj{k}", "category_id": cat,
+                      "area": int(m.sum()), "bbox": [int(v) for v in mask_util.toBbox(rle)],
+                      "segmentation": {"size": [h, w], "counts": rle["counts"].decode()},
+                      "keypoints": []})
+    ann = {"instances": insts, "categories": [{"id": 7, "name": "widget"}],
+           "keypoints": {"names": [], "skeleton": []}, "instance_pass": "cryptomatte_object_00"}
+    np.savez(path, display=np.full((1, h, w, 4), 100, np.uint8))
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("meta.json", json.dumps([{"frame": 1, "annotations": ann}]))
+    return masks, insts
+
+
+def test_inspect_sums_up_labels(blendarray, tmp_path):
+    labelled_npz(tmp_path / "l.npz")
+    r = run("inspect", tmp_path / "l.npz")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "  labels: 1 frame, 2 instances; by category: widget=1, none=1"
+
+
+def test_preview_annotations_draws_masks_and_boxes(blendarray, tmp_path):
+    masks, insts = labelled_npz(tmp_path / "l.npz")
+    for args, png in ((["--no-labels"], "plain.png"), (["--no-labels", "--annotations"], "ann.png")):
+        r = run("preview", tmp_path / "l.npz", "-o", tmp_path / png, *args)
+        assert r.returncode == 0, r.stderr
+    plain = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB")).astype(int)
+    ann = np.asarray(Image.open(tmp_path / "ann.png").convert("RGB")).astype(int)
+    assert (plain == 100).all()
+    assert not np.array_equal(plain, ann)
+    for m, inst in zip(masks, insts):
+        x, y, bw, bh = inst["bbox"]
+        outline = np.zeros(m.shape, bool)
+        outline[y:y + bh, x:x + bw] = True
+        outline[y + 1:y + bh - 1, x + 1:x + bw - 1] = False
+        colour = ann[y, x]
+        assert (colour != 100).any()
+        assert (ann[outline] == colour).all()              # the box, in the instance's colour
+        inside = (m == 1) & ~outline
+        assert (ann[inside] == (100 + colour + 1) // 2).all()  # the mask, tinted
+    covered = np.zeros(masks[0].shape, bool)
+    for m, inst in zip(masks, insts):
+        x, y, bw, bh = inst["bbox"]
+        covered[y:y + bh, x:x + bw] = True
+    assert (ann[~covered] == 100).all()                    # nothing else changed
+    # without labels in the file: a clear error, no file
+    np.savez(tmp_path / "bare.npz", display=np.zeros((1, 4, 4, 4), np.uint8))
+    r = run("preview", tmp_path / "bare.npz", "-o", tmp_path / "bare.png", "--annotations")
+    assert_one_line_error(r, "--annotations", "meta.json")
+    assert not (tmp_path / "bare.png").exists()

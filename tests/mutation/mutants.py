@@ -349,3 +349,7 @@ MUTANTS += [
 from mutants_integrations import INTEGRATION_MUTANTS  # noqa: E402  (issue 11: torch, Ray)
 
 MUTANTS += INTEGRATION_MUTANTS
+
+from mutants_labels import LABEL_MUTANTS  # noqa: E402  (issue 12: labels)
+
+MUTANTS += LABEL_MUTANTS

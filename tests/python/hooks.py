@@ -35,3 +35,23 @@ def move_sphere(scene, index, rng):
     x = float(rng.uniform(-2.0, 2.0))
     scene.objects["GreenSphere"].location.x = x
     return {"x": x, "pid": os.getpid()}
+
+
+def colliding_names(scene, index, rng):
+    """Two planes whose names have one Cryptomatte id (MurmurHash3 collision):
+    their pixels cannot be told apart."""
+    import bpy
+    for name, x in (("Part.7480", -1.0), ("Part.28540", 1.0)):
+        if name not in bpy.data.objects:
+            me = bpy.data.meshes.new(name)
+            me.from_pydata([(-0.5, -0.5, 2), (0.5, -0.5, 2), (0.5, 0.5, 2), (-0.5, 0.5, 2)], [],
+                           [(0, 1, 2, 3)])
+            ob = bpy.data.objects.new(name, me)
+            ob.location.x = x
+            scene.collection.objects.link(ob)
+    return {}
+
+
+def motion_blur_on(scene, index, rng):
+    scene.render.use_motion_blur = True
+    return {}

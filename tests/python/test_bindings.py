@@ -20,6 +20,7 @@ def _prototypes():
     out = {}
     for ret, name, params in re.findall(r"BA_API\s+([^;()]*?)\b(ba_\w+)\s*\(([^)]*)\)\s*;", text):
         params = [p.strip() for p in params.split(",") if p.strip() and p.strip() != "void"]
+        params = [re.sub(r"\s*\b\w+\s*\[\w*\]$", " *", p) for p in params]  # T a[4] is T *
         types = [re.sub(r"\s*\b\w+$", "", p) if not p.endswith("*") else p for p in params]
         out[name] = (ret.strip(), [" ".join(t.split()) for t in types])
     return out
@@ -31,7 +32,8 @@ def _expected(c_type):
     stars = t.count("*")
     base = t.replace("*", "").strip()
     scalar = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "uint32_t": ctypes.c_uint32, "int32_t": ctypes.c_int32,
-              "size_t": ctypes.c_size_t, "uint64_t": ctypes.c_uint64}
+              "size_t": ctypes.c_size_t, "uint64_t": ctypes.c_uint64,
+              "uint8_t": ctypes.c_uint8}
     if stars == 0:
         return {None} if base == "void" else {scalar[base]}
     if stars == 1 and base == "char":

@@ -218,6 +218,24 @@ def test_animation_frames_and_param_dicts(cluster, hooks):
     assert got[1]["depth"].shape == (8, 16)  # its own resolution: a variable-shaped column
 
 
+def test_annotations_ride_in_the_meta_column(cluster):
+    """annotations=True: each row's meta JSON holds its frame's labels (Cycles: the
+    demo's four objects, boxes as a plain Renderer finds them), and the instance
+    pass is a column."""
+    kw = dict(passes=["rgba"], resolution=(32, 24), engine="CYCLES", samples=1, blender="bpy")
+    with ba.Renderer(None, annotations=True, **kw) as r:
+        want = [f.meta["annotations"] for f in r.frames([1, 40])]
+    ds = read_renders(None, frames=[1, 40], actors=1, resources={"render": 1},
+                      annotations=True, **kw)
+    got = collect(ds)
+    assert sorted(got) == [0, 1]
+    for i, row in got.items():
+        ann = json.loads(row["meta"])["annotations"]
+        assert ann == want[i] and len(ann["instances"]) == 4
+        ids = row["cryptomatte_object_00"][..., 0].view(np.uint32)
+        assert sorted(int(x) for x in np.unique(ids)) == sorted(x["id"] for x in ann["instances"])
+
+
 def test_columns_feed_iter_torch_batches(cluster, ref, hooks, monkeypatch):
     """columns= leaves the strings out: iter_torch_batches takes the rest as is,
     tensors equal to the Renderer's arrays."""

@@ -1,8 +1,10 @@
 """The README's usage examples run as written."""
+import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from support import PACKAGE_DIR, ROOT
 
@@ -66,6 +68,14 @@ def test_shell_example_then_inblender_example():
                        timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "[(72, 96, 4), (72, 96)]" in p.stdout and "object_index" in p.stdout
+    # the COCO block, on the same scenes
+    sh = _block("sh", "--coco out/coco")
+    p = subprocess.run(["bash", "-euc", sh], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    doc = json.loads((Path(ROOT) / "out" / "coco" / "annotations.json").read_text())
+    assert len(doc["images"]) == 3 and len(doc["annotations"]) == 12
+    assert (Path(ROOT) / "out" / "labels.png").stat().st_size > 0
 
 
 def test_torch_example(tmp_path):
@@ -91,3 +101,18 @@ def test_ray_example(tmp_path):
     line = [x for x in p.stdout.splitlines() if "(64, 64, 4)" in x]
     assert line and line[0].split()[0].isdigit() and '{"frame"' in line[0], p.stdout[-2000:]
     assert len(list((tmp_path / "out" / "renders").glob("*.parquet"))) >= 1
+
+
+def test_labels_example(tmp_path):
+    script = tmp_path / "labels_example.py"
+    script.write_text(_block("python", "annotations=True)"))
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = p.stdout.splitlines()
+    names = sorted(x.split()[0] for x in lines[:-1])
+    assert names == ["BlueCone", "GreenSphere", "Ground", "RedCube"], p.stdout
+    for x in lines[:-1]:  # the area printed equals the decoded mask's pixel count
+        parts = x.replace(",", " ").replace("[", " ").replace("]", " ").split()
+        assert parts[-1] == parts[-2], x
+    assert lines[-1].startswith("(72, 96, 2)"), lines[-1]

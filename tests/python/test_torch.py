@@ -321,3 +321,18 @@ def test_training_example_runs():
     assert len(losses) == 40, p.stdout
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < 0.5 * first, f"the loss did not fall: {first} -> {last} ({time.time() - t0:.0f} s)"
+
+
+def test_annotations_ride_in_item_meta():
+    """annotations=True: item["meta"]["annotations"] is the frame's labels, through the
+    default collate (a list of dicts per batch), equal to a plain Renderer's."""
+    kw = dict(passes=["rgba"], resolution=(32, 24), engine="CYCLES", samples=1, blender="bpy")
+    with ba.Renderer(None, annotations=True, **kw) as r:
+        want = [f.meta["annotations"] for f in r.frames([1, 40, 80])]
+    ds = RenderDataset(None, frames=[1, 40, 80], annotations=True, batch_size=3, **kw)
+    (batch,) = list(DataLoader(ds, batch_size=3))
+    assert batch["index"].tolist() == [0, 1, 2]
+    assert [m["annotations"] for m in batch["meta"]] == want
+    assert {i["name"] for i in want[0]["instances"]} == {"Ground", "RedCube", "GreenSphere",
+                                                         "BlueCone"}
+    assert batch["cryptomatte_object_00"].shape == (3, 24, 32, 4)

@@ -137,6 +137,41 @@ def display(outdir):
     save(outdir, "display")
 
 
+def labels(outdir):
+    """Known labels and flow: an orthographic camera sees x -4..4, y -3..3 at 10
+    pixels per unit (80x60), pixel-centre samples, a black world, and
+    - "Box", a 1.6 cube whose top is the pixels x 12..28, y 12..28 (category 5, "box");
+    - "Mover", a 2 x 1 plane at x 35..55, y 35..45 in frame 1, moving 5 px right
+      and 3 px down per frame (linear; category 3, its pass_index);
+    - "Plain", a 1 x 1 plane at x 65..75, y 5..15, with no category."""
+    sc = S.reset()
+    S.setup_render(sc, resolution=(80, 60), samples=1)
+    sc.cycles.filter_width = 0.01  # every sample at its pixel's centre: edges exact
+    sc.render.filter_size = 0.01   # EEVEE's and Workbench's
+    sc.render.use_motion_blur = False  # Cycles renders the vector pass only without it
+    cam = S.add_camera(sc)
+    cam.data.type = "ORTHO"
+    cam.data.ortho_scale = 8.0
+    box = S.add_box(sc, "Box", 1.6, (-2.0, 1.0, 0.8), (1.0, 0.2, 0.1), 0)
+    box["category_id"] = 5
+    box["category_name"] = "box"
+    mover = S.add_plane(sc, "Mover", 2.0, 1.0, (0.5, -1.0, 0.0), (0.1, 0.9, 0.2), 3)
+    mover.keyframe_insert("location", frame=1)
+    mover.location = (0.5 + 10 * 0.5, -1.0 - 10 * 0.3, 0.0)
+    mover.keyframe_insert("location", frame=11)
+    action = mover.animation_data.action
+    curves = getattr(action, "fcurves", None)
+    if curves is None:  # Blender 5: layered actions keep their curves in channel bags
+        curves = [c for layer in action.layers for strip in layer.strips
+                  for bag in strip.channelbags for c in bag.fcurves]
+    for fc in curves:
+        for k in fc.keyframe_points:
+            k.interpolation = "LINEAR"
+    S.add_plane(sc, "Plain", 1.0, 1.0, (3.0, 2.0, 0.0), (0.2, 0.3, 1.0), 0)
+    sc.frame_set(1)
+    save(outdir, "labels")
+
+
 def default(outdir):
     """Blender's own factory-startup scene (cube, light, camera; Cycles denoising on,
     Filmic/AgX), exactly as a new user gets it."""
@@ -147,7 +182,8 @@ def default(outdir):
 def main(outdir):
     outdir = os.path.abspath(outdir)  # Blender wants absolute paths to save to
     os.makedirs(outdir, exist_ok=True)
-    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames, display, default):
+    for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames, display, labels,
+                  default):
         build(outdir)
     print("built scenes in", outdir)
 

@@ -48,9 +48,11 @@ def check_blender_version(version):
 
 check_blender_version(bpy.app.version)
 
+from .. import _lib
 from .._checks import check_resolution
 from .._frame import Frame
 from . import routes as _cap
+from . import labels as _labels
 from . import passes as _passes
 from .meta import frame_meta
 
@@ -223,8 +225,44 @@ def _set_depth_background(scene, specs, out, value):
             np.copyto(d, np.float32(value), where=depth_background_mask(d, clip_end))
 
 
+def _label_passes(scene, wanted, annotations):
+    """The pass list to render for the labels asked for: flows come from the
+    vector pass, annotations from the Cryptomatte object pass (both then also
+    captured); returns (wanted, flows asked, extra passes to enable)."""
+    flows = [] if wanted is None else [w for w in wanted if w.rpartition("/")[2] in _labels.FLOWS]
+    need = []
+    if flows:
+        _labels.check_flow(scene)
+        wanted = [w for w in wanted if w not in flows]
+        need += sorted({f.rpartition("/")[0] + ("/" if "/" in f else "") + "vector" for f in flows})
+    if annotations:
+        _labels.check_engine(scene)
+        need.append(_labels.INSTANCE_PASS)
+    if wanted is not None:
+        wanted = wanted + [n for n in need if n not in wanted]
+    return wanted, flows, need
+
+
+def _add_flows(specs, out, flows, alloc):
+    """Compute the flow passes asked for from the captured vector passes (C)."""
+    made = []
+    for f in flows:
+        prefix = f[:len(f) - len(f.rpartition("/")[2])]
+        vec = out[prefix + "vector"]
+        h, w = vec.shape[:2]
+        made.append(_cap.PassSpec(f, None, "Vector", "XY", h, w, "float32"))
+    arrays = alloc(made)
+    for s in made:
+        prefix = s.name[:len(s.name) - len(s.name.rpartition("/")[2])]
+        fwd = s.name.endswith("flow_forward")
+        _lib.flow_from_vector(out[prefix + "vector"], arrays[s.name] if fwd else None,
+                              None if fwd else arrays[s.name])
+        out[s.name] = arrays[s.name]
+    return made
+
+
 def render(passes=None, display=False, scene=None, alloc=None, keep_settings=False,
-           depth_background=None):
+           depth_background=None, annotations=False):
     """Render `scene` (default: the context scene) and return its passes as a Frame.
 
     passes: names such as ["rgba", "depth", "normal", "object_index"] (each is
@@ -233,6 +271,11 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     depth_background: None keeps the engine's own value where depth saw no
       geometry (1e10, 65504 or ~clip_end: see depth_background_mask); a number
       (float("inf"), float("nan"), 0.0, ...) replaces it, the same on every engine.
+    annotations: also the labels, in meta["annotations"] (docs/labels.md): the
+      visible objects' ids, names, categories, areas, boxes, COCO masks, poses
+      and projected 3D boxes; captures the cryptomatte_object_00 pass too.
+      Passes "flow_forward"/"flow_backward": optical flow in pixels, x right,
+      y down, from the vector pass (captured too).
     Render settings touched to enable passes are restored unless keep_settings.
     A Cycles scene that asks for denoising in a Blender without a denoiser renders
     without it; frame.meta["warnings"] says so.
@@ -242,8 +285,10 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     fixes, warnings = [], []
     _check_renderable(scene, fixes, warnings)
     layers = _rendering_layers(scene)
+    wanted, flows, need = _label_passes(scene, wanted, annotations)
     try:
-        undo, aovs = _enable_passes(scene, wanted, layers)
+        undo, aovs = _enable_passes(scene, wanted if wanted is not None else
+                                    (need or None), layers)
     except BaseException:
         _restore(fixes)
         raise
@@ -280,6 +325,15 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
         if display:
             _, out["display"] = _cap.capture_display(scene, alloc)
         display_s = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        if flows:
+            specs = specs + _add_flows(specs, out, flows, alloc)
+        labels = None
+        if annotations:
+            key = _labels.INSTANCE_PASS if len(layers) == 1 else f"{layers[0]}/{_labels.INSTANCE_PASS}"
+            w, h = _cap.output_size(scene)
+            labels = _labels.annotate(scene, out[key], w, h)
+        labels_s = time.perf_counter() - t3
     finally:
         if not keep_settings:
             _restore(undo)
@@ -288,7 +342,19 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     meta.update(route=route, render_seconds=t1 - t0 - (capture_s if route == "cycles" else 0),
                 capture_seconds=capture_s, display_seconds=display_s,
                 passes={s.name: s.describe() for s in specs}, warnings=warnings)
+    _add_labels(meta, scene, specs, labels, labels_s)
     return Frame(out, meta)
+
+
+def _add_labels(meta, scene, specs, labels, seconds):
+    """The annotations and the manifests of the Cryptomatte passes captured."""
+    kinds = sorted({k for s in specs for k, (prefix, _) in _passes.CRYPTO.items()
+                    if (s.blender_name or "").startswith(prefix)})
+    if kinds:
+        meta["cryptomatte"] = _labels.manifests(scene, kinds)
+    if labels is not None:
+        meta["annotations"] = labels
+        meta["annotation_seconds"] = seconds
 
 
 def capture(passes=None, display=False, scene=None, alloc=None):

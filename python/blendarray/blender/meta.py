@@ -1,5 +1,6 @@
 """Frame metadata: what was rendered, and the camera that rendered it."""
 import bpy
+import mathutils
 
 from .routes import output_size
 
@@ -16,12 +17,14 @@ def samples_of(scene):
     return None
 
 
-def intrinsics(scene, cam_obj):
-    """The 3x3 pinhole matrix K in pixels: x right, y down, origin at the top-left
-    corner of the top-left pixel (so the image centre is (W/2, H/2)). None for a
-    camera that is not perspective. Follows Blender's sensor-fit and shift rules."""
+def view_params(scene, cam_obj):
+    """(fx, fy, cx, cy, perspective): how the camera maps its OpenCV frame (x right,
+    y down, looking down +Z) to pixels (x right, y down, origin at the top-left
+    corner of the top-left pixel, so the image centre is (W/2, H/2)). Perspective:
+    u = fx x / z + cx; orthographic: u = fx x + cx (f in pixels per unit). Follows
+    Blender's sensor-fit, pixel-aspect and shift rules. None for a panoramic camera."""
     cam = cam_obj.data
-    if cam.type != "PERSP":
+    if cam.type not in ("PERSP", "ORTHO"):
         return None
     r = scene.render
     w, h = output_size(scene)
@@ -33,10 +36,23 @@ def intrinsics(scene, cam_obj):
     else:
         sensor = cam.sensor_height if fit == "VERTICAL" else cam.sensor_width
     view = w if fit == "HORIZONTAL" else aspect * h
-    px_per_mm = view * cam.lens / sensor
-    fx, fy = px_per_mm, px_per_mm / aspect
+    if cam.type == "PERSP":
+        px = view * cam.lens / sensor
+    else:  # the ortho scale spans the fitted side, whatever the sensor
+        px = view / cam.ortho_scale
+    fx, fy = px, px / aspect
     cx = w / 2.0 - cam.shift_x * view
     cy = h / 2.0 + cam.shift_y * view / aspect
+    return fx, fy, cx, cy, cam.type == "PERSP"
+
+
+def intrinsics(scene, cam_obj):
+    """The 3x3 pinhole matrix K in pixels (see view_params); None for a camera
+    that is not perspective."""
+    got = view_params(scene, cam_obj)
+    if got is None or not got[4]:
+        return None
+    fx, fy, cx, cy, _ = got
     return [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]
 
 
@@ -63,5 +79,9 @@ def frame_meta(scene, layer_names):
         # Blender's camera frame: looks down -Z, +Y up, +X right.
         meta["world_to_camera"] = _rows(mw.inverted())
         meta["camera_to_world"] = _rows(mw)
+        # OpenCV's camera frame: looks down +Z, +Y down, +X right (docs/labels.md).
+        flip = mathutils.Matrix.Diagonal((1.0, -1.0, -1.0, 1.0))
+        meta["world_to_camera_cv"] = _rows(flip @ mw.inverted())
+        meta["camera_to_world_cv"] = _rows(mw @ flip)
         meta["clip"] = [cam.data.clip_start, cam.data.clip_end]
     return meta

@@ -112,6 +112,7 @@ class Worker:
         self.seed = 0
         self.passes = None
         self.display = False
+        self.annotations = False
         self.depth_background = None
         self.base = None
         self.changed = False
@@ -133,6 +134,7 @@ class Worker:
         st = msg.get("settings") or {}
         configure(**{k: st.get(k) for k in SETTINGS})
         self.passes, self.display = st.get("passes"), bool(st.get("display"))
+        self.annotations = bool(st.get("annotations"))
         # a string ("inf", "nan", "0.0"): JSON has no infinities
         db = st.get("depth_background")
         self.depth_background = None if db is None else float(db)
@@ -165,7 +167,8 @@ class Worker:
                                 dict(params, **(msg.get("user") or {})))
         alloc = FrameAlloc(self.ring, msg.get("slot"))
         frame = _render(passes=self.passes, display=self.display, scene=scene, alloc=alloc,
-                        keep_settings=True, depth_background=self.depth_background)
+                        keep_settings=True, depth_background=self.depth_background,
+                        annotations=self.annotations)
         meta = dict(frame.meta, **extra)
         del frame
         parts, fds = alloc.parts()

@@ -1,0 +1,113 @@
+"""Deliberate bugs in the labels (issue 12: the C kernels, the in-Blender
+annotations, flow, the COCO export, PNG writing): each must make its tests
+fail. Same format as mutants.py."""
+
+T_KERNEL = "tests/python/test_labels_kernel.py"
+T_LABELS = "tests/python/test_labels.py"
+T_COCO = "tests/cli/test_coco_cli.py"
+LABELS_C = "src/labels.c"
+LABELS_PY = "python/blendarray/blender/labels.py"
+C_LABELS = ["sh", "-c", "ninja -C build/dev tests/c/test_labels >/dev/null && "
+                        "build/dev/tests/c/test_labels"]
+
+LABEL_MUTANTS = [
+    {
+        "id": "labels-box-of-a-wrapping-run",
+        "promise": "a box spans every row a run crosses when it wraps into the next column",
+        "edits": [(LABELS_C, "        sy = 0;\n        ey = (uint32_t)f->h - 1;",
+                   "        ey = (uint32_t)f->h - 1;")],
+        "tests": [["pytest", T_KERNEL, "-k", "equal_pycocotools"]],
+    },
+    {
+        "id": "labels-rle-no-trailing-background",
+        "promise": "RLE counts end with the background run after the mask, as pycocotools'",
+        "edits": [(LABELS_C, "if (f->v[i].last_end < h * w) rc = push(",
+                   "if (0 && f->v[i].last_end < h * w) rc = push(")],
+        "tests": [["pytest", T_KERNEL, "-k", "equal_pycocotools"]],
+    },
+    {
+        "id": "labels-rle-string-delta-off",
+        "promise": "the RLE string is pycocotools' (counts after the 3rd are deltas)",
+        "edits": [(LABELS_C, "if (i > 2) x -= counts[i - 2];", "if (i > 3) x -= counts[i - 2];")],
+        "tests": [["pytest", T_KERNEL, "-k", "equal_pycocotools"]],
+    },
+    {
+        "id": "labels-f32-fraction-accepted",
+        "promise": "a float id that is not an integer is an error, not a truncated id",
+        "edits": [(LABELS_C, "return (float)*id == v ? BA_OK : BA_ERANGE;", "return BA_OK;")],
+        "tests": [C_LABELS],
+    },
+    {
+        "id": "labels-cryptomatte-exponent-unclamped",
+        "promise": "a Cryptomatte id is never an infinity or NaN (exponent kept below 255)",
+        "edits": [(LABELS_C, "    if (exponent > 254) exponent = 254;\n", "")],
+        "tests": [C_LABELS],
+    },
+    {
+        "id": "labels-flow-y-not-flipped",
+        "promise": "forward flow's y points down (Blender's vector pass points up)",
+        "edits": [(LABELS_C, "forward[2 * i + 1] = v[3];", "forward[2 * i + 1] = -v[3];")],
+        "tests": [["pytest", T_LABELS, "-k", "known_number_of_pixels and blender-CYCLES"]],
+    },
+    {
+        "id": "labels-category-not-from-pass-index",
+        "promise": "an object without category_id takes its pass_index as category",
+        "edits": [(LABELS_PY, "    elif ob.pass_index:\n        cid = ob.pass_index\n",
+                   "    elif False:\n        cid = ob.pass_index\n")],
+        "tests": [["pytest", T_LABELS, "-k", "known_boxes and blender-CYCLES"]],
+    },
+    {
+        "id": "labels-opencv-frame-is-blenders",
+        "promise": "object_to_camera_cv and the corners are in OpenCV's camera frame",
+        "edits": [(LABELS_PY, "BLENDER_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])",
+                   "BLENDER_TO_CV = np.diag([1.0, 1.0, 1.0, 1.0])")],
+        "tests": [["pytest", T_LABELS, "-k", "poses and blender"]],
+    },
+    {
+        "id": "labels-keypoints-ortho-as-perspective",
+        "promise": "corners project as Blender's world_to_camera_view does, orthographic too",
+        "edits": [(LABELS_PY, "            u, v = fx * x + cx, fy * y + cy",
+                   "            u, v = fx * x / z + cx, fy * y / z + cy")],
+        "tests": [["pytest", T_LABELS, "-k", "world_to_camera_view and labels and blender"]],
+    },
+    {
+        "id": "labels-colliding-names-unnoticed",
+        "promise": "objects whose Cryptomatte ids collide are an error, not one mixed instance",
+        "edits": [(LABELS_PY, "if other is not None and other != ob:", "if False:")],
+        "tests": [["pytest", T_LABELS, "-k", "cannot_be_told_apart and blender"]],
+    },
+    {
+        "id": "worker-annotations-dropped",
+        "promise": "Renderer(annotations=True) reaches the workers",
+        "edits": [("python/blendarray/blender/worker.py",
+                   'self.annotations = bool(st.get("annotations"))', "self.annotations = False")],
+        "tests": [["pytest", T_LABELS, "-k", "carry_their_own_labels and blender"]],
+    },
+    {
+        "id": "coco-uncategorised-exported",
+        "promise": "--coco leaves instances without a category out (COCO needs one)",
+        "edits": [("cli/render.c", "        if (json_is_null(cat)) {\n            c->skipped++;\n            continue;",
+                   "        if (0) {\n            c->skipped++;\n            continue;")],
+        "tests": [["pytest", T_COCO, "-k", "known_answer"]],
+    },
+    {
+        "id": "coco-image-id-is-the-frame-number",
+        "promise": "a COCO annotation's image_id is its image's id (the frame's index)",
+        "edits": [("cli/render.c", '"image_id", (json_int_t)f->index,', '"image_id", (json_int_t)f->frame,')],
+        "tests": [["pytest", T_COCO, "-k", "known_answer"]],
+    },
+    {
+        "id": "torch-annotations-dropped",
+        "promise": "RenderDataset(annotations=True) puts the labels in item['meta']",
+        "edits": [("python/blendarray/torch.py", "annotations=bool(annotations), verbose=verbose)",
+                   "verbose=verbose)")],
+        "tests": [["pytest", "tests/python/test_torch.py", "-k", "annotations"]],
+    },
+    {
+        "id": "png-save-drops-a-channel",
+        "promise": "ba_png_save writes every channel it is given",
+        "edits": [("src/pngwrite.c", "PNG_COLOR_TYPE_RGB_ALPHA", "PNG_COLOR_TYPE_RGB")],
+        "tests": [["sh", "-c", "ninja -C build/dev tests/c/test_png >/dev/null && "
+                               "build/dev/tests/c/test_png"]],
+    },
+]

@@ -1,0 +1,220 @@
+"""Labels (docs/labels.md) against independent references: known-answer
+scenes (boxes, areas, flow built to be exact), Blender's own object-index
+pass and pycocotools (masks, RLE, areas, boxes), Blender's own
+world_to_camera_view (projected corners) and the Cryptomatte manifests in
+Blender's own EXR header."""
+import json
+import os
+
+import numpy as np
+import OpenEXR
+import pycocotools.mask as mask_util
+import pytest
+
+import blendarray as ba
+from blendarray.blender.scenes import DEMO_OBJECTS
+from support import SCRIPTS, blender_kw, run_blender
+
+HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks.py")
+CV = np.diag([1.0, -1.0, -1.0, 1.0])
+# tests/scenes/make_scenes.py: labels(): frame 1 (the mover goes 5 px right, 3 down a frame)
+KNOWN = {"Box": ([12, 12, 16, 16], 256, 5), "Mover": ([35, 35, 20, 10], 200, 3),
+         "Plain": ([65, 5, 10, 10], 100, None)}
+
+
+def _by_name(frame):
+    return {i["name"]: i for i in frame.meta["annotations"]["instances"]}
+
+
+def _mask(inst):
+    return mask_util.decode(inst["segmentation"]).astype(bool)
+
+
+@pytest.mark.matrix(engines=["CYCLES"])
+@pytest.mark.parametrize("engine", ["CYCLES", "EEVEE"])
+def test_known_boxes_areas_and_categories(scenes, flavour, engine):
+    f = ba.render(scenes("labels"), frame=1, passes=["rgba"], engine=engine, annotations=True,
+                  **blender_kw(flavour))
+    got = _by_name(f)
+    assert sorted(got) == sorted(KNOWN)
+    for name, (bbox, area, cat) in KNOWN.items():
+        i = got[name]
+        assert (i["bbox"], i["area"], i["category_id"]) == (bbox, area, cat), name
+        m = _mask(i)
+        x, y, w, h = bbox
+        want = np.zeros((60, 80), bool)
+        want[y:y + h, x:x + w] = True
+        assert (m == want).all(), name  # the whole rectangle, nothing else
+    ann = f.meta["annotations"]
+    assert ann["categories"] == [{"id": 3, "name": "3"}, {"id": 5, "name": "box"}]
+    assert ann["instance_pass"] == "cryptomatte_object_00" and "cryptomatte_object_00" in f
+    ids = f["cryptomatte_object_00"][..., 0].view(np.uint32)
+    for i in ann["instances"]:  # the documented way to get a mask back from the pass
+        assert ((ids == i["id"]) == _mask(i)).all()
+    assert [i["id"] for i in ann["instances"]] == sorted(i["id"] for i in ann["instances"])
+
+
+def test_masks_equal_blenders_object_index_and_pycocotools(scenes, flavour):
+    """Cycles at 1 sample: the object-index pass and Cryptomatte's rank 0 come from the
+    same sample, so each mask must equal (object_index == the object's pass_index)."""
+    f = ba.render(scenes("demo"), passes=["object_index"], engine="CYCLES", samples=1,
+                  annotations=True, **blender_kw(flavour))
+    index = f["object_index"]
+    got = _by_name(f)
+    visible = {n for n, (_, pi) in DEMO_OBJECTS.items() if (index == pi).any()}
+    assert sorted(got) == sorted(visible) and len(visible) == 4
+    for name, inst in got.items():
+        want = index == DEMO_OBJECTS[name][1]
+        rle = mask_util.encode(np.asfortranarray(want.astype(np.uint8)))
+        assert inst["segmentation"]["counts"] == rle["counts"].decode(), name
+        assert inst["segmentation"]["size"] == list(want.shape)
+        assert (_mask(inst) == want).all(), name
+        assert inst["area"] == int(mask_util.area(rle)) == int(want.sum())
+        assert inst["bbox"] == [int(v) for v in mask_util.toBbox(rle)], name
+        assert inst["category_id"] == DEMO_OBJECTS[name][1]  # no category_id: its pass_index
+
+
+def _check_corners(frame, reference):
+    for inst in frame.meta["annotations"]["instances"]:
+        ref = np.array(reference[inst["name"]])
+        kp = np.array(inst["keypoints"], dtype=np.float64).reshape(8, 3)
+        assert np.abs(kp[:, :2] - ref[:, :2]).max() < 1e-4, inst["name"]
+        inside = (ref[:, 2] > 0) & (ref[:, 0] >= 0) & (ref[:, 0] < frame.meta["resolution"][0]) \
+            & (ref[:, 1] >= 0) & (ref[:, 1] < frame.meta["resolution"][1])
+        assert (kp[:, 2] == np.where(inside, 2, 1)).all(), inst["name"]
+
+
+@pytest.mark.parametrize("scene,frame", [("demo", 1), ("demo", 40), ("labels", 2)])
+def test_corners_match_blenders_world_to_camera_view(scenes, flavour, tmp_path, scene, frame):
+    out = tmp_path / "corners.json"
+    run_blender(flavour, os.path.join(SCRIPTS, "project_corners.py"), scenes(scene), str(frame),
+                str(out))
+    ref = json.loads(out.read_text())
+    f = ba.render(scenes(scene), frame=frame, passes=["rgba"], engine="CYCLES", samples=1,
+                  annotations=True, **blender_kw(flavour))
+    assert f.meta["annotations"]["instances"]
+    _check_corners(f, ref)
+
+
+def test_poses_and_both_camera_conventions(scenes, flavour):
+    f = ba.render(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1, annotations=True,
+                  **blender_kw(flavour))
+    m = f.meta
+    w2c, w2c_cv = np.array(m["world_to_camera"]), np.array(m["world_to_camera_cv"])
+    assert np.allclose(w2c_cv, CV @ w2c) and np.allclose(np.array(m["camera_to_world_cv"]),
+                                                        np.linalg.inv(w2c_cv))
+    # the worked example of docs/labels.md: the world origin is 10 units in front
+    assert np.allclose(w2c @ [0, 0, 0, 1], [0, 0, -10, 1]) and np.allclose(w2c_cv @ [0, 0, 0, 1], [0, 0, 10, 1])
+    K = np.array(m["K"])
+    p = K @ (w2c_cv @ [0, 0, 0, 1])[:3]
+    assert np.allclose(p[:2] / p[2], [K[0, 2], K[1, 2]])
+    up = K @ (w2c_cv @ [0, 1, 0, 1])[:3]
+    assert up[1] / up[2] < K[1, 2]  # world +Y is the top of the image: smaller v
+    cube = _by_name(f)["RedCube"]
+    o2w = np.array(cube["object_to_world"])
+    assert np.allclose(o2w[:3, 3], [-2.0, 1.3, 0.6])
+    assert np.allclose(np.array(cube["object_to_camera"]), w2c @ o2w)
+    assert np.allclose(np.array(cube["object_to_camera_cv"]), CV @ w2c @ o2w)
+    s = 0.6  # the cube's half size: its bound_box corners, then into the camera
+    local = np.array([[-s, -s, -s], [-s, -s, s], [-s, s, s], [-s, s, -s],
+                      [s, -s, -s], [s, -s, s], [s, s, s], [s, s, -s]])
+    want = (CV @ w2c @ o2w @ np.c_[local, np.ones(8)].T).T[:, :3]
+    assert np.allclose(np.array(cube["corners_camera_cv"]), want, atol=1e-5)
+    assert (np.array(cube["corners_camera_cv"])[:, 2] > 0).all()  # in front: +Z in OpenCV's
+
+
+@pytest.mark.matrix(engines=["CYCLES"])
+@pytest.mark.parametrize("engine", ["CYCLES", "EEVEE"])
+def test_flow_of_a_plane_moving_a_known_number_of_pixels(scenes, flavour, engine):
+    if engine == "EEVEE" and flavour == "blender":
+        pytest.skip("EEVEE of Blender 3.4 renders no vector pass")
+    f = ba.render(scenes("labels"), frame=2, passes=["rgba", "flow_forward", "flow_backward"],
+                  engine=engine, **blender_kw(flavour))
+    fwd, bwd = f["flow_forward"], f["flow_backward"]
+    assert fwd.shape == bwd.shape == (60, 80, 2) and fwd.dtype == np.float32
+    assert "vector" in f  # the source is captured too
+    mover = np.zeros((60, 80), bool)
+    mover[38:48, 40:60] = True  # frame 2: 5 px right, 3 px down of frame 1's 35..55 x 35..45
+    tol = 1e-4 if engine == "CYCLES" else 0.01  # float32 raster arithmetic; EEVEE: half floats
+    assert np.abs(fwd[mover] - [5, 3]).max() <= tol, "forward: 5 px right, 3 px down"
+    assert np.abs(bwd[mover] - [-5, -3]).max() <= tol, "backward: 5 px left, 3 px up"
+    assert (fwd[~mover] == 0).all() and (bwd[~mover] == 0).all()
+    v = f["vector"]  # and the conversion is the documented one
+    assert (fwd == np.stack([-v[..., 2], v[..., 3]], -1)).all()
+    assert (bwd == np.stack([v[..., 0], -v[..., 1]], -1)).all()
+
+
+INTERNAL = {"default_surface", "default_volume", "default_light", "default_background",
+            "default_empty", "object", "World"}
+
+
+def _exr_manifests(path):
+    """Blender's own Cryptomatte manifests, from the EXR header: {kind: {name: hex}}."""
+    out = {}
+    with OpenEXR.File(path) as f:
+        for part in f.parts:
+            h = part.header
+            for key, value in h.items():
+                if key.startswith("cryptomatte/") and key.endswith("/name"):
+                    layer = value.decode() if isinstance(value, bytes) else value
+                    man = h[key[:-len("name")] + "manifest"]
+                    man = man.decode() if isinstance(man, bytes) else man
+                    kind = layer.rsplit(".", 1)[-1].replace("Crypto", "").lower()
+                    out[kind] = json.loads(man)
+    return out
+
+
+def test_manifests_equal_blenders_exr_header(scenes, flavour, tmp_path):
+    exr, png = str(tmp_path / "ref.exr"), str(tmp_path / "ref.png")
+    run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scenes("allpasses"), "CYCLES",
+                exr, png)
+    blender = _exr_manifests(exr)
+    assert set(blender) == {"object", "material", "asset"}, blender.keys()
+    f = ba.render(scenes("allpasses"), passes=["cryptomatte_object", "cryptomatte_material",
+                                               "cryptomatte_asset"], engine="CYCLES",
+                  **blender_kw(flavour))
+    ours = f.meta["cryptomatte"]
+    for kind, entries in blender.items():
+        # Blender lists what it rendered, and Cycles' own shaders (default_surface, ...)
+        # and, from 5.0, the world: names no scene has. Every name of the scene's it
+        # lists, ours lists with the same id.
+        common = set(entries) & set(ours[kind])
+        assert len(common) >= 4, (kind, entries, ours[kind])
+        for name in common:
+            assert ours[kind][name] == entries[name], (kind, name)
+        assert set(entries) - common <= INTERNAL, (kind, set(entries) - common)
+    assert "annotations" not in f.meta  # not asked for
+
+
+def test_workbench_annotations_say_why(scenes, flavour):
+    with pytest.raises(ba.PassError, match="Workbench"):
+        ba.render(scenes("labels"), passes=["rgba"], engine="WORKBENCH", annotations=True,
+                  **blender_kw(flavour))
+
+
+def test_objects_that_cannot_be_told_apart(scenes, flavour):
+    with pytest.raises(ba.SceneError, match="cannot be told apart"):
+        with ba.Renderer(scenes("labels"), passes=["rgba"], engine="CYCLES",
+                         setup=HOOKS + ":colliding_names", annotations=True,
+                         **blender_kw(flavour)) as r:
+            r.render()
+
+
+def test_flow_with_motion_blur_says_why(scenes, flavour):
+    with pytest.raises(ba.SceneError, match="motion blur"):
+        with ba.Renderer(scenes("labels"), passes=["flow_forward"], engine="CYCLES",
+                         setup=HOOKS + ":motion_blur_on", **blender_kw(flavour)) as r:
+            r.render()
+
+
+def test_renderer_frames_carry_their_own_labels(scenes, flavour):
+    with ba.Renderer(scenes("labels"), workers=2, passes=["rgba"], engine="CYCLES",
+                     annotations=True, **blender_kw(flavour)) as r:
+        frames = [f.meta for f in r.frames(range(1, 5))]
+    for n, meta in enumerate(frames, start=1):
+        x, y, w, h = _by_name_meta(meta)["Mover"]["bbox"]
+        assert (x, y, w, h) == (35 + 5 * (n - 1), 35 + 3 * (n - 1), 20, 10), n
+
+
+def _by_name_meta(meta):
+    return {i["name"]: i for i in meta["annotations"]["instances"]}
