@@ -193,7 +193,8 @@ MUTANTS = [
     {
         "id": "cli-meta-not-written",
         "promise": "every CLI output keeps each frame's metadata",
-        "edits": [("cli/render.c", "    int merr = write_meta(o, f);", "    int merr = 0 && write_meta(o, f);")],
+        "edits": [("cli/render.c", "int merr = o->mode == OUT_NONE ? BA_OK : write_meta(o, f);",
+                   "int merr = o->mode == OUT_NONE ? BA_OK : 0 && write_meta(o, f);")],
         "tests": [["pytest", T_CLI, "-k", "metadata_equals_python_api"]],
     },
     {
