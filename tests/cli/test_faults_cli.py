@@ -552,6 +552,32 @@ def test_random_worker_kills_over_200_frames_lose_nothing(cli, demo_blend, tmp_p
             assert same(z[name], np.stack([f[name] for f in want])), name
 
 
+def test_worker_killed_while_starting_is_started_again(cli, demo_blend, tmp_path):
+    """A Blender SIGKILLed while it starts (before it rendered anything) is a start
+    failure: started again within --retries, and every frame comes out."""
+    out = tmp_path / "out.npz"
+    args = ["render", demo_blend(), "-n", "3", "-p", "rgba", "-e", "cycles", "-s", "1",
+            "--size", "32x24", "--setup", os.path.join(ROOT, "tests", "cli", "randomize.py"),
+            "-w", "1", "--retries", "1", "-q", "-o", out]
+    with Cli(cli, args, tmp_path) as run:
+        first, deadline = None, time.time() + 60
+        while first is None and time.time() < deadline and run.p.poll() is None:
+            pids = _workers(run.tmp)
+            if pids:
+                first = pids[0]
+            else:
+                time.sleep(0.002)
+        assert first, "no Blender started"
+        os.kill(first, signal.SIGKILL)
+        assert not (run.marks / f"rendering-{first}").exists(), "killed too late: it rendered"
+        assert run.wait(120) == 0, run.stderr
+        run.assert_clean()
+    rendered = [n for n in os.listdir(run.marks) if n.startswith("rendering-")]
+    assert rendered and f"rendering-{first}" not in rendered, rendered
+    with np.load(out) as z:
+        assert [m["index"] for m in json.loads(z["meta.json"])] == [0, 1, 2]
+
+
 def test_hook_exception_names_the_index_and_its_traceback(cli, demo_blend, tmp_path):
     out = tmp_path / "out.npz"
     with Cli(cli, ["render", demo_blend(), "-f", "1-6", *COMMON, "-w", "2",

@@ -175,7 +175,7 @@ CLI_MUTANTS = [
         "promise": "a worker killed while it starts is started again (within --retries)",
         "edits": [("src/renderer.c", "        if (err != BA_EWORKER || w->start_failures >= r->o.retries) {",
                    "        if (err != BA_EWORKER || w->start_failures >= 0) {")],
-        "tests": [["pytest", T_FAULTS, "-k", "random_worker_kills_over_200"]],
+        "tests": [["pytest", T_FAULTS, "-k", "killed_while_starting"]],
     },
     {
         "id": "cancel-never-waits",
