@@ -1,6 +1,5 @@
 """Frame metadata: what was rendered, and the camera that rendered it."""
 import bpy
-import mathutils
 
 from .routes import output_size
 
@@ -80,6 +79,7 @@ def frame_meta(scene, layer_names):
         meta["world_to_camera"] = _rows(mw.inverted())
         meta["camera_to_world"] = _rows(mw)
         # OpenCV's camera frame: looks down +Z, +Y down, +X right (docs/labels.md).
+        import mathutils  # here, not at the top: the version check imports this module first
         flip = mathutils.Matrix.Diagonal((1.0, -1.0, -1.0, 1.0))
         meta["world_to_camera_cv"] = _rows(flip @ mw.inverted())
         meta["camera_to_world_cv"] = _rows(mw @ flip)
