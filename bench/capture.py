@@ -7,7 +7,11 @@ baselines measured in the same run on the same render:
 (The readers are the C library's libpng and OpenEXRCore wrappers: Python
 bindings of other builds of those libraries crash inside Debian's Blender.)
   render   the render itself
-  display  blendarray's display=True (Blender's colour management + PNG into a memfd + libpng)
+  display  Blender's own route to the display image (its colour management, an 8-bit PNG
+           into a memfd, libpng): display="blender"
+  fast     blendarray's display=True: Blender's OpenColorIO applied to the rgba pass by
+           blendarray (blendarray/blender/display.py), and its ratio to `display`
+  u8 cpy   a memcpy of the display image's uint8 bytes (the goal's floor)
 
 Runs inside Blender:
     .venv/bin/python bench/capture.py [--sizes 640x480,1920x1080] [--repeat 5]
@@ -28,6 +32,7 @@ import numpy as np  # noqa: E402
 
 import blendarray.blender as bab  # noqa: E402
 from blendarray import _lib  # noqa: E402
+from blendarray.blender import display as fast_display  # noqa: E402
 from blendarray.blender import routes, scenes  # noqa: E402
 from blendarray.blender.routes import output_size  # noqa: E402
 
@@ -121,11 +126,22 @@ def bench(engine, size, passes, repeat):
     src, dst = np.ones(nbytes, np.uint8), np.zeros(nbytes, np.uint8)
     memcpy = median_ms(lambda: np.copyto(dst, src), repeat * 4)
     display = median_ms(lambda: routes.capture_display(scene, reuse), repeat)
+    fast = u8 = float("nan")
+    if "rgba" in f:
+        the_plan, why = fast_display.plan(scene, [bpy.context.view_layer.name])
+        if the_plan is None:
+            print(f"  (no fast display: {why})")
+        else:
+            rgba = np.asarray(f["rgba"])
+            out = np.empty(rgba.shape, np.uint8)
+            fast = median_ms(lambda: fast_display.make(the_plan, rgba, out, scene), repeat)
+            s8, d8 = np.ones(out.nbytes, np.uint8), np.zeros(out.nbytes, np.uint8)
+            u8 = median_ms(lambda: np.copyto(d8, s8), repeat * 4)
     png = median_ms(lambda: png_roundtrip(scene), repeat)
     exr = median_ms(lambda: exr_roundtrip(scene), repeat)
     return dict(engine=engine, size=f"{size[0]}x{size[1]}", passes=len(f), mb=nbytes / 2**20,
                 route=route, capture=capture, memcpy=memcpy, png=png, exr=exr, display=display,
-                render=statistics.median(renders))
+                fast=fast, u8=u8, render=statistics.median(renders))
 
 
 def main(argv):
@@ -146,7 +162,8 @@ def main(argv):
                 print(f"  {engine} {r['size']} {label}: capture {r['capture']:.2f} ms", flush=True)
     print(f"\nBlender {bpy.app.version_string}; ms = median of {a.repeat}; x = ratio to memcpy of the same bytes")
     head = (f"{'engine':10} {'size':10} {'passes':>7} {'MiB':>6} {'route':12} {'capture':>9} {'x':>5} "
-            f"{'memcpy':>7} {'PNG':>8} {'x':>6} {'EXR zip':>8} {'x':>6} {'render':>8} {'display':>8}")
+            f"{'memcpy':>7} {'PNG':>8} {'x':>6} {'EXR zip':>8} {'x':>6} {'render':>8} {'display':>8} "
+            f"{'fast':>7} {'x':>5} {'u8 cpy':>7}")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -154,7 +171,7 @@ def main(argv):
         print(f"{r['engine']:10} {r['size']:10} {r['which'] + ' ' + str(r['passes']):>7} {r['mb']:6.1f} "
               f"{r['route']:12} {r['capture']:9.2f} {r['capture'] / m:5.1f} {m:7.2f} "
               f"{r['png']:8.1f} {r['png'] / m:6.0f} {r['exr']:8.1f} {r['exr'] / m:6.0f} {r['render']:8.0f} "
-              f"{r['display']:8.1f}")
+              f"{r['display']:8.1f} {r['fast']:7.1f} {r['display'] / r['fast']:5.1f} {r['u8']:7.2f}")
 
 
 if __name__ == "__main__":

@@ -841,6 +841,53 @@ BA_API uint32_t ba_cryptomatte_id(uint32_t hash);
 BA_API int ba_flow_from_vector(const float *vector, size_t height, size_t width, float *forward,
                                float *backward);
 
+/* ====================================================================== */
+/*  The display image: Blender's steps around OpenColorIO's view transform */
+/* ====================================================================== */
+
+/* Blender turns a render's float RGBA into its 8-bit display image (the PNG
+ * it saves) in three steps: predivide, the view transform (OpenColorIO, with
+ * the scene's display, view, look, exposure and gamma), then straight alpha,
+ * dither and rounding. blendarray makes the same bytes with the same
+ * OpenColorIO library between the two calls below. */
+
+/* Blender's dither noise, which changed with its version. */
+enum ba_dither_noise {
+    BA_DITHER_SINES = 0, /* Blender 3.x: two sines of (x / width, y / height) within
+                            blocks of 64 rows from the bottom, each its own image */
+    BA_DITHER_HASH = 1,  /* Blender 4.x and later: the iqint3 hash of (x, y) */
+};
+
+/*! ba_display_predivide() : `n` packed RGBA pixels from src to dst (the
+ *  same buffer is fine): where alpha is neither 0 nor 1, rgb * (1 / alpha)
+ *  (premultiplied → straight, as Blender does before the view transform). */
+BA_API int ba_display_predivide(float *dst, const float *src, size_t n);
+
+/* How one image's display bytes are made after its view transform. */
+typedef struct ba_display ba_display;
+
+/*! ba_display_new() : for (height, width) images with Blender's dither
+ *  intensity `dither` (0: none) and noise. BA_EINVAL for an unknown noise
+ *  or a negative or NaN dither. */
+BA_API int ba_display_new(ba_display **out, size_t height, size_t width, float dither,
+                          int noise);
+
+/*! ba_display_rows() : the display bytes of `rows` view-transformed rows
+ *  starting at image row `first_row` (row 0 the top): where 0 < alpha < 1,
+ *  rgb *= alpha then *= 1 / alpha (premultiplied again, then straight alpha
+ *  for the file: two roundings, as in Blender); then, with dither, the
+ *  noise of Blender's version times 0.0033 * dither added to rgb, at the
+ *  pixel's position counted from the BOTTOM row (Blender's); then each
+ *  channel to 0..255 as Blender rounds it: 0 for v <= 0 and NaN, 255 for
+ *  v > 1 - 0.5/255, else (uint8)(255 v + 0.5); alpha without dither. src
+ *  and dst are packed (rows, width, 4). Thread-safe on one `d`: blocks of
+ *  rows may be made on several threads at once. */
+BA_API int ba_display_rows(const ba_display *d, uint8_t *dst, const float *src,
+                           size_t first_row, size_t rows);
+
+/*! ba_display_free() : NULL ok. */
+BA_API void ba_display_free(ba_display *d);
+
 #ifdef __cplusplus
 }
 #endif

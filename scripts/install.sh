@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything blendarray needs on a fresh Debian/Ubuntu machine, then build it:
-# system packages (a C toolchain, OpenEXR, libpng, Debian's Blender and the NumPy its
-# Python uses), a virtual environment .venv with blendarray installed in it, editable
+# system packages (a C toolchain, OpenEXR, libpng, Debian's Blender and the NumPy and
+# PyOpenColorIO its Python uses), a virtual environment .venv with blendarray installed in it, editable
 # (pip install -e: the C library, the CLI, the CPython extension and the ctypes library,
 # built by meson in build/dev and rebuilt on import), its test references and the bpy
 # module, and the other Blender versions the tests use (scripts/install-blenders.sh).
@@ -9,9 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # clang and llvm (llvm-symbolizer for readable sanitizer reports): make fuzz;
-# valgrind: make valgrind-cli.
+# valgrind: make valgrind-cli; python3-pyopencolorio: the Python binding of the
+# OpenColorIO library Debian's Blender links, for display=True (the bpy wheels
+# ship their own).
 APT_PACKAGES=(gcc make pkg-config clang llvm valgrind libopenexr-dev libpng-dev zlib1g-dev libzip-dev
-              libjansson-dev blender python3-numpy python3-venv)
+              libjansson-dev blender python3-numpy python3-venv python3-pyopencolorio)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

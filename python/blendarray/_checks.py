@@ -1,7 +1,7 @@
 """Checks of user input made before any Blender is started: fast, clear errors."""
 import os
 
-from ._errors import PassError, SceneError, SceneNotFoundError
+from ._errors import BlendArrayError, PassError, SceneError, SceneNotFoundError
 
 MAX_SIDE = 65536          # Blender's own limit
 MAX_PIXELS = 1 << 28      # 268 Mpx: 4 GiB for one RGBA float32 pass
@@ -43,6 +43,16 @@ def check_resolution(resolution):
         raise SceneError(f"resolution {w}x{h} has {w * h} pixels, more than {MAX_PIXELS} "
                          f"(one RGBA float32 pass would take {w * h * 16 >> 30} GiB)")
     return [w, h]
+
+
+def check_display(display):
+    """display=: False, True (Blender's colour management, applied by blendarray where
+    exact) or "blender" (Blender's own route, always)."""
+    if display is None or isinstance(display, (bool, int)) and display in (0, 1):
+        return bool(display)
+    if display == "blender":
+        return display
+    raise BlendArrayError(f"display must be True, False or 'blender', not {display!r}")
 
 
 def check_passes(passes):

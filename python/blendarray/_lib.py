@@ -63,6 +63,11 @@ _SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py
     "ba_cryptomatte_hash": (ctypes.c_uint32, [ctypes.c_char_p, _c_size]),
     "ba_cryptomatte_id": (ctypes.c_uint32, [ctypes.c_uint32]),
     "ba_flow_from_vector": (ctypes.c_int, [_ptr, _c_size, _c_size, _ptr, _ptr]),
+    "ba_display_predivide": (ctypes.c_int, [_ptr, _ptr, _c_size]),
+    "ba_display_new": (ctypes.c_int, [ctypes.POINTER(_ptr), _c_size, _c_size, ctypes.c_float,
+                                      ctypes.c_int]),
+    "ba_display_rows": (ctypes.c_int, [_ptr, _ptr, _ptr, _c_size, _c_size]),
+    "ba_display_free": (None, [_ptr]),
 }
 
 
@@ -249,6 +254,53 @@ def cryptomatte_hash(name):
 def cryptomatte_id(hash_):
     """The bits of the float32 a Cryptomatte pass stores for `hash_`."""
     return lib.ba_cryptomatte_id(hash_)
+
+
+DITHER_SINES, DITHER_HASH = 0, 1  # enum ba_dither_noise
+
+
+def _rgba_f32(a, what):
+    if not (a.dtype.name == "float32" and a.dtype.byteorder in "=<" and a.ndim == 3
+            and a.shape[2] == 4 and a.flags.c_contiguous):
+        raise ValueError(f"{what} must be a C-contiguous (H, W, 4) float32 array, not "
+                         f"{a.dtype} {a.shape}")
+
+
+def display_predivide(dst, src):
+    """Blender's predivide before the view transform, src into dst (both (n, W, 4)
+    float32 C-contiguous, or the same array)."""
+    _rgba_f32(src, "display_predivide: src")
+    _rgba_f32(dst, "display_predivide: dst")
+    if dst.shape != src.shape:
+        raise ValueError(f"display_predivide: dst {dst.shape} is not src's {src.shape}")
+    check(lib.ba_display_predivide(dst.ctypes.data, src.ctypes.data,
+                                   src.shape[0] * src.shape[1]), "predivide")
+
+
+class Display:
+    """The display bytes of (height, width) images after their view transform
+    (ba_display_*): rows(dst, src, first_row) may run on several threads at once."""
+
+    def __init__(self, height, width, dither, noise):
+        self.height, self.width = int(height), int(width)
+        self._h = _ptr()
+        check(lib.ba_display_new(ctypes.byref(self._h), self.height, self.width, float(dither),
+                                 int(noise)), "display", f"dither {dither}, noise {noise}")
+
+    def rows(self, dst, src, first_row):
+        _rgba_f32(src, "Display.rows: src")
+        if dst.dtype.name != "uint8" or dst.shape != src.shape or not dst.flags.c_contiguous:
+            raise ValueError(f"Display.rows: dst must be a C-contiguous {src.shape} uint8 array")
+        if src.shape[1] != self.width:
+            raise ValueError(f"Display.rows: rows of {src.shape[1]} pixels, not {self.width}")
+        check(lib.ba_display_rows(self._h, dst.ctypes.data, src.ctypes.data, int(first_row),
+                                  src.shape[0]), "display rows",
+              f"rows {first_row}..{first_row + src.shape[0]} of {self.height}")
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            lib.ba_display_free(self._h)
+            self._h = None
 
 
 def flow_from_vector(vector, forward=None, backward=None):

@@ -11,7 +11,9 @@ def render(scene=None, frame=None, passes=None, engine=None, samples=None, resol
     passes: e.g. ["rgba", "depth", "object_index"]; None: every pass the scene renders.
     engine: "CYCLES", "EEVEE" or "WORKBENCH" (default: the scene's). samples,
       resolution=(width, height), denoise, threads: override the scene's settings.
-    display: also return "display", Blender's colour-managed image, uint8 (H, W, 4).
+    display: also return "display", Blender's colour-managed image, uint8 (H, W, 4):
+      True (made by blendarray with Blender's OpenColorIO where exact, else by
+      Blender; meta["display_route"] says which) or "blender" (always Blender).
     blender: "bpy", "blender" or a path to a Blender binary (default:
       $BLENDARRAY_BLENDER, else the first found).
     python: the Python whose bpy renders (implies blender="bpy"; default: this

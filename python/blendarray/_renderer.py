@@ -25,7 +25,7 @@ from ._errors import BlendArrayError, BlendArrayWarning, BlenderNotFoundError
 from ._frame import Frame
 from . import _protocol
 from ._hooks import make_spec
-from ._checks import check_passes, check_resolution, check_scene
+from ._checks import check_display, check_passes, check_resolution, check_scene
 
 INSTALL_HINT = ("install one: `apt-get install blender` (Debian/Ubuntu) or `pip install bpy` "
                 "(a Python matching the bpy wheel), or name one with blender='/path/to/blender' "
@@ -168,7 +168,7 @@ class Renderer:
             raise BlendArrayError(f"ring must be >= 1 slot per worker, got {ring}")
         settings = {"engine": engine, "samples": samples,
                     "resolution": check_resolution(resolution), "denoise": denoise,
-                    "threads": threads, "passes": check_passes(passes), "display": bool(display),
+                    "threads": threads, "passes": check_passes(passes), "display": check_display(display),
                     "depth_background": _depth_background(depth_background),
                     "annotations": bool(annotations)}
         spec = make_spec(setup)

@@ -354,3 +354,7 @@ MUTANTS += INTEGRATION_MUTANTS
 from mutants_labels import LABEL_MUTANTS  # noqa: E402  (issue 12: labels)
 
 MUTANTS += LABEL_MUTANTS
+
+from mutants_display import DISPLAY_MUTANTS  # noqa: E402  (issue 13: the display image)
+
+MUTANTS += DISPLAY_MUTANTS

@@ -33,7 +33,7 @@ def _expected(c_type):
     base = t.replace("*", "").strip()
     scalar = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "uint32_t": ctypes.c_uint32, "int32_t": ctypes.c_int32,
               "size_t": ctypes.c_size_t, "uint64_t": ctypes.c_uint64,
-              "uint8_t": ctypes.c_uint8}
+              "uint8_t": ctypes.c_uint8, "float": ctypes.c_float}
     if stars == 0:
         return {None} if base == "void" else {scalar[base]}
     if stars == 1 and base == "char":

@@ -52,6 +52,7 @@ from .. import _lib
 from .._checks import check_resolution
 from .._frame import Frame
 from . import routes as _cap
+from . import display as _display
 from . import labels as _labels
 from . import passes as _passes
 from .meta import frame_meta
@@ -267,7 +268,11 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
 
     passes: names such as ["rgba", "depth", "normal", "object_index"] (each is
       enabled for this render), or None for every pass the view layers render.
-    display: also return "display", the colour-managed uint8 (H, W, 4) image.
+    display: also return "display", the colour-managed uint8 (H, W, 4) image,
+      the bytes Blender's own PNG would hold. True: blendarray applies Blender's
+      colour management (its OpenColorIO, its config) to the rgba pass where
+      that is exact, else Blender makes it; "blender": always Blender's own
+      route. meta["display_route"] says which made it ("ocio" or "blender").
     depth_background: None keeps the engine's own value where depth saw no
       geometry (1e10, 65504 or ~clip_end: see depth_background_mask); a number
       (float("inf"), float("nan"), 0.0, ...) replaces it, the same on every engine.
@@ -322,8 +327,9 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
         if depth_background is not None:
             _set_depth_background(scene, specs, out, float(depth_background))
         t2 = time.perf_counter()
+        display_route = display_why = None
         if display:
-            _, out["display"] = _cap.capture_display(scene, alloc)
+            display_route, display_why = _make_display(scene, layers, out, display, alloc)
         display_s = time.perf_counter() - t2
         t3 = time.perf_counter()
         if flows:
@@ -342,8 +348,30 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     meta.update(route=route, render_seconds=t1 - t0 - (capture_s if route == "cycles" else 0),
                 capture_seconds=capture_s, display_seconds=display_s,
                 passes={s.name: s.describe() for s in specs}, warnings=warnings)
+    if display_route:
+        meta["display_route"] = display_route
+        if display_why:
+            meta["display_fallback"] = display_why
     _add_labels(meta, scene, specs, labels, labels_s)
     return Frame(out, meta)
+
+
+def _make_display(scene, layers, out, display, alloc):
+    """out["display"]; returns (route, why Blender's route was taken or None)."""
+    if display == "blender":
+        why = "asked for (display='blender')"
+    elif "rgba" not in out:
+        why = "the rgba pass, which it is made from, was not asked for"
+    else:
+        the_plan, why = _display.plan(scene, layers)
+        if the_plan is not None:
+            rgba = out["rgba"]
+            h, w = rgba.shape[:2]
+            arr = alloc([_cap.PassSpec("display", None, None, "RGBA", h, w, "uint8")])["display"]
+            out["display"] = _display.make(the_plan, rgba, arr, scene)
+            return "ocio", None
+    _, out["display"] = _cap.capture_display(scene, alloc)
+    return "blender", why
 
 
 def _add_labels(meta, scene, specs, labels, seconds):

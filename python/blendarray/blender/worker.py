@@ -133,7 +133,9 @@ class Worker:
                 raise SceneError(f"Blender cannot open {path}: {str(e).strip()}") from None
         st = msg.get("settings") or {}
         configure(**{k: st.get(k) for k in SETTINGS})
-        self.passes, self.display = st.get("passes"), bool(st.get("display"))
+        self.passes = st.get("passes")
+        d = st.get("display")
+        self.display = d if d == "blender" else bool(d)
         self.annotations = bool(st.get("annotations"))
         # a string ("inf", "nan", "0.0"): JSON has no infinities
         db = st.get("depth_background")
