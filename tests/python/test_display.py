@@ -22,7 +22,9 @@ CASES = ([{"view": v} for v in VIEWS] + [{"view": v, "dither": 1.0} for v in VIE
             {"view": "AgX", "look": "AgX - Punchy", "exposure": 0.7, "gamma": 1.3, "dither": 1.0,
              "transparent": True},
             {"view": "Standard", "exposure": 2.5, "gamma": 0.6, "dither": 2.0},
-            {"view": "Standard", "transparent": True, "dither": 1.0}])
+            {"view": "Standard", "transparent": True, "dither": 1.0},
+            # rows across three of Blender 3.x's 64-row dither blocks and a short last one
+            {"view": "Standard", "dither": 1.0, "resolution": [40, 200]}])
 # bpy 4.2 ships no PyOpenColorIO: Blender's own route makes its display images
 NO_BINDING = {"bpy-4.2"}
 KW = dict(passes=["rgba"], engine="CYCLES", samples=2, resolution=(96, 72), setup=HOOK)
