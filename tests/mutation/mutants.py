@@ -47,7 +47,7 @@ MUTANTS = [
                    '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n',
                    '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n'
                    '    arrays["display"][0, 0, 0] ^= 1\n')],
-        "tests": [["pytest", T_RENDER, "-k", "every_pass and blender-WORKBENCH"]],
+        "tests": [["pytest", T_RENDER, "-k", "own_display_route and blender-WORKBENCH"]],
     },
     {
         "id": "display-alpha-opaque",
@@ -56,7 +56,7 @@ MUTANTS = [
                    '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n',
                    '    _lib.png_decode_rgba8_fd(fd, arrays["display"])\n'
                    '    arrays["display"][..., 3] = 255\n')],
-        "tests": [["pytest", T_RENDER, "-k", "transparent_film and blender-WORKBENCH"]],
+        "tests": [["pytest", T_RENDER, "-k", "own_display_route and blender-WORKBENCH"]],
     },
     {
         "id": "intrinsics-cx-flipped",

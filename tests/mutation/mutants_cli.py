@@ -86,10 +86,11 @@ CLI_MUTANTS = [
     # -- display, decoded by the C library's PNG reader --------------------------------
     {
         "id": "display-bgr",
-        "promise": "CLI --display is pixel for pixel Blender's colour-managed image",
+        "promise": "Blender's own display route (its PNG, decoded) is pixel for pixel its image",
         "edits": [("src/png.c", "    png_set_expand(png);\n",
                    "    png_set_expand(png);\n    png_set_bgr(png);\n")],
-        "tests": [["pytest", T_CLI, "-k", "float16_and_display"]],
+        "tests": [["pytest", "tests/python/test_render.py", "-k",
+                   "own_display_route and blender-WORKBENCH"]],
     },
     # -- decoders: row padding, values, malformed chunks (fuzz targets' checks) ---------
     {

@@ -236,3 +236,16 @@ def test_display_with_transparent_film_and_a_look(flavour, scenes, engine, tmp_p
     # of the pass (bpy 4.2, EEVEE: 190 for 0.7470703 = 190.503/255). Blender's PNG, above,
     # is the exact check; this one says the alpha is the film's, not 255.
     assert np.abs(alpha.astype(np.int16) - expect).max() <= 1
+
+
+@pytest.mark.parametrize("engine", ["WORKBENCH"])
+def test_blenders_own_display_route_equals_its_png(flavour, scenes, engine, tmp_path):
+    """display="blender" (the route blendarray falls back on: Blender saves a PNG
+    into a memfd, libpng decodes it) equals Blender's own PNG, transparent film,
+    look, exposure, gamma and dither included."""
+    f = ba.render(scenes("display"), engine=engine, passes=["rgba"], display="blender",
+                  **blender_kw(flavour))
+    assert f.meta["display_route"] == "blender"
+    _, png = reference(flavour, scenes("display"), engine, tmp_path)
+    assert np.array_equal(f["display"], png), f"{(f['display'] != png).any(-1).sum()} pixels differ"
+    assert (f["display"][..., 3] == 0).sum() > 100  # the film's alpha, not 255
