@@ -71,7 +71,7 @@ except ImportError as e:  # Ray is an optional extra
 
 import numpy as np
 
-from ._checks import check_frames, check_int, check_passes, check_resolution
+from ._checks import check_display, check_frames, check_int, check_passes, check_resolution
 from ._errors import BlendArrayError, BlenderNotFoundError, SceneError
 from ._hooks import make_spec
 from . import _protocol
@@ -142,7 +142,7 @@ def read_renders(scene=None, frames=1, passes=None, *, engine=None, samples=None
     options = {k: v for k, v in (("resources", resources), ("runtime_env", runtime_env),
                                  ("memory", memory)) if v is not None}
     kw = dict(passes=passes, engine=engine, samples=samples,
-              resolution=check_resolution(resolution), display=bool(display), denoise=denoise,
+              resolution=check_resolution(resolution), display=check_display(display), denoise=denoise,
               threads=threads, setup=make_spec(setup), seed=seed, retries=retries,
               blender=blender, python=python, timeout=timeout,
               depth_background=depth_background, annotations=bool(annotations))

@@ -42,7 +42,8 @@ except ImportError as e:  # torch is an optional extra
 
 import numpy as np
 
-from ._checks import check_frames, check_int, check_passes, check_resolution, check_scene
+from ._checks import (check_display, check_frames, check_int, check_passes, check_resolution,
+                      check_scene)
 from ._hooks import make_spec
 
 __all__ = ["RenderDataset", "Meta"]
@@ -109,7 +110,7 @@ class RenderDataset(IterableDataset):
         self.epoch = 0
         self._render_kw = dict(
             passes=check_passes(passes), engine=engine, samples=samples,
-            resolution=check_resolution(resolution), display=display, denoise=denoise,
+            resolution=check_resolution(resolution), display=check_display(display), denoise=denoise,
             threads=threads, setup=make_spec(setup), blender=blender, python=python,
             timeout=timeout, retries=retries, depth_background=depth_background,
             annotations=bool(annotations), verbose=verbose)
