@@ -259,9 +259,13 @@ def cryptomatte_id(hash_):
 DITHER_SINES, DITHER_HASH = 0, 1  # enum ba_dither_noise
 
 
+def _is_f32_image(a, channels):
+    return (a.dtype.name == "float32" and a.dtype.byteorder in "=<" and a.ndim == 3
+            and a.shape[2] == channels and a.flags.c_contiguous)
+
+
 def _rgba_f32(a, what):
-    if not (a.dtype.name == "float32" and a.dtype.byteorder in "=<" and a.ndim == 3
-            and a.shape[2] == 4 and a.flags.c_contiguous):
+    if not _is_f32_image(a, 4):
         raise ValueError(f"{what} must be a C-contiguous (H, W, 4) float32 array, not "
                          f"{a.dtype} {a.shape}")
 
@@ -306,15 +310,11 @@ class Display:
 def flow_from_vector(vector, forward=None, backward=None):
     """Fill forward and/or backward, (H, W, 2) float32 C-contiguous, with the optical
     flow (pixels, x right, y down) of Blender's Vector pass (H, W, 4) float32."""
-    def _ok(a, c):
-        return (a.dtype.name == "float32" and a.dtype.byteorder in "=<" and a.ndim == 3
-                and a.shape[2] == c and a.flags.c_contiguous)
-    if not _ok(vector, 4):
-        raise ValueError(f"flow_from_vector: vector must be a C-contiguous (H, W, 4) float32 "
-                         f"array, not {vector.dtype} {vector.shape}")
+    _rgba_f32(vector, "flow_from_vector: vector")
     h, w = vector.shape[:2]
     for name, a in (("forward", forward), ("backward", backward)):
-        if a is not None and (not _ok(a, 2) or a.shape[:2] != (h, w) or not a.flags.writeable):
+        if a is not None and (not _is_f32_image(a, 2) or a.shape[:2] != (h, w)
+                              or not a.flags.writeable):
             raise ValueError(f"flow_from_vector: {name} must be a writeable C-contiguous "
                              f"({h}, {w}, 2) float32 array, not {a.dtype} {a.shape}")
     check(lib.ba_flow_from_vector(vector.ctypes.data, h, w,

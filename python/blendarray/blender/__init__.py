@@ -244,20 +244,15 @@ def _label_passes(scene, wanted, annotations):
     return wanted, flows, need
 
 
-def _add_flows(specs, out, flows, alloc):
+def _add_flows(out, flows, alloc):
     """Compute the flow passes asked for from the captured vector passes (C)."""
-    made = []
-    for f in flows:
-        prefix = f[:len(f) - len(f.rpartition("/")[2])]
-        vec = out[prefix + "vector"]
-        h, w = vec.shape[:2]
-        made.append(_cap.PassSpec(f, None, "Vector", "XY", h, w, "float32"))
+    vectors = [out[f[:len(f) - len(f.rpartition("/")[2])] + "vector"] for f in flows]
+    made = [_cap.PassSpec(f, None, "Vector", "XY", v.shape[0], v.shape[1], "float32")
+            for f, v in zip(flows, vectors)]
     arrays = alloc(made)
-    for s in made:
-        prefix = s.name[:len(s.name) - len(s.name.rpartition("/")[2])]
+    for s, v in zip(made, vectors):
         fwd = s.name.endswith("flow_forward")
-        _lib.flow_from_vector(out[prefix + "vector"], arrays[s.name] if fwd else None,
-                              None if fwd else arrays[s.name])
+        _lib.flow_from_vector(v, arrays[s.name] if fwd else None, None if fwd else arrays[s.name])
         out[s.name] = arrays[s.name]
     return made
 
@@ -333,7 +328,7 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
         display_s = time.perf_counter() - t2
         t3 = time.perf_counter()
         if flows:
-            specs = specs + _add_flows(specs, out, flows, alloc)
+            specs = specs + _add_flows(out, flows, alloc)
         labels = None
         if annotations:
             key = _labels.INSTANCE_PASS if len(layers) == 1 else f"{layers[0]}/{_labels.INSTANCE_PASS}"

@@ -8,7 +8,7 @@ Blender that rendered, through the PyOpenColorIO binding that Blender ships
 Blender), with the group of transforms Blender builds (exposure, look, view,
 display, gamma), on row blocks in several threads. Blender's steps around it
 (predivide, straight alpha, dither, rounding) are C (ba_display_predivide,
-ba_display_to_u8). Where this cannot be exact (a curve mapping, the
+ba_display_rows). Where this cannot be exact (a curve mapping, the
 compositor or sequencer making the image, white balance, several view
 layers, no matching PyOpenColorIO), Blender's own route makes the image, and
 frame.meta["display_route"] says which did ("ocio" or "blender", with
@@ -28,7 +28,9 @@ import numpy as np
 from .. import _lib
 
 _F = np.float32
-_state = {}  # "ocio": (module, None) or (None, why); "pool"; processors by settings
+_state = {}  # "ocio", "config": (value, None) or (None, why); "display": (key, Display);
+            # thread pools by size; "scratch": each thread's block buffer
+_processors = {}  # CPU processors by colour-management settings
 
 
 def _ocio():
@@ -150,10 +152,10 @@ def plan(scene, layer_names):
     if noise is None:
         return None, f"Blender {bpy.app.version_string}'s dither noise is not known to blendarray"
     key = (vs.view_transform, vs.look, vs.exposure, vs.gamma, ds.display_device)
-    cpu = _state.get(key)
+    cpu = _processors.get(key)
     if cpu is None:
         try:
-            cpu = _state[key] = _processor(ocio, config, *key)
+            cpu = _processors[key] = _processor(ocio, config, *key)
         except Exception as e:
             return None, f"OpenColorIO cannot make the view transform {key[0]!r}: {e}"
     return (cpu, dither, noise), None
@@ -211,10 +213,11 @@ def make(the_plan, rgba, out, scene):
     (C), all three without the GIL."""
     cpu, dither, noise = the_plan
     h, w = rgba.shape[:2]
-    key = ("display", h, w, dither, noise)
-    disp = _state.get(key)
-    if disp is None:
-        disp = _state[key] = _lib.Display(h, w, dither, noise)
+    key = (h, w, dither, noise)
+    last = _state.get("display")
+    if last is None or last[0] != key:  # only the last: its noise table is a float a pixel
+        last = _state["display"] = (key, _lib.Display(h, w, dither, noise))
+    disp = last[1]
     local = _state.setdefault("scratch", threading.local())
 
     def block(y0):
