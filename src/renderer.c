@@ -146,10 +146,13 @@ static int finish_start(ba_renderer *r, worker *w)
     return err;
 }
 
-static int spawn_and_init(ba_renderer *r, worker *w)
+/* Run w and send it its init. *died: it ran, but was gone before it took the init. */
+static int spawn_and_init(ba_renderer *r, worker *w, int *died)
 {
     int err = ba_worker_spawn(w, &r->cmd, &r->e);
+    *died = 0;
     if (err == BA_OK && ba_worker_send(w, r->init_msg, NULL, 0) != BA_OK) {
+        *died = 1;
         err = ba_worker_failed(w, r->o.verbose, NULL, "starting", &r->e);
         ba_worker_stop(w, 1, r->o.verbose);
     }
@@ -162,7 +165,8 @@ static int spawn_and_init(ba_renderer *r, worker *w)
 static int start_worker(ba_renderer *r, worker *w)
 {
     for (;;) {
-        int err = w->pid == 0 ? spawn_and_init(r, w) : BA_OK;
+        int died;
+        int err = w->pid == 0 ? spawn_and_init(r, w, &died) : BA_OK;
         if (err == BA_OK && w->starting) err = finish_start(r, w);
         if (err == BA_EINTR) return err; /* resumed later, still counting */
         if (err != BA_EWORKER || w->start_failures >= r->o.retries) {
@@ -433,8 +437,18 @@ int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts)
     int err = setup(r, opts);
     if (err != BA_OK) return err;
     ba_sweep_stale(ba_tmp_root());
-    /* every worker starts loading at once; then each is waited for */
-    for (int i = 0; i < r->nw && err == BA_OK; i++) err = spawn_and_init(r, &r->w[i]);
+    /* every worker starts loading at once; then each is waited for. One that died
+     * at once (before it took its init; not one that could not be run) is a start
+     * failure like any other: counted here, started again by ba_renderer_start
+     * within `retries`. */
+    for (int i = 0; i < r->nw && err == BA_OK; i++) {
+        int died;
+        err = spawn_and_init(r, &r->w[i], &died);
+        if (died && r->o.retries > 0) {
+            r->w[i].start_failures++;
+            err = BA_OK;
+        }
+    }
     return err == BA_OK ? ba_renderer_start(r) : err;
 }
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import blendarray as ba
-from support import PACKAGE_DIR, ROOT, user_env
+from support import BUILD_DIR, PACKAGE_DIR, ROOT, user_env
 from test_bad_input import ROGUE, ROGUE_CASES, _blenders_with_tmpdir
 
 HOOKS = os.path.join(ROOT, "tests", "cli", "fault_hooks.py")
@@ -552,14 +552,22 @@ def test_random_worker_kills_over_200_frames_lose_nothing(cli, demo_blend, tmp_p
             assert same(z[name], np.stack([f[name] for f in want])), name
 
 
-def test_worker_killed_while_starting_is_started_again(cli, demo_blend, tmp_path):
+SLOW_FIRST_SEND = os.path.join(BUILD_DIR, "tests", "c", "slow_first_send.so")
+
+
+@pytest.mark.parametrize("before_init", [False, True], ids=["loading", "before-its-init"])
+def test_worker_killed_while_starting_is_started_again(cli, demo_blend, tmp_path, before_init):
     """A Blender SIGKILLed while it starts (before it rendered anything) is a start
-    failure: started again within --retries, and every frame comes out."""
+    failure: started again within --retries, and every frame comes out. Killed
+    while it loads, or before the CLI could even send it its init (the CLI's
+    first send held back by tests/c/slow_first_send.c)."""
     out = tmp_path / "out.npz"
     args = ["render", demo_blend(), "-n", "3", "-p", "rgba", "-e", "cycles", "-s", "1",
             "--size", "32x24", "--setup", os.path.join(ROOT, "tests", "cli", "randomize.py"),
             "-w", "1", "--retries", "1", "-q", "-o", out]
-    with Cli(cli, args, tmp_path) as run:
+    env = {"LD_PRELOAD": SLOW_FIRST_SEND, "SLOW_FIRST_SEND": "2"} if before_init else None
+    started = time.time()
+    with Cli(cli, args, tmp_path, env=env) as run:
         first, deadline = None, time.time() + 60
         while first is None and time.time() < deadline and run.p.poll() is None:
             pids = _workers(run.tmp)
@@ -568,8 +576,12 @@ def test_worker_killed_while_starting_is_started_again(cli, demo_blend, tmp_path
             else:
                 time.sleep(0.002)
         assert first, "no Blender started"
+        if not before_init:
+            time.sleep(0.3)  # the CLI sends the init right after the spawn: it has gone now
         os.kill(first, signal.SIGKILL)
         assert not (run.marks / f"rendering-{first}").exists(), "killed too late: it rendered"
+        if before_init:
+            assert time.time() - started < 1.5, "killed too late: its init may have gone"
         assert run.wait(120) == 0, run.stderr
         run.assert_clean()
     rendered = [n for n in os.listdir(run.marks) if n.startswith("rendering-")]

@@ -179,6 +179,13 @@ CLI_MUTANTS = [
         "tests": [["pytest", T_FAULTS, "-k", "killed_while_starting"]],
     },
     {
+        "id": "died-before-init-not-retried",
+        "promise": "a worker gone before it took its init is started again (within --retries)",
+        "edits": [("src/renderer.c", "        if (died && r->o.retries > 0) {",
+                   "        if (died && r->o.retries > 0 && 0) {")],
+        "tests": [["pytest", T_FAULTS, "-k", "before-its-init"]],
+    },
+    {
         "id": "cancel-never-waits",
         "promise": "leaving frames() early waits out the frames in flight, the workers stay warm",
         "edits": [("src/renderer.c", "        if (!wait || !any_inflight(r)) break;",
