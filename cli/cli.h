@@ -22,9 +22,9 @@ int cli_find_package(char *out, size_t cap);
  * the default Python of the bpy flavour. buf holds the path. */
 const char *cli_default_python(char *buf, size_t cap);
 
-/* The whole member `name` of the zip (.npz) at path, NUL-terminated, into a
- * malloc'd *text (inspect.c). BA_EIO: not a readable zip; BA_ENOCHANNEL: no
- * such member; BA_ERANGE: over 1 GiB; BA_EFORMAT, BA_ENOMEM. */
+/* The whole member `name` of the .npz at path, NUL-terminated, into a
+ * malloc'd *text (ba_npz_read_bytes; inspect.c). BA_ENOCHANNEL: no such
+ * member; else ba_npz_read_open's and ba_npz_read_bytes' errors. */
 int cli_npz_member(const char *path, const char *name, char **text, size_t *len);
 
 /* "blendarray: <message>\n" on stderr; returns 1. */

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <zip.h>
 
 #include "cli.h"
 #include "elements.h"
@@ -221,41 +220,22 @@ static int inspect_npy(const char *path, int fd, size_t size)
 /*  meta.json of an .npz                                                   */
 /* ---------------------------------------------------------------------- */
 
-#define MEMBER_MAX ((zip_uint64_t)1 << 30) /* 1 GiB of JSON: more is not metadata */
-
 int cli_npz_member(const char *path, const char *name, char **text, size_t *len)
 {
     *text = NULL;
     *len = 0;
-    int zerr = 0;
-    zip_t *z = zip_open(path, ZIP_RDONLY, &zerr);
-    if (!z) return BA_EIO;
-    zip_int64_t idx = zip_name_locate(z, name, 0);
-    zip_stat_t st;
-    int err = BA_OK;
-    if (idx < 0) {
-        err = BA_ENOCHANNEL;
-    } else if (zip_stat_index(z, (zip_uint64_t)idx, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE)) {
-        err = BA_EFORMAT;
-    } else if (st.size > MEMBER_MAX) {
-        err = BA_ERANGE;
-    } else {
-        char *buf = malloc((size_t)st.size + 1);
-        zip_file_t *f = buf ? zip_fopen_index(z, (zip_uint64_t)idx, 0) : NULL;
-        zip_int64_t got = f ? zip_fread(f, buf, st.size) : -1;
-        if (f) zip_fclose(f);
-        if (!buf) {
-            err = BA_ENOMEM;
-        } else if (got < 0 || (zip_uint64_t)got != st.size) {
-            free(buf);
-            err = BA_EFORMAT;
-        } else {
-            buf[st.size] = '\0';
-            *text = buf;
-            *len = (size_t)st.size;
+    ba_npz_reader *rd = NULL;
+    int err = ba_npz_read_open(&rd, path);
+    if (err != BA_OK) return err;
+    err = BA_ENOCHANNEL;
+    for (int i = 0; i < ba_npz_count(rd); ++i)
+        if (strcmp(ba_npz_name(rd, i), name) == 0) {
+            void *data;
+            err = ba_npz_read_bytes(rd, i, &data, len);
+            *text = data;
+            break;
         }
-    }
-    zip_discard(z);
+    ba_npz_read_close(rd);
     return err;
 }
 

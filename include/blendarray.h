@@ -436,6 +436,18 @@ BA_API int ba_npz_is_array(const ba_npz_reader *r, int index);
  *  On failure *data is NULL. */
 BA_API int ba_npz_read(ba_npz_reader *r, int index, ba_npy_info *info, void **data);
 
+/*! ba_npz_read_bytes() : member `index` as it is stored, whatever it is (a
+ *  "meta.json", or an .npy file whole, header included): *data is malloc'd
+ *  (free() it), *size bytes followed by a '\0' not counted in *size (so
+ *  text can be used as a C string). The CRC is checked (BA_EFORMAT). On
+ *  failure *data is NULL and *size 0.
+ *
+ *  Both readers take a member's size from the zip's directory and refuse
+ *  one its compressed bytes cannot hold (BA_EFORMAT): nothing is allocated
+ *  on a lying size. Members must be stored or deflated, as np.savez and
+ *  np.savez_compressed write them. */
+BA_API int ba_npz_read_bytes(ba_npz_reader *r, int index, void **data, size_t *size);
+
 /*! ba_npz_read_close() : NULL ok. */
 BA_API void ba_npz_read_close(ba_npz_reader *r);
 

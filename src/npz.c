@@ -12,8 +12,10 @@
  *
  * Reader: any zip whose members are .npy files, as np.savez and
  * np.savez_compressed write; every member is checked against its header.
- * Other members (blendarray's meta.json) are listed, and told apart by
- * ba_npz_is_array(). */
+ * Other members (blendarray's meta.json) are listed, told apart by
+ * ba_npz_is_array(), and read as bytes by ba_npz_read_bytes(). Sizes come
+ * from the zip's directory, checked against what its compressed bytes can
+ * hold before anything is allocated. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -351,6 +353,7 @@ struct ba_npz_reader {
     zip_uint64_t *index; /* zip entry of each member */
     char **names;        /* without ".npy" */
     unsigned char *npy;  /* 1: the member's name ends in ".npy" */
+    uint64_t file_size;  /* no member's compressed bytes are more */
 };
 
 void ba_npz_read_close(ba_npz_reader *r)
@@ -373,6 +376,7 @@ int ba_npz_read_open(ba_npz_reader **out, const char *path)
     if (S_ISREG(st.st_mode) && st.st_size == 0) return BA_EFORMAT; /* libzip: "empty archive" */
     ba_npz_reader *r = calloc(1, sizeof *r);
     if (!r) return BA_ENOMEM;
+    r->file_size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
     int zerr = 0;
     r->za = zip_open(path, ZIP_RDONLY, &zerr);
     if (!r->za) {
@@ -451,22 +455,83 @@ static int read_exact(zip_file_t *zf, void *buf, uint64_t size)
     return BA_OK;
 }
 
+/* Member zi's size as its directory entry states it, refused where its
+ * compressed bytes could not hold that much: those lie within the file;
+ * stored, the two sizes are equal; deflated, at most 1032 to 1 (deflate's
+ * limit). A lying directory must not make a reader allocate gigabytes.
+ * Other methods: not what NumPy writes. */
+static int member_size(ba_npz_reader *r, zip_uint64_t zi, uint64_t *size)
+{
+    zip_stat_t sb;
+    zip_stat_init(&sb);
+    if (zip_stat_index(r->za, zi, 0, &sb) != 0) return zip_error_to_ba(zip_get_error(r->za));
+    if (!(sb.valid & ZIP_STAT_SIZE) || !(sb.valid & ZIP_STAT_COMP_SIZE) ||
+        !(sb.valid & ZIP_STAT_COMP_METHOD))
+        return BA_EFORMAT;
+    if (sb.comp_size > r->file_size) return BA_EFORMAT;
+    if (sb.comp_method == ZIP_CM_STORE) {
+        if (sb.size != sb.comp_size) return BA_EFORMAT;
+    } else if (sb.comp_method == ZIP_CM_DEFLATE) {
+        if (sb.comp_size > UINT64_MAX / 2048 || sb.size > sb.comp_size * 1032 + 1024)
+            return BA_EFORMAT;
+    } else {
+        return BA_EFORMAT;
+    }
+    if (sb.size > SIZE_MAX - 1) return BA_EOVERFLOW;
+    *size = sb.size;
+    return BA_OK;
+}
+
+/* Read on past the end: libzip checks the member's CRC there. */
+static int read_to_end(zip_file_t *zf)
+{
+    char extra;
+    zip_int64_t got = zip_fread(zf, &extra, 1);
+    if (got == 0) return BA_OK;
+    return got < 0 ? zip_error_to_ba(zip_file_get_error(zf)) : BA_EFORMAT;
+}
+
+int ba_npz_read_bytes(ba_npz_reader *r, int index, void **data, size_t *size)
+{
+    if (data) *data = NULL;
+    if (size) *size = 0;
+    if (!r || !data || !size || index < 0 || index >= r->count) return BA_EINVAL;
+    uint64_t n;
+    int err = member_size(r, r->index[index], &n);
+    if (err != BA_OK) return err;
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) return BA_ENOMEM;
+    zip_file_t *zf = zip_fopen_index(r->za, r->index[index], 0);
+    if (!zf) {
+        free(buf);
+        return zip_error_to_ba(zip_get_error(r->za));
+    }
+    err = read_exact(zf, buf, n);
+    if (err == BA_OK) err = read_to_end(zf);
+    zip_fclose(zf);
+    if (err != BA_OK) {
+        free(buf);
+        return err;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *size = (size_t)n;
+    return BA_OK;
+}
+
 int ba_npz_read(ba_npz_reader *r, int index, ba_npy_info *info, void **data)
 {
     if (data) *data = NULL;
     if (!r || !info || !data || index < 0 || index >= r->count) return BA_EINVAL;
     zip_uint64_t zi = r->index[index];
-    zip_stat_t sb;
-    zip_stat_init(&sb);
-    if (zip_stat_index(r->za, zi, 0, &sb) != 0) return zip_error_to_ba(zip_get_error(r->za));
-    if (!(sb.valid & ZIP_STAT_SIZE)) return BA_EFORMAT;
-    uint64_t size = sb.size;
+    uint64_t size;
+    int err = member_size(r, zi, &size);
+    if (err != BA_OK) return err;
     if (size < 10) return BA_EFORMAT;
 
     zip_file_t *zf = zip_fopen_index(r->za, zi, 0);
     if (!zf) return zip_error_to_ba(zip_get_error(r->za));
 
-    int err;
     char *header = NULL;
     void *buf = NULL;
     unsigned char prefix[12];
@@ -520,13 +585,7 @@ int ba_npz_read(ba_npz_reader *r, int index, ba_npy_info *info, void **data)
         goto out;
     }
     if ((err = read_exact(zf, buf, info->nbytes)) != BA_OK) goto out;
-    /* read to the end: libzip checks the CRC there */
-    char extra;
-    zip_int64_t got = zip_fread(zf, &extra, 1);
-    if (got != 0) {
-        err = got < 0 ? zip_error_to_ba(zip_file_get_error(zf)) : BA_EFORMAT;
-        goto out;
-    }
+    if ((err = read_to_end(zf)) != BA_OK) goto out;
     *data = buf;
     buf = NULL;
     err = BA_OK;

@@ -344,6 +344,21 @@ static void test_other_members(void)
         ba_npy_info info;
         void *data = NULL;
         CHECK_RC(ba_npz_read(r, 1, &info, &data), BA_EFORMAT); /* not an .npy */
+        /* any member as stored, NUL-terminated: the text, an .npy whole */
+        size_t size = 1;
+        CHECK_RC(ba_npz_read_bytes(r, 1, &data, &size), BA_OK);
+        CHECK_INT(size, sizeof text - 1);
+        if (data) CHECK(memcmp(data, text, sizeof text) == 0); /* its '\0' too */
+        free(data);
+        CHECK_RC(ba_npz_read_bytes(r, 0, &data, &size), BA_OK);
+        CHECK_INT(size, 128 + 4);
+        if (data) CHECK(memcmp(data, "\x93NUMPY", 6) == 0 && memcmp((char *)data + 128, x, 4) == 0);
+        free(data);
+        CHECK_RC(ba_npz_read_bytes(r, 2, &data, &size), BA_EINVAL);
+        CHECK(data == NULL && size == 0);
+        CHECK_RC(ba_npz_read_bytes(NULL, 0, &data, &size), BA_EINVAL);
+        CHECK_RC(ba_npz_read_bytes(r, 0, NULL, &size), BA_EINVAL);
+        CHECK_RC(ba_npz_read_bytes(r, 0, &data, NULL), BA_EINVAL);
         ba_npz_read_close(r);
         unlink(path);
         free(path);
@@ -351,6 +366,72 @@ static void test_other_members(void)
     unlink(json);
     free(json);
     CHECK_INT(fx_count_entries(g_dir), 0);
+}
+
+/* Numpy's archive with the directory's size of its first member ("a.npy",
+ * 0x98 bytes) replaced by `size`, and its compressed size by `comp` unless 0. */
+static void write_lying(const char *path, const unsigned char *fx, size_t n, uint32_t size,
+                        uint32_t comp)
+{
+    uint8_t buf[sizeof fx_savez];
+    REQUIRE(n <= sizeof buf);
+    memcpy(buf, fx, n);
+    uint8_t *cd = memmem(buf, n, "PK\x01\x02", 4); /* its central directory entry */
+    REQUIRE(cd && cd[24] == 0x98);
+    memcpy(cd + 24, &size, 4); /* little-endian, as zip */
+    if (comp) memcpy(cd + 20, &comp, 4);
+    CHECK_INT(fx_write_file(path, buf, n), 0);
+}
+
+/* 1 when both readers refuse member 0 of path with BA_EFORMAT */
+static int refused(const char *path)
+{
+    ba_npz_reader *r = NULL;
+    if (ba_npz_read_open(&r, path) != BA_OK) return 0;
+    ba_npy_info info;
+    void *data = NULL;
+    size_t size;
+    int a = ba_npz_read(r, 0, &info, &data);
+    free(data);
+    int b = ba_npz_read_bytes(r, 0, &data, &size);
+    free(data);
+    ba_npz_read_close(r);
+    if (a != BA_EFORMAT || b != BA_EFORMAT)
+        T_REPORT("%s: ba_npz_read %s, ba_npz_read_bytes %s", path, ba_strerror(a), ba_strerror(b));
+    return a == BA_EFORMAT && b == BA_EFORMAT;
+}
+
+/* A directory that states more than the member holds: refused, and a size
+ * its compressed bytes cannot hold refused before anything is allocated
+ * (checked where memory is capped: a sanitized build maps terabytes of shadow) */
+static void test_lying_sizes(void)
+{
+    char *path = fx_join(g_dir, "lying.npz"), *huge = fx_join(g_dir, "huge.npz");
+    write_lying(path, fx_savez, sizeof fx_savez, 0x99, 0); /* stored: sizes must agree */
+    CHECK(refused(path));
+    write_lying(path, fx_savez_compressed, sizeof fx_savez_compressed, 0x99, 0);
+    CHECK(refused(path)); /* plausible, but the data ends early */
+    /* huge: deflated; stored; stored with a compressed size past the file's end */
+    for (int k = 0; k < 3; ++k) {
+        write_lying(huge, k ? fx_savez : fx_savez_compressed,
+                    k ? sizeof fx_savez : sizeof fx_savez_compressed, 0xfffffff0u,
+                    k == 2 ? 0xfffffff0u : 0);
+        CHECK(refused(huge));
+#if !defined(__SANITIZE_ADDRESS__)
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct rlimit rl = {(rlim_t)1 << 30, (rlim_t)1 << 30};
+            _exit(setrlimit(RLIMIT_AS, &rl) != 0 ? 2 : refused(huge) ? 0 : 1);
+        }
+        int status = 0;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* 1: ENOMEM, it tried */
+#endif
+    }
+    unlink(path);
+    unlink(huge);
+    free(path);
+    free(huge);
 }
 
 /* ba_file_*: whole files or nothing */
@@ -517,6 +598,7 @@ int main(void)
     RUN(test_corrupt);
     RUN(test_roundtrip);
     RUN(test_other_members);
+    RUN(test_lying_sizes);
     RUN(test_file_writer);
     RUN(test_failures_leave_nothing);
     fx_rmdir(g_dir);

@@ -123,6 +123,25 @@ CLI_MUTANTS = [
                    "if (0) {")],
         "tests": [["sh", "-c", "ninja -C build/dev tests/c/test_exr >/dev/null && build/dev/tests/c/test_exr"]],
     },
+    {
+        "id": "npz-deflate-size-trusted",
+        "promise": "a deflated .npz member whose stated size its bytes cannot hold is refused unread",
+        "edits": [("src/npz.c", "sb.size > sb.comp_size * 1032 + 1024)",
+                   "sb.size > sb.comp_size * 1032 + 1024 + UINT32_MAX)")],
+        "tests": [["sh", "-c", "ninja -C build/dev tests/c/test_npz >/dev/null && build/dev/tests/c/test_npz"]],
+    },
+    {
+        "id": "npz-compressed-size-trusted",
+        "promise": "an .npz member said to hold more bytes than the file is refused unread",
+        "edits": [("src/npz.c", "    if (sb.comp_size > r->file_size) return BA_EFORMAT;", "")],
+        "tests": [["sh", "-c", "ninja -C build/dev tests/c/test_npz >/dev/null && build/dev/tests/c/test_npz"]],
+    },
+    {
+        "id": "npz-bytes-unterminated",
+        "promise": "ba_npz_read_bytes ends the member's bytes with a NUL (meta.json used as a string)",
+        "edits": [("src/npz.c", "    buf[n] = '\\0';", "    buf[n] = 'x';")],
+        "tests": [["sh", "-c", "ninja -C build/dev tests/c/test_npz >/dev/null && build/dev/tests/c/test_npz"]],
+    },
     # -- issue 9: one consumer of the worker protocol, in C ------------------------------
     {
         "id": "cli-params-ignored",
