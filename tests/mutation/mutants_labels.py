@@ -104,6 +104,21 @@ LABEL_MUTANTS = [
         "tests": [["pytest", "tests/python/test_torch.py", "-k", "annotations"]],
     },
     {
+        "id": "capture-derives-nothing",
+        "promise": "bab.capture() makes display, flow and annotations as bab.render() does",
+        "edits": [("python/blendarray/blender/__init__.py",
+                   "    specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations)\n    meta = frame_meta(scene, layers)\n    meta.update(route=\"exr\"",
+                   "    specs, derived = _derive(scene, layers, specs, out, alloc, display, [], False)\n    meta = frame_meta(scene, layers)\n    meta.update(route=\"exr\"")],
+        "tests": [["pytest", "tests/python/test_inblender.py"]],
+    },
+    {
+        "id": "capture-error-without-hint",
+        "promise": "capture(annotations=True) of a render without the Cryptomatte pass says what to enable",
+        "edits": [("python/blendarray/blender/__init__.py", '"use_pass_cryptomatte_object, use_pass_vector) before rendering, or "',
+                   '"use_pass_vector) before rendering, or "')],
+        "tests": [["pytest", "tests/python/test_inblender.py"]],
+    },
+    {
         "id": "png-save-drops-a-channel",
         "promise": "ba_png_save writes every channel it is given",
         "edits": [("src/pngwrite.c", "PNG_COLOR_TYPE_RGB_ALPHA", "PNG_COLOR_TYPE_RGB")],

@@ -321,34 +321,45 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
         out = {s.name: arrays[s.name] for s in specs}
         if depth_background is not None:
             _set_depth_background(scene, specs, out, float(depth_background))
-        t2 = time.perf_counter()
-        display_route = display_why = None
-        if display:
-            display_route, display_why = _make_display(scene, layers, out, display, alloc)
-        display_s = time.perf_counter() - t2
-        t3 = time.perf_counter()
-        if flows:
-            specs = specs + _add_flows(out, flows, alloc)
-        labels = None
-        if annotations:
-            key = _labels.INSTANCE_PASS if len(layers) == 1 else f"{layers[0]}/{_labels.INSTANCE_PASS}"
-            w, h = _cap.output_size(scene)
-            labels = _labels.annotate(scene, out[key], w, h)
-        labels_s = time.perf_counter() - t3
+        specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations)
     finally:
         if not keep_settings:
             _restore(undo)
         _restore(fixes)  # always: the next render warns again, so every frame's meta says it
     meta = frame_meta(scene, layers)
     meta.update(route=route, render_seconds=t1 - t0 - (capture_s if route == "cycles" else 0),
-                capture_seconds=capture_s, display_seconds=display_s,
-                passes={s.name: s.describe() for s in specs}, warnings=warnings)
-    if display_route:
-        meta["display_route"] = display_route
-        if display_why:
-            meta["display_fallback"] = display_why
-    _add_labels(meta, scene, specs, labels, labels_s)
+                capture_seconds=capture_s, passes={s.name: s.describe() for s in specs},
+                warnings=warnings, **derived)
     return Frame(out, meta)
+
+
+def _derive(scene, layers, specs, out, alloc, display, flows, annotations):
+    """What is made from the captured passes, the same after render() and
+    capture(): the display image, the flows, the annotations. Returns the specs
+    with the flows added, and the metadata to add."""
+    meta = {}
+    t0 = time.perf_counter()
+    if display:
+        meta["display_route"], why = _make_display(scene, layers, out, display, alloc)
+        if why:
+            meta["display_fallback"] = why
+    meta["display_seconds"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    if flows:
+        specs = specs + _add_flows(out, flows, alloc)
+    labels = None
+    if annotations:
+        key = _labels.INSTANCE_PASS if len(layers) == 1 else f"{layers[0]}/{_labels.INSTANCE_PASS}"
+        w, h = _cap.output_size(scene)
+        labels = _labels.annotate(scene, out[key], w, h)
+    kinds = sorted({k for s in specs for k, (prefix, _) in _passes.CRYPTO.items()
+                    if (s.blender_name or "").startswith(prefix)})
+    if kinds:
+        meta["cryptomatte"] = _labels.manifests(scene, kinds)
+    if labels is not None:
+        meta["annotations"] = labels
+        meta["annotation_seconds"] = time.perf_counter() - t1
+    return specs, meta
 
 
 def _make_display(scene, layers, out, display, alloc):
@@ -369,33 +380,38 @@ def _make_display(scene, layers, out, display, alloc):
     return "blender", why
 
 
-def _add_labels(meta, scene, specs, labels, seconds):
-    """The annotations and the manifests of the Cryptomatte passes captured."""
-    kinds = sorted({k for s in specs for k, (prefix, _) in _passes.CRYPTO.items()
-                    if (s.blender_name or "").startswith(prefix)})
-    if kinds:
-        meta["cryptomatte"] = _labels.manifests(scene, kinds)
-    if labels is not None:
-        meta["annotations"] = labels
-        meta["annotation_seconds"] = seconds
-
-
-def capture(passes=None, display=False, scene=None, alloc=None):
+def capture(passes=None, display=False, scene=None, alloc=None, annotations=False):
     """The passes of the render that just finished ('Render Result'), as a Frame.
 
-    Only passes that render produced can be captured (enable them before rendering).
+    Only passes that render produced can be captured (enable them before
+    rendering). display, annotations and the flow passes as in render(), made
+    from what the render produced: annotations need its Cryptomatte object
+    pass (view layer: use_pass_cryptomatte_object), flows its Vector pass.
     """
     scene = scene or bpy.context.scene
     wanted = _wanted_list(passes)
     layers = _rendering_layers(scene)
+    wanted, flows, need = _label_passes(scene, wanted, annotations)
     aovs = {ln: {a.name for a in getattr(scene.view_layers[ln], "aovs", ())} for ln in layers}
     alloc = alloc or _cap.numpy_alloc
     t0 = time.perf_counter()
-    specs, arrays = _cap.capture_exr(scene, wanted, layers, aovs, alloc)
-    out = {s.name: arrays[s.name] for s in specs}
-    if display:
-        _, out["display"] = _cap.capture_display(scene, alloc)
+    try:
+        specs, arrays = _cap.capture_exr(scene, wanted, layers, aovs, alloc)
+        out = {s.name: arrays[s.name] for s in specs}
+        missing = [n for n in need if (n if len(layers) == 1 or "/" in n
+                                       else f"{layers[0]}/{n}") not in out]
+        if missing:
+            raise PassError(f"the render that finished has no {missing[0]} pass")
+    except PassError as e:
+        if not any(n.rpartition("/")[2] in str(e) for n in need):
+            raise  # another pass's error
+        raise PassError(f"{e}; {'annotations' if annotations else 'flow'} come from the "
+                        f"passes {', '.join(need)}: enable them (view layer: "
+                        "use_pass_cryptomatte_object, use_pass_vector) before rendering, or "
+                        "use render(), which does", e.available) from None
+    capture_s = time.perf_counter() - t0
+    specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations)
     meta = frame_meta(scene, layers)
-    meta.update(route="exr", capture_seconds=time.perf_counter() - t0,
-                passes={s.name: s.describe() for s in specs})
+    meta.update(route="exr", capture_seconds=capture_s,
+                passes={s.name: s.describe() for s in specs}, **derived)
     return Frame(out, meta)

@@ -38,6 +38,34 @@ for name in frame:
     assert np.array_equal(frame[name].view(np.uint8), again[name].view(np.uint8)), name
 assert again.meta["route"] == "exr"
 
+# capture() derives what render() derives (display, flow, annotations), the same
+# from the same render: render() keeps its pass settings, Blender renders again.
+kw = dict(passes=["rgba", "flow_forward"], display=True, annotations=True)
+frame = bab.render(keep_settings=True, **kw)
+bpy.ops.render.render()
+again = bab.capture(**kw)
+assert set(again) == set(frame) >= {"rgba", "flow_forward", "display", "cryptomatte_object_00",
+                                    "vector"}, (list(frame), list(again))
+for name in frame:
+    assert np.array_equal(frame[name].view(np.uint8), again[name].view(np.uint8)), name
+for key in ("annotations", "cryptomatte", "display_route"):
+    assert again.meta[key] == frame.meta[key], key
+assert "RedCube" in {a["name"] for a in again.meta["annotations"]["instances"]}, again.meta
+# a render without the Cryptomatte pass: capture says what to enable
+vl.use_pass_cryptomatte_object = False
+bpy.ops.render.render()
+try:
+    bab.capture(passes=["rgba"], annotations=True)
+    raise AssertionError("annotations captured without a Cryptomatte pass")
+except PassError as e:
+    assert "use_pass_cryptomatte_object" in str(e) and "cryptomatte_object_00" in str(e), str(e)
+try:
+    bab.capture(annotations=True)  # every pass the render produced: not that one
+    raise AssertionError("annotations captured without a Cryptomatte pass")
+except PassError as e:
+    assert "use_pass_cryptomatte_object" in str(e), str(e)
+vl.use_pass_vector = False
+
 # display: uint8 RGBA; its alpha is the rgba pass's alpha in 8 bits (transparent
 # film: 0 where no object is; test_render.py compares display with Blender's PNG).
 scene.render.film_transparent = True
