@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "blendarray.h"
+#include "fuzz_memfd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,17 +45,8 @@ static void check_member(ba_npz_reader *r, int i)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("npz_fuzzer", MFD_CLOEXEC);
+    int fd = fuzz_memfd("npz-fuzz", data, size, MFD_CLOEXEC);
     if (fd < 0) return 0;
-    size_t off = 0;
-    while (off < size) {
-        ssize_t w = write(fd, data + off, size - off);
-        if (w <= 0) {
-            close(fd);
-            return 0;
-        }
-        off += (size_t)w;
-    }
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     ba_npz_reader *r = NULL;

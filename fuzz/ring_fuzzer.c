@@ -7,22 +7,14 @@
 #include <unistd.h>
 
 #include "blendarray.h"
+#include "fuzz_memfd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("ring-fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int fd = fuzz_memfd("ring-fuzz", data, size, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return 0;
-    size_t off = 0;
-    while (off < size) {
-        ssize_t n = write(fd, data + off, size - off);
-        if (n <= 0) {
-            close(fd);
-            return 0;
-        }
-        off += (size_t)n;
-    }
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
         close(fd);
         return 0;
