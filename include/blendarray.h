@@ -845,6 +845,16 @@ BA_API uint32_t ba_cryptomatte_hash(const char *name, size_t len);
  *  Cryptomatte specification compute it. */
 BA_API uint32_t ba_cryptomatte_id(uint32_t hash);
 
+/*! ba_cryptomatte_coverage() : add to out (height * width floats, packed)
+ *  the coverage of `id` (the bits of its float in the pass: ba_cryptomatte_id)
+ *  in one Cryptomatte pass, (height, width, 4) packed float32 holding two
+ *  ranks per pixel (id, coverage, id, coverage). Summed over every pass of
+ *  a kind (_00, _01, ...) into a zeroed out: the fraction of each pixel the
+ *  object covers, the soft mask (matte) that Blender's Cryptomatte node
+ *  makes. */
+BA_API int ba_cryptomatte_coverage(float *out, const float *pass, size_t height, size_t width,
+                                   uint32_t id);
+
 /*! ba_flow_from_vector() : Blender's Vector pass (H, W, 4) to optical flow
  *  in image convention (pixels, x right, y down), (H, W, 2) each, packed.
  *  Blender stores, per pixel, (X, Y) = where the surface was in the previous

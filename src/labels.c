@@ -513,3 +513,22 @@ int ba_flow_from_vector(const float *vector, size_t height, size_t width, float 
     }
     return BA_OK;
 }
+
+int ba_cryptomatte_coverage(float *out, const float *pass, size_t height, size_t width,
+                            uint32_t id)
+{
+    if (!out || !pass) return BA_EINVAL;
+    size_t pixels, bytes;
+    if (ba_mul_overflow(height, width, &pixels) || ba_mul_overflow(pixels, 4 * sizeof(float), &bytes))
+        return BA_EOVERFLOW;
+    for (size_t i = 0; i < pixels; i++) {
+        const float *p = pass + 4 * i;
+        uint32_t a, b;
+        memcpy(&a, &p[0], sizeof a); /* ids compare as bits: a float's == would */
+        memcpy(&b, &p[2], sizeof b); /* let -0 equal 0 and NaN equal nothing */
+        /* rank by rank, as Blender's Cryptomatte node adds them */
+        if (a == id) out[i] += p[1];
+        if (b == id) out[i] += p[3];
+    }
+    return BA_OK;
+}

@@ -9,9 +9,10 @@
  * with the library's message.
  *
  * The Renderer (ba_renderer, the consumer of the worker protocol) is in
- * _core_renderer.c. The transport itself (ring, messages) has no binding
- * here: the consumer reaches it only through ba_renderer, and Blender's side
- * binds it with ctypes (blendarray._lib).
+ * _core_renderer.c, the label kernels in _core_labels.c. The transport
+ * itself (ring, messages) has no binding here: the consumer reaches it only
+ * through ba_renderer, and Blender's side binds it with ctypes
+ * (blendarray._lib).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -138,8 +139,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "blendarray._core",
-    "libblendarray for Python: atomic NPY writing, and Renderer (warm Blender\n"
-    "workers streaming frames through shared memory).", 0, methods,
+    "libblendarray for Python: atomic NPY writing, Renderer (warm Blender\n"
+    "workers streaming frames through shared memory) and the label kernels.", 0, methods,
     NULL, NULL, NULL, NULL,
 };
 
@@ -148,7 +149,7 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (ba_py_add_renderer(m) < 0) {
+    if (ba_py_add_renderer(m) < 0 || ba_py_add_labels(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -10,4 +10,8 @@ PyObject *ba_py_error_type(void);
 /* _core_renderer.c: add Renderer to the module; -1 with an exception set. */
 int ba_py_add_renderer(PyObject *m);
 
+/* _core_labels.c: add the label kernels (rle_decode, cryptomatte_coverage,
+ * cryptomatte_id); -1 with an exception set. */
+int ba_py_add_labels(PyObject *m);
+
 #endif

@@ -447,6 +447,49 @@ static void test_cryptomatte(void)
     CHECK_HEX(ba_cryptomatte_id(0x3f800000u), 0x3f800000u);
 }
 
+/* ---- coverage (soft masks) ---- */
+
+static float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* ranks add up, pass after pass; ids compare as bits (-0 is not 0, a NaN
+ * id is itself) */
+static void test_coverage(void)
+{
+    const uint32_t a = 0x3f800000u, b = 0x80000000u /* -0.0 */, nan = 0x7fc00001u;
+    float pass0[3][4] = {
+        {bits_float(a), 0.75f, bits_float(b), 0.25f},
+        {bits_float(b), 0.5f, bits_float(a), 0.375f},
+        {bits_float(nan), 1.0f, 0.0f, 0.0f},
+    };
+    float pass1[3][4] = {
+        {0.0f, 0.0f, 0.0f, 0.0f},
+        {bits_float(a), 0.125f, 0.0f, 0.0f},
+        {bits_float(a), 0.5f, bits_float(a), 0.25f},
+    };
+    float out[3] = {0};
+    CHECK_RC(ba_cryptomatte_coverage(out, &pass0[0][0], 1, 3, a), BA_OK);
+    CHECK(out[0] == 0.75f && out[1] == 0.375f && out[2] == 0.0f);
+    CHECK_RC(ba_cryptomatte_coverage(out, &pass1[0][0], 1, 3, a), BA_OK);
+    CHECK(out[0] == 0.75f && out[1] == 0.5f && out[2] == 0.75f);
+    float neg0[3] = {0}, zero[3] = {0}, n[3] = {0};
+    CHECK_RC(ba_cryptomatte_coverage(neg0, &pass0[0][0], 3, 1, b), BA_OK);
+    CHECK(neg0[0] == 0.25f && neg0[1] == 0.5f && neg0[2] == 0.0f);
+    CHECK_RC(ba_cryptomatte_coverage(zero, &pass0[0][0], 3, 1, 0), BA_OK);
+    CHECK(zero[0] == 0.0f && zero[1] == 0.0f && zero[2] == 0.0f); /* 0: no id's, not -0's */
+    CHECK_RC(ba_cryptomatte_coverage(n, &pass0[0][0], 3, 1, nan), BA_OK);
+    CHECK(n[2] == 1.0f && n[0] == 0.0f);
+    CHECK_RC(ba_cryptomatte_coverage(NULL, &pass0[0][0], 1, 3, a), BA_EINVAL);
+    CHECK_RC(ba_cryptomatte_coverage(out, NULL, 1, 3, a), BA_EINVAL);
+    CHECK_RC(ba_cryptomatte_coverage(out, &pass0[0][0], SIZE_MAX, 2, a), BA_EOVERFLOW);
+    CHECK_RC(ba_cryptomatte_coverage(out, &pass0[0][0], SIZE_MAX / 8, 2, a), BA_EOVERFLOW);
+    CHECK_RC(ba_cryptomatte_coverage(out, &pass0[0][0], 0, 3, a), BA_OK);
+}
+
 /* ---- flow ---- */
 
 static void test_flow(void)
@@ -496,6 +539,7 @@ int main(void)
     RUN(test_rle_string);
     RUN(test_rle_decode);
     RUN(test_cryptomatte);
+    RUN(test_coverage);
     RUN(test_flow);
     RUN(test_u32_dtype);
     return t_summary();

@@ -119,6 +119,32 @@ LABEL_MUTANTS = [
         "tests": [["pytest", "tests/python/test_inblender.py"]],
     },
     {
+        "id": "coverage-second-rank-dropped",
+        "promise": "coverage sums both ranks of a Cryptomatte pass, as Blender's matte does",
+        "edits": [("src/labels.c", "        if (b == id) out[i] += p[3];\n", "")],
+        "tests": [C_LABELS, ["pytest", T_LABELS, "-k", "own_cryptomatte and blender"]],
+    },
+    {
+        "id": "coverage-first-level-only",
+        "promise": "coverage sums every Cryptomatte pass of the kind in the frame (_00, _01, ...)",
+        "edits": [("python/blendarray/labels.py", "    for k in keys:\n", "    for k in keys[:1]:\n")],
+        "tests": [["pytest", T_LABELS, "-k", "own_cryptomatte and blender"]],
+    },
+    {
+        "id": "masks-all-in-the-first",
+        "promise": "blendarray.labels.masks gives each instance its own mask, in order",
+        "edits": [("python/blendarray/labels.py", '_core.rle_decode(seg["counts"].encode("ascii"), out[i])',
+                   '_core.rle_decode(seg["counts"].encode("ascii"), out[0])')],
+        "tests": [["pytest", T_LABELS, "-k", "pycocotools_decode and blender"]],
+    },
+    {
+        "id": "coverage-binding-takes-any-dtype",
+        "promise": "the coverage kernel's binding refuses buffers that are not float32",
+        "edits": [("python/blendarray/_core_labels.c", "    if (!is_f32(&out) || !is_f32(&pass)) {",
+                   "    if (!is_f32(&out) && !is_f32(&pass)) {")],
+        "tests": [["pytest", T_KERNEL, "-k", "coverage_bad_input"]],
+    },
+    {
         "id": "png-save-drops-a-channel",
         "promise": "ba_png_save writes every channel it is given",
         "edits": [("src/pngwrite.c", "PNG_COLOR_TYPE_RGB_ALPHA", "PNG_COLOR_TYPE_RGB")],

@@ -12,6 +12,7 @@ import pycocotools.mask as mask_util
 import pytest
 
 import blendarray as ba
+import blendarray.labels as ba_labels
 from blendarray.blender.scenes import DEMO_OBJECTS
 from support import SCRIPTS, blender_kw, run_blender
 
@@ -218,3 +219,96 @@ def test_renderer_frames_carry_their_own_labels(scenes, flavour):
 
 def _by_name_meta(meta):
     return {i["name"]: i for i in meta["annotations"]["instances"]}
+
+
+# blendarray.labels: the annotations' masks as arrays, soft masks from Cryptomatte
+
+def test_masks_equal_pycocotools_decode(scenes, flavour):
+    f = ba.render(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1, annotations=True,
+                  **blender_kw(flavour))
+    inst = f.meta["annotations"]["instances"]
+    m = ba_labels.masks(f)
+    assert m.dtype == bool and m.shape == (len(inst), 72, 96) and len(inst) == 4
+    for i, one in enumerate(inst):
+        want = mask_util.decode(one["segmentation"]).astype(bool)
+        assert want.any() and (m[i] == want).all(), one["name"]
+        assert (ba_labels.mask(one) == want).all() and (ba_labels.mask(one["segmentation"]) == want).all()
+    row = {"meta": json.dumps(f.meta)}  # a Ray row's meta column
+    assert (ba_labels.masks(row) == m).all()
+    empty = dict(f.meta, annotations=dict(f.meta["annotations"], instances=[]))
+    assert ba_labels.masks({"meta": empty}).shape == (0, 72, 96)
+    with pytest.raises(ValueError, match="annotations=True"):
+        ba_labels.masks({"meta": {"resolution": [96, 72]}})
+    bad = dict(inst[0]["segmentation"], counts=inst[0]["segmentation"]["counts"][:-2])
+    with pytest.raises(ValueError, match="COCO RLE of a 72x96 mask"):
+        ba_labels.mask(bad)
+
+
+def _exr_coverage(exr, layer, kind, ident):
+    """Cryptomatte's matte in NumPy from Blender's own EXR channels: over the levels and
+    ranks in order, the coverage where the id's bits are `ident`."""
+    out = None
+    for level in range(10):
+        base = f"{layer}.Crypto{kind}{level:02d}."
+        if base + "r" not in exr:  # Blender names these channels r, g, b, a
+            break
+        for idc, covc in (("r", "g"), ("b", "a")):
+            ids = exr[base + idc].astype(np.float32).view(np.uint32)
+            cov = exr[base + covc].astype(np.float32)
+            out = np.zeros(ids.shape, np.float32) if out is None else out
+            out += np.where(ids == ident, cov, np.float32(0))
+    assert out is not None, f"no {kind} Cryptomatte in Blender's EXR: {sorted(exr)[:8]}"
+    return out
+
+
+def test_coverage_equals_blenders_own_cryptomatte(scenes, flavour, tmp_path):
+    """The strips scene (tests/scenes/make_scenes.py): six objects share each pixel of
+    one column, 1/6 each, so all three levels of ranks are in use. Every object's and
+    material's coverage equals the matte computed from Blender's own EXR of the same
+    render; in that column the six sum to the whole pixel."""
+    exr_path, png = str(tmp_path / "ref.exr"), str(tmp_path / "ref.png")
+    run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scenes("strips"), "CYCLES",
+                exr_path, png)
+    with OpenEXR.File(exr_path, separate_channels=True) as ef:
+        exr = {n: c.pixels for part in ef.parts for n, c in part.channels.items()}
+    f = ba.render(scenes("strips"), passes=["cryptomatte_object", "cryptomatte_material"],
+                  engine="CYCLES", annotations=True, **blender_kw(flavour))
+    assert [k for k in f if k.startswith("cryptomatte_object")] == [
+        "cryptomatte_object_00", "cryptomatte_object_01", "cryptomatte_object_02"]
+    assert (f["cryptomatte_object_02"][:, 3, 3] > 0).all(), "the sixth rank is in use"
+    layer = f.meta["passes"]["cryptomatte_object_00"]["layer"]
+    strips = [f"S{i}" for i in range(6)]
+    assert set(strips) <= set(f.meta["cryptomatte"]["object"])
+    for kind, names in f.meta["cryptomatte"].items():
+        if kind == "asset":
+            continue
+        for name in names:
+            want = _exr_coverage(exr, layer, kind.capitalize(), ba._core.cryptomatte_id(name))
+            got = ba_labels.coverage(f, name, kind)
+            assert got.dtype == np.float32 and got.shape == (6, 8)
+            assert np.array_equal(got, want), (kind, name, np.abs(got - want).max())
+    cov = np.stack([ba_labels.coverage(f, n) for n in strips])
+    assert (cov[:, :, np.arange(8) != 3] == 0).all(), "nothing outside the column"
+    assert np.abs(cov[:, :, 3].sum(0) - 1).max() < 1e-5, "the six fill the pixel"
+    assert (np.abs(cov[:, :, 3] - 1 / 6) < 0.1).all(), cov[:, :, 3]  # 64 samples
+    for inst in f.meta["annotations"]["instances"]:  # an instance, its id, its name: the same
+        got = ba_labels.coverage(f, inst)
+        assert np.array_equal(got, ba_labels.coverage(f, inst["name"]))
+        assert np.array_equal(got, ba_labels.coverage(f, inst["id"]))
+        assert (got[ba_labels.mask(inst)] > 0).all(), inst["name"]  # rank 0: it covers some
+
+
+def test_coverage_says_what_is_missing(scenes, flavour):
+    f = ba.render(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1,
+                  **blender_kw(flavour))
+    with pytest.raises(KeyError, match="passes=.*'cryptomatte_object'.*annotations=True"):
+        ba_labels.coverage(f, "RedCube")
+    g = ba.render(scenes("demo"), passes=["cryptomatte_object_00"], engine="CYCLES", samples=1,
+                  **blender_kw(flavour))
+    with pytest.raises(KeyError, match="no object named 'Redcube'.*RedCube"):
+        ba_labels.coverage(g, "Redcube")
+    with pytest.raises(ValueError, match="kind"):
+        ba_labels.coverage(g, "RedCube", kind="objects")
+    with pytest.raises(TypeError, match="name, an instance or a uint32 id"):
+        ba_labels.coverage(g, -1)
+    assert ba_labels.coverage(g, "RedCube").max() == 1.0  # one sample: all or nothing

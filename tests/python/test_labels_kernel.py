@@ -200,3 +200,128 @@ def test_flow_from_vector():
         _lib.flow_from_vector(v, np.zeros((5, 6, 2), np.float32))
     with pytest.raises(ValueError, match=r"backward must be"):
         _lib.flow_from_vector(v, backward=np.zeros((5, 7, 2), np.float64))
+
+
+# --- blendarray.labels: masks and soft masks (the extension's kernels) -----------
+
+def _meta_of(masks):
+    """Annotations as the workers write them, for these (N, H, W) masks."""
+    insts = []
+    for i, m in enumerate(masks):
+        rle = coco.encode(np.asfortranarray(m.astype(np.uint8)))
+        insts.append({"id": i + 1, "name": f"o{i}",
+                      "segmentation": {"size": list(m.shape), "counts": rle["counts"].decode()}})
+    h, w = masks.shape[1:]
+    return {"resolution": [w, h], "annotations": {"instances": insts}}
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (7, 5), (48, 64), (1, 300)])
+def test_masks_equal_pycocotools(h, w):
+    from blendarray import labels
+    rng = np.random.default_rng(h * w)
+    want = rng.random((4, h, w)) < [[[0.0]], [[0.3]], [[0.9]], [[1.0]]]
+    meta = _meta_of(want)
+    got = labels.masks({"meta": meta})
+    assert got.dtype == bool and got.shape == (4, h, w) and (got == want).all()
+    for inst, m in zip(meta["annotations"]["instances"], want):
+        assert (labels.mask(inst) == m).all() and (labels.mask(inst["segmentation"]) == m).all()
+        assert (coco.decode(inst["segmentation"]).astype(bool) == m).all()
+    import json
+    assert (labels.masks({"meta": json.dumps(meta)}) == want).all()
+
+
+def test_masks_bad_input():
+    from blendarray import labels
+    seg = _meta_of(np.ones((1, 3, 4), bool))["annotations"]["instances"][0]["segmentation"]
+    with pytest.raises(ValueError, match="not the COCO RLE of a 3x5 mask"):
+        labels.mask(dict(seg, size=[3, 5]))  # counts for 12 pixels, not 15
+    with pytest.raises(ValueError, match="not the COCO RLE of a 3x4 mask"):
+        labels.mask(dict(seg, counts="\x01\x02"))
+    with pytest.raises(TypeError, match="segmentation"):
+        labels.mask({"bbox": [0, 0, 1, 1]})
+    meta = _meta_of(np.ones((1, 3, 4), bool))
+    meta["resolution"] = [5, 3]
+    with pytest.raises(ValueError, match=r"is \[3, 4\], the frame 3x5"):
+        labels.masks({"meta": meta})
+    with pytest.raises(ValueError, match="annotations=True"):
+        labels.masks({"meta": {"resolution": [4, 3]}})
+    with pytest.raises(TypeError, match="a frame"):
+        labels.masks([1, 2])
+
+
+def _crypto_pass(rng, h, w, ids):
+    """(H, W, 4) float32: two ranks of ids drawn from `ids`, coverages that sum to <= 1."""
+    p = np.empty((h, w, 4), np.float32)
+    pick = rng.choice(np.array(ids, np.uint32), (h, w, 2))
+    p[..., 0], p[..., 2] = pick[..., 0].view(np.float32), pick[..., 1].view(np.float32)
+    c = rng.random((h, w, 2)).astype(np.float32) / 2
+    p[..., 1], p[..., 3] = c[..., 0], c[..., 1]
+    return p
+
+
+def test_coverage_equals_numpy():
+    from blendarray import labels
+    from blendarray import _core
+    rng = np.random.default_rng(3)
+    names = ["RedCube", "Ground", "Camera"]
+    ids = [_lib.cryptomatte_id(_lib.cryptomatte_hash(n)) for n in names]
+    for n, i in zip(names, ids):
+        assert _core.cryptomatte_id(n) == i
+    frame = {f"cryptomatte_object_0{k}": _crypto_pass(rng, 9, 13, ids + [0]) for k in range(3)}
+    frame["cryptomatte_material_00"] = _crypto_pass(rng, 9, 13, ids)
+    frame["rgba"] = np.zeros((9, 13, 4), np.float32)
+    frame["meta"] = {"cryptomatte": {"object": {n: f"{_lib.cryptomatte_hash(n):08x}"
+                                                for n in names}}}
+    for n, i in zip(names, ids):
+        want = np.zeros((9, 13), np.float32)
+        for k in range(3):
+            p = frame[f"cryptomatte_object_0{k}"]
+            for r in range(2):
+                want += np.where(p[..., 2 * r].view(np.uint32) == i, p[..., 2 * r + 1], 0)
+        got = labels.coverage(frame, n)
+        assert got.dtype == np.float32 and np.array_equal(got, want), n
+        assert np.array_equal(labels.coverage(frame, i), want)
+        assert np.array_equal(labels.coverage(frame, {"id": i}), want)
+        m = frame["cryptomatte_material_00"]
+        want_m = sum(np.where(m[..., 2 * r].view(np.uint32) == i, m[..., 2 * r + 1], 0)
+                     for r in range(2))
+        assert np.array_equal(labels.coverage(frame, n, "material"), want_m), n
+    frame["cryptomatte_object_01"] = frame["cryptomatte_object_01"][:, ::-1]  # a view: copied
+    labels.coverage(frame, "RedCube")
+
+
+def test_coverage_bad_input():
+    from blendarray import labels
+    from blendarray import _core
+    rng = np.random.default_rng(4)
+    p = _crypto_pass(rng, 4, 5, [1, 2])
+    frame = {"cryptomatte_object_00": p, "meta": {"cryptomatte": {"object": {"A": "00000001"}}}}
+    with pytest.raises(KeyError, match="no object named 'B'.*names: A"):
+        labels.coverage(frame, "B")
+    with pytest.raises(KeyError, match="no cryptomatte_material_NN pass"):
+        labels.coverage(frame, 1, "material")
+    with pytest.raises(ValueError, match="kind is"):
+        labels.coverage(frame, 1, "objects")
+    for bad in (-1, 2 ** 32, True, 1.5, None):
+        with pytest.raises(TypeError, match="a name, an instance or a uint32 id"):
+            labels.coverage(frame, bad)
+    with pytest.raises(ValueError, match=r"not \(H, W, 4\) float32"):
+        labels.coverage(dict(frame, cryptomatte_object_00=p.astype(np.float64)), 1)
+    with pytest.raises(ValueError, match=r"cryptomatte_object_01 is \(4, 4\)"):
+        labels.coverage(dict(frame, cryptomatte_object_01=p[:, :4].copy()), 1)
+    out = np.zeros(20, np.float32)
+    with pytest.raises(ValueError, match="4 floats a pixel"):
+        _core.cryptomatte_coverage(out[:19], p, 1)
+    for o, q in ((out.view(np.int32), p), (out, p.view(np.uint32))):
+        with pytest.raises(ValueError, match="float32"):
+            _core.cryptomatte_coverage(o, q, 1)
+    with pytest.raises(OverflowError):
+        _core.cryptomatte_coverage(out, p, 2 ** 32)
+    with pytest.raises(ValueError, match="contiguous"):
+        _core.cryptomatte_coverage(np.zeros(40, np.float32)[::2], p, 1)
+    with pytest.raises(BufferError, match="not writable"):
+        _core.cryptomatte_coverage(b"\0" * 80, p, 1)
+    with pytest.raises(ValueError, match="2-D uint8"):
+        _core.rle_decode(b"3", np.zeros(3, np.uint8))
+    with pytest.raises(ValueError, match="2-D uint8"):
+        _core.rle_decode(b"3", np.zeros((1, 3), np.int32))

@@ -172,6 +172,28 @@ def labels(outdir):
     save(outdir, "labels")
 
 
+def strips(outdir):
+    """Soft masks with a known answer: an orthographic camera sees x -4..4, y -3..3
+    at one pixel per unit (8x6), a box pixel filter one pixel wide (samples spread
+    evenly over their pixel), 64 samples, a black world, and six planes "S0".."S5",
+    strips 1/6 wide side by side that fill the pixel column x -1..0 (the fourth)
+    from top to bottom: each covers 1/6 of each of its pixels, all six the whole
+    pixel, so every Cryptomatte rank of the view layer's depth 6 is in use."""
+    sc = S.reset()
+    S.setup_render(sc, resolution=(8, 6), samples=64)
+    sc.cycles.pixel_filter_type = "BOX"
+    sc.cycles.filter_width = 1.0
+    cam = S.add_camera(sc)
+    cam.data.type = "ORTHO"
+    cam.data.ortho_scale = 8.0
+    for i in range(6):
+        S.add_plane(sc, f"S{i}", 1 / 6, 6.0, (-1 + (i + 0.5) / 6, 0.0, 0.0),
+                    (0.1 + 0.15 * i, 0.5, 0.2), i + 1)
+    vl = sc.view_layers[0]  # in Blender's own EXR too (the tests' reference)
+    vl.use_pass_cryptomatte_object = vl.use_pass_cryptomatte_material = True
+    save(outdir, "strips")
+
+
 def default(outdir):
     """Blender's own factory-startup scene (cube, light, camera; Cycles denoising on,
     Filmic/AgX), exactly as a new user gets it."""
@@ -183,7 +205,7 @@ def main(outdir):
     outdir = os.path.abspath(outdir)  # Blender wants absolute paths to save to
     os.makedirs(outdir, exist_ok=True)
     for build in (quadrant, demo, allpasses, twolayers, nocamera, slow, evilnames, display, labels,
-                  default):
+                  strips, default):
         build(outdir)
     print("built scenes in", outdir)
 
