@@ -13,6 +13,10 @@ The frame: 1920x1080 uint32 (Cryptomatte ids), 50 overlapping rectangles and
 ellipses drawn with a fixed seed. Every method's output is checked to agree
 before timing.
 
+Then the way back (blendarray.labels): every instance's mask decoded from its
+RLE into one (N, H, W) array, against pycocotools.mask.decode of each; and one
+soft mask from a two-rank Cryptomatte pass, against the same sum in NumPy.
+
     .venv/bin/python bench/labels.py [--size 1920x1080] [--objects 50] [--repeat 20]
 Prints milliseconds (best of --repeat) and speedups; absolute times mean little
 on a shared machine, ratios measured side by side do.
@@ -115,8 +119,41 @@ def main(argv):
              "blendarray": best_ms(lambda: ours(ids), a.repeat),
              "pycocotools": best_ms(lambda: pycocotools(masks), max(3, a.repeat // 4)),
              "BlenderProc": best_ms(lambda: blenderproc(ids), max(3, a.repeat // 4))}
-    base = times["blendarray"]
-    print(f"{'method':<12} {'ms':>9} {'vs blendarray':>14}")
+    table(times, "blendarray")
+
+    # the other way: every instance's mask back from its RLE, and one soft mask
+    from blendarray import labels
+    meta = {"resolution": [w, h], "annotations": {"instances": [
+        {"id": i["id"], "segmentation": {"size": [h, w], "counts": i["counts"]}} for i in want]}}
+    segs = [i["segmentation"] for i in meta["annotations"]["instances"]]
+    assert (labels.masks({"meta": meta}) == np.stack(
+        [coco.decode(s).astype(bool) for s in segs])).all()
+    print(f"\nall {len(want)} masks decoded to an (N, H, W) bool array")
+    table({"blendarray": best_ms(lambda: labels.masks({"meta": meta}), a.repeat),
+           "pycocotools": best_ms(lambda: np.stack([coco.decode(s) for s in segs]),
+                                  max(3, a.repeat // 4))}, "blendarray")
+
+    rng = np.random.default_rng(1)  # a Cryptomatte pass: the frame's ids at rank 0, noise at 1
+    crypto = np.empty((h, w, 4), np.float32)
+    crypto[..., 0] = ids.view(np.float32)
+    crypto[..., 2] = rng.choice(ids.ravel()[:: 997], (h, w)).view(np.float32)
+    crypto[..., 1] = rng.random((h, w), np.float32)
+    crypto[..., 3] = 1 - crypto[..., 1]
+    f = {"cryptomatte_object_00": crypto, "meta": {}}
+    oid = want[0]["id"]
+
+    def numpy_coverage():
+        return (np.where(crypto[..., 0].view(np.uint32) == oid, crypto[..., 1], 0)
+                + np.where(crypto[..., 2].view(np.uint32) == oid, crypto[..., 3], 0))
+    assert np.array_equal(labels.coverage(f, oid), numpy_coverage())
+    print("\none soft mask (coverage) from a two-rank Cryptomatte pass")
+    table({"blendarray": best_ms(lambda: labels.coverage(f, oid), a.repeat),
+           "NumPy": best_ms(numpy_coverage, a.repeat)}, "blendarray")
+
+
+def table(times, base_name):
+    base = times[base_name]
+    print(f"{'method':<12} {'ms':>9} {'vs ' + base_name:>14}")
     for name, ms in times.items():
         print(f"{name:<12} {ms:9.2f} {ms / base:13.1f}x")
 
