@@ -489,6 +489,29 @@ static int number_array(const json_t *a, long n)
     return 1;
 }
 
+/* What is wrong with the COCO RLE string s as the mask of an h x w image
+ * whose ones number `area`, or NULL: nothing (or, with *nomem set, out of
+ * memory). */
+static const char *rle_mismatch(const char *s, uint64_t h, uint64_t w, json_int_t area,
+                                int *nomem)
+{
+    size_t len = strlen(s), n = 0;
+    uint32_t *counts = malloc((len + 1) * sizeof *counts); /* a count a character at most */
+    *nomem = !counts;
+    if (!counts) return NULL;
+    int ok = ba_rle_from_string(s, len, counts, len + 1, &n) == BA_OK;
+    uint64_t total = 0, ones = 0;
+    for (size_t k = 0; ok && k < n; k++) {
+        total += counts[k]; /* n <= len counts of < 2^32: cannot wrap */
+        if (k % 2) ones += counts[k];
+    }
+    free(counts);
+    if (!ok) return "\"segmentation\" counts are not COCO RLE";
+    if (total != h * w) return "\"segmentation\" counts do not cover the image";
+    if (ones != (uint64_t)area) return "\"area\" is not the mask's pixel count";
+    return NULL;
+}
+
 /* A category first seen in this frame: added with the frame's keypoint names. */
 static int coco_category(coco_state *cs, json_int_t id, const char *name, const json_t *kp)
 {
@@ -569,6 +592,15 @@ static int coco_frame(out_state *o, const ba_frame *f)
                  json_integer_value(json_array_get(size, 1)) != (json_int_t)w)
             what = "\"segmentation\" is not {\"size\": [H, W] of the image, \"counts\": text}";
         else if (!number_array(kps, -3)) what = "\"keypoints\" is not a list of x, y, v triples";
+        else {
+            int nomem;
+            what = rle_mismatch(json_string_value(json_object_get(seg, "counts")), h, w,
+                                json_integer_value(area), &nomem);
+            if (nomem) {
+                err = BA_ENOMEM;
+                break;
+            }
+        }
         if (what) {
             err = coco_bad(o, f, "instance %zu: %s", i, what);
             break;

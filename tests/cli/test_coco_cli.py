@@ -19,11 +19,14 @@ import subprocess
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 import blendarray as ba
+from support import PACKAGE_DIR as ROGUE_PYTHONPATH
+from test_bad_input import ROGUE
 from test_faults_cli import Cli, _lines
 
 ARGS = ["-e", "cycles", "-s", "1", "--size", "64x48", "-f", "1-3", "-q"]
@@ -190,3 +193,76 @@ def test_annotations_flag_puts_labels_in_meta_json(cli, demo_blend, tmp_path):
                    "Plain": ([65, 5, 10, 10], 100, None)}
     r = run(cli, "render", "-e", "workbench", "--annotations", "-o", tmp_path / "w.npz")
     assert r.returncode == 1 and "Workbench" in r.stderr and not (tmp_path / "w.npz").exists()
+
+
+# The worker's labels are checked field by field before anything is kept: a worker
+# (tests/python/rogue_worker.py, mode "labels": a 4x4 display and the annotations
+# given) that sends a malformed one makes the CLI fail with what was wrong, and
+# leaves no folder. A well-formed one gives a dataset pycocotools reads back.
+
+def _good_instance():
+    m = np.zeros((4, 4), np.uint8)
+    m[1:3, 0:3] = 1
+    rle = mask_util.encode(np.asfortranarray(m))
+    return {"id": 7, "name": "Thing", "category_id": 2, "area": 6, "bbox": [0, 1, 3, 2],
+            "segmentation": {"size": [4, 4], "counts": rle["counts"].decode()},
+            "keypoints": [1.5, 2.0, 2] * 8}, m
+
+
+def _labels(insts, **over):
+    return dict({"instances": insts, "categories": [{"id": 2, "name": "thing"}],
+                 "keypoints": {"names": [f"corner_{i}" for i in range(8)], "skeleton": [[1, 2]]},
+                 "instance_pass": "cryptomatte_object_00"}, **over)
+
+
+def _rogue_coco(cli, tmp_path, labels):
+    env = dict(os.environ, ROGUE="labels", ROGUE_PYTHONPATH=ROGUE_PYTHONPATH,
+               ROGUE_LABELS=json.dumps(labels), TMPDIR=str(tmp_path))
+    return subprocess.run([cli, "render", "--blender", ROGUE, "-n", "2", "-q", "--coco",
+                           str(tmp_path / "coco")], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_coco_from_a_worker_with_well_formed_labels(cli, tmp_path):
+    inst, m = _good_instance()
+    p = _rogue_coco(cli, tmp_path, _labels([inst]))
+    assert p.returncode == 0, p.stderr
+    coco = COCO(str(tmp_path / "coco" / "annotations.json"))
+    assert sorted(coco.getImgIds()) == [0, 1] and len(coco.getAnnIds()) == 2
+    for a in coco.loadAnns(coco.getAnnIds()):
+        assert (coco.annToMask(a) == m).all() and a["area"] == 6 and a["bbox"] == [0, 1, 3, 2]
+    assert sorted(os.listdir(tmp_path)) == ["coco"]
+
+
+def _bad_cases():
+    inst, _ = _good_instance()
+    seg = inst["segmentation"]
+    yield "annotations not an object", [], "no \"annotations\" object"
+    yield "instances not a list", _labels({"a": 1}), "\"instances\" is not a list"
+    yield "category without a name", _labels([inst], categories=[{"id": 2}]), \
+        "category 0 is not {\"id\": integer, \"name\": text}"
+    for field, value, message in [
+            ("id", 0, "\"id\" is not a uint32 > 0"),
+            ("id", 2 ** 32, "\"id\" is not a uint32 > 0"),
+            ("name", None, "\"name\" is not text"),
+            ("category_id", "2", "\"category_id\" is neither an integer nor null"),
+            ("area", 17, "\"area\" is not a pixel count"),
+            ("area", 5, "\"area\" is not the mask's pixel count"),
+            ("bbox", [0, 1, 3], "\"bbox\" is not 4 numbers"),
+            ("segmentation", dict(seg, size=[4, 5]), "\"segmentation\" is not {\"size\": [H, W]"),
+            ("segmentation", dict(seg, counts="\x01"), "\"segmentation\" counts are not COCO RLE"),
+            ("segmentation", dict(seg, counts=seg["counts"] + "1"), "\"segmentation\" counts do not cover the image"),
+            ("keypoints", [1.0, 2.0], "\"keypoints\" is not a list of x, y, v triples")]:
+        yield f"{field} {value!r}", _labels([inst, dict(inst, **{field: value})]), \
+            f"instance 1: {message}"
+
+
+BAD = list(_bad_cases())
+
+
+@pytest.mark.parametrize("labels, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_coco_refuses_malformed_labels_from_a_worker(cli, tmp_path, labels, message):
+    p = _rogue_coco(cli, tmp_path, labels)
+    assert p.returncode == 1, p.stderr
+    assert "malformed labels in its metadata: " + message in p.stderr, p.stderr
+    assert os.listdir(tmp_path) == [], "nothing of the COCO folder is left"

@@ -145,6 +145,12 @@ LABEL_MUTANTS = [
         "tests": [["pytest", T_KERNEL, "-k", "coverage_bad_input"]],
     },
     {
+        "id": "coco-rle-unchecked",
+        "promise": "--coco checks each worker mask's RLE: COCO, the image's size, the area's pixels",
+        "edits": [("cli/render.c", "    free(counts);\n    if (!ok) return", "    free(counts);\n    return NULL;\n    if (!ok) return")],
+        "tests": [["pytest", T_COCO, "-k", "malformed_labels"]],
+    },
+    {
         "id": "png-save-drops-a-channel",
         "promise": "ba_png_save writes every channel it is given",
         "edits": [("src/pngwrite.c", "PNG_COLOR_TYPE_RGB_ALPHA", "PNG_COLOR_TYPE_RGB")],

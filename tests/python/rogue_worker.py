@@ -23,6 +23,8 @@ the request names.
              the file $ROGUE_MARKER does not exist (it creates it); otherwise as good
   badslot    as good, but index 3's array (in a ring slot) starts past the slot's end
              the first time, that is while $ROGUE_MARKER does not exist (it creates it)
+  labels     as good, plus a uint8 "display" array [4, 4, 4] (255 everywhere) and
+             meta["annotations"] = the JSON text of $ROGUE_LABELS, whatever it is
 
 $ROGUE_DELAY (seconds, default 0): how long each good-family render takes.
 
@@ -45,7 +47,7 @@ from blendarray import _lib  # noqa: E402
 
 fd = int(os.environ["BLENDARRAY_FD"])
 mode = os.environ.get("ROGUE", "version")
-GOOD = ("good", "hookerror", "die", "badslot")
+GOOD = ("good", "hookerror", "die", "badslot", "labels")
 ring = None
 
 
@@ -79,6 +81,11 @@ def render_good(msg):
     reply = {"ok": True, "job": msg["job"],
              "meta": {"frame": (msg.get("params") or {}).get("frame", 1),
                       "user": msg.get("user") or {}}}
+    if mode == "labels":
+        arrays.append({"name": "display", "dtype": "|u1", "shape": [4, 4, 4],
+                       "offset": len(data), "nbytes": 64})
+        data += b"\xff" * 64
+        reply["meta"]["annotations"] = json.loads(os.environ["ROGUE_LABELS"])
     slot = msg.get("slot")
     if slot is None or ring is None:
         mem = sealed_memfd(data, len(data))
