@@ -29,6 +29,9 @@ goes back to Blender when the tensors are gone); in DataLoader workers they
 travel to the main process through PyTorch's shared memory (one copy, made by
 PyTorch: the batch is stacked straight into shared memory).
 
+detection_target(meta) turns a frame's labels (annotations=True) into the
+target dict torchvision's detection models take (boxes, labels, masks).
+
 Needs PyTorch: pip install 'blendarray[torch]'.
 """
 import math
@@ -46,7 +49,7 @@ from ._checks import (check_display, check_frames, check_int, check_passes, chec
                       check_scene)
 from ._hooks import make_spec
 
-__all__ = ["RenderDataset", "Meta"]
+__all__ = ["RenderDataset", "Meta", "detection_target"]
 
 
 class Meta(dict):
@@ -206,3 +209,35 @@ def _check_shard(shard):
     if rank >= world:
         raise ValueError(f"shard=({rank}, {world}): the rank must be < world_size")
     return rank, world
+
+
+def detection_target(meta, masks=True):
+    """One frame's labels as the target torchvision's detection models train on
+    (Faster/Mask R-CNN, RetinaNet, ...): a dict of tensors
+
+      "boxes"   (N, 4) float32, x1, y1, x2, y2 in pixels (the COCO box's corners)
+      "labels"  (N,) int64, the category ids
+      "masks"   (N, H, W) uint8, 0/1 (unless masks=False)
+      "ids"     (N,) int64, the instances' Cryptomatte ids (stable per object)
+
+    meta: a frame's metadata with its annotations (annotations=True): an item's
+    "meta", one entry of a batch's list of them, or a Frame's meta. Instances
+    without a category (null category_id: docs/labels.md) are left out, as
+    the COCO export leaves them out; their categories start at 1 if class 0 is
+    to be the background, which torchvision's models expect.
+    """
+    from . import labels
+    ann = (meta or {}).get("annotations") if isinstance(meta, dict) else None
+    if ann is None:
+        raise ValueError("detection_target: no annotations in this meta: make the frames with "
+                         "annotations=True")
+    keep = [i for i, inst in enumerate(ann["instances"]) if inst["category_id"] is not None]
+    insts = [ann["instances"][i] for i in keep]
+    boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (i["bbox"] for i in insts)],
+                         dtype=torch.float32).reshape(-1, 4)
+    out = {"boxes": boxes,
+           "labels": torch.tensor([i["category_id"] for i in insts], dtype=torch.int64),
+           "ids": torch.tensor([i["id"] for i in insts], dtype=torch.int64)}
+    if masks:
+        out["masks"] = torch.from_numpy(labels.masks({"meta": meta})[keep].view(np.uint8))
+    return out

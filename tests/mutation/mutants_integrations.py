@@ -135,4 +135,18 @@ INTEGRATION_MUTANTS = [
                    'f"has no Blender: {e}; every node "')],
         "tests": [["pytest", T_RAY, "-k", "without_blender"]],
     },
+    {
+        "id": "detection-boxes-as-xywh",
+        "promise": "detection_target's boxes are x1, y1, x2, y2, as torchvision takes them",
+        "edits": [("python/blendarray/torch.py", "[[x, y, x + w, y + h] for x, y, w, h in",
+                   "[[x, y, w, h] for x, y, w, h in")],
+        "tests": [["pytest", T_TORCH, "-k", "annotations_ride"]],
+    },
+    {
+        "id": "detection-keeps-uncategorised",
+        "promise": "detection_target leaves out instances without a category, as the COCO export does",
+        "edits": [("python/blendarray/torch.py", 'if inst["category_id"] is not None]',
+                   'if inst is not None]')],
+        "tests": [["pytest", T_TORCH, "-k", "uncategorised"]],
+    },
 ]

@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")  # installed by scripts/install.sh: the [to
 from torch.utils.data import DataLoader  # noqa: E402
 
 import blendarray as ba  # noqa: E402
-from blendarray.torch import RenderDataset  # noqa: E402
+from blendarray.torch import RenderDataset, detection_target  # noqa: E402
 import hooks  # noqa: E402
 from support import PACKAGE_DIR, ROOT, import_without  # noqa: E402
 
@@ -336,3 +336,37 @@ def test_annotations_ride_in_item_meta():
     assert {i["name"] for i in want[0]["instances"]} == {"Ground", "RedCube", "GreenSphere",
                                                          "BlueCone"}
     assert batch["cryptomatte_object_00"].shape == (3, 24, 32, 4)
+    # each frame's target in torchvision's detection format, against pycocotools
+    import pycocotools.mask as coco
+    for meta in batch["meta"]:
+        t = detection_target(meta)
+        insts = meta["annotations"]["instances"]
+        assert t["boxes"].dtype == torch.float32 and t["labels"].dtype == torch.int64
+        assert t["masks"].dtype == torch.uint8 and t["masks"].shape == (len(insts), 24, 32)
+        for k, inst in enumerate(insts):
+            m = coco.decode(inst["segmentation"])
+            x, y, w, h = coco.toBbox(inst["segmentation"])
+            assert (t["masks"][k].numpy() == m).all() and m.any()
+            assert t["boxes"][k].tolist() == [x, y, x + w, y + h]
+            assert t["labels"][k] == inst["category_id"] and t["ids"][k] == inst["id"]
+    assert "masks" not in detection_target(batch["meta"][0], masks=False)
+
+
+def test_detection_target_leaves_out_uncategorised_instances():
+    seg = {"size": [2, 3], "counts": coco_counts(np.array([[1, 1, 0], [0, 1, 0]], np.uint8))}
+    insts = [{"id": 5, "category_id": None, "bbox": [0, 0, 2, 2], "segmentation": seg},
+             {"id": 9, "category_id": 3, "bbox": [0, 0, 2, 2], "segmentation": seg}]
+    meta = {"resolution": [3, 2], "annotations": {"instances": insts}}
+    t = detection_target(meta)
+    assert t["ids"].tolist() == [9] and t["labels"].tolist() == [3]
+    assert t["boxes"].tolist() == [[0.0, 0.0, 2.0, 2.0]]
+    assert t["masks"].tolist() == [[[1, 1, 0], [0, 1, 0]]]
+    none = detection_target(dict(meta, annotations={"instances": insts[:1]}))
+    assert none["boxes"].shape == (0, 4) and none["masks"].shape == (0, 2, 3)
+    with pytest.raises(ValueError, match="annotations=True"):
+        detection_target({"resolution": [3, 2]})
+
+
+def coco_counts(m):
+    import pycocotools.mask as coco
+    return coco.encode(np.asfortranarray(m))["counts"].decode()
