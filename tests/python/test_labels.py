@@ -261,6 +261,7 @@ def _exr_coverage(exr, layer, kind, ident):
     return out
 
 
+@pytest.mark.matrix
 def test_coverage_equals_blenders_own_cryptomatte(scenes, flavour, tmp_path):
     """The strips scene (tests/scenes/make_scenes.py): six objects share each pixel of
     one column, 1/6 each, so all three levels of ranks are in use. Every object's and
