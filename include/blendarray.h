@@ -11,10 +11,12 @@
  *   - PNG decoding and writing through libpng (Blender's colour-managed
  *     8-bit output; the images of a COCO dataset);
  *   - labels: instances, boxes and COCO RLE masks of an instance-id image in
- *     one pass, Cryptomatte ids, optical flow from Blender's vector pass;
+ *     one pass, Cryptomatte ids and coverage (soft masks), optical flow from
+ *     Blender's vector pass;
  *   - the display image: Blender's steps around OpenColorIO's view transform
  *     (predivide, straight alpha, its dither and its rounding to 8 bits);
- *   - NPY writing, exactly to NumPy's format specification, atomically.
+ *   - NPY writing, exactly to NumPy's format specification, atomically;
+ *     .npz writing and reading through libzip.
  *
  * It knows nothing of Python or Blender: the Python extension, the in-Blender
  * glue (through ctypes, so it works with whatever Python a Blender embeds)

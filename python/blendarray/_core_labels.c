@@ -76,9 +76,10 @@ PyDoc_STRVAR(cryptomatte_coverage_doc,
 static PyObject *cryptomatte_coverage(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *outobj, *passobj;
-    unsigned long id;
-    if (!PyArg_ParseTuple(args, "OOk", &outobj, &passobj, &id)) return NULL;
+    PyObject *outobj, *passobj, *idobj;
+    if (!PyArg_ParseTuple(args, "OOO!", &outobj, &passobj, &PyLong_Type, &idobj)) return NULL;
+    unsigned long id = PyLong_AsUnsignedLong(idobj); /* negative: OverflowError */
+    if (PyErr_Occurred()) return NULL;
     if (id > UINT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "cryptomatte_coverage: id is a uint32");
         return NULL;

@@ -315,8 +315,9 @@ def test_coverage_bad_input():
     for o, q in ((out.view(np.int32), p), (out, p.view(np.uint32))):
         with pytest.raises(ValueError, match="float32"):
             _core.cryptomatte_coverage(o, q, 1)
-    with pytest.raises(OverflowError):
-        _core.cryptomatte_coverage(out, p, 2 ** 32)
+    for bad in (2 ** 32, -1, 2 ** 64 + 1):  # never wrapped into range
+        with pytest.raises(OverflowError):
+            _core.cryptomatte_coverage(out, p, bad)
     with pytest.raises(ValueError, match="contiguous"):
         _core.cryptomatte_coverage(np.zeros(40, np.float32)[::2], p, 1)
     with pytest.raises(BufferError, match="not writable"):
