@@ -47,8 +47,7 @@ static PyObject *raise_ba(int err, const char *what, PyObject *path)
     return NULL;
 }
 
-/* struct-module format of a buffer -> enum ba_dtype, or -1. */
-static int dtype_of(const char *fmt)
+int ba_py_dtype_of(const char *fmt)
 {
     if (fmt == NULL)
         return BA_DTYPE_U8;
@@ -90,7 +89,7 @@ static PyObject *save_npy(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     PyObject *result = NULL;
-    int dtype = dtype_of(view.format);
+    int dtype = ba_py_dtype_of(view.format);
     if (dtype < 0 || (size_t)view.itemsize != ba_dtype_size(dtype)) {
         PyErr_Format(PyExc_TypeError, "save_npy: unsupported element format '%s'; use float32, "
                      "float16, uint8, int32, uint16 or uint32", view.format ? view.format : "B");

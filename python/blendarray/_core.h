@@ -7,6 +7,9 @@
 /* blendarray._errors.BlendArrayError (a new reference), or NULL with an exception set. */
 PyObject *ba_py_error_type(void);
 
+/* The enum ba_dtype of a buffer's struct-module format (NULL: bytes), or -1. */
+int ba_py_dtype_of(const char *fmt);
+
 /* _core_renderer.c: add Renderer to the module; -1 with an exception set. */
 int ba_py_add_renderer(PyObject *m);
 

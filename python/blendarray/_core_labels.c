@@ -62,9 +62,7 @@ done:
 
 static int is_f32(const Py_buffer *b)
 {
-    const char *f = b->format ? b->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++; /* little-endian machines only */
-    return f[0] == 'f' && f[1] == '\0' && b->itemsize == 4;
+    return ba_py_dtype_of(b->format) == BA_DTYPE_F32 && b->itemsize == 4;
 }
 
 PyDoc_STRVAR(cryptomatte_coverage_doc,

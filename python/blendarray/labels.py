@@ -39,9 +39,14 @@ def mask(instance):
                         "'segmentation' ({'size': [H, W], 'counts': ...})")
     h, w = (int(v) for v in seg["size"])
     out = np.zeros((h, w), np.uint8)
+    _decode(seg, out)
+    return out.view(np.bool_)
+
+
+def _decode(seg, out):
+    """COCO RLE `seg` into out, a zeroed (H, W) uint8 array (C)."""
     counts = seg["counts"]
     _core.rle_decode(counts.encode("ascii") if isinstance(counts, str) else bytes(counts), out)
-    return out.view(np.bool_)
 
 
 def masks(frame):
@@ -59,7 +64,7 @@ def masks(frame):
         if list(seg["size"]) != [h, w]:
             raise ValueError(f"masks: instance {inst.get('name')!r} is {seg['size']}, the frame "
                              f"{h}x{w}")
-        _core.rle_decode(seg["counts"].encode("ascii"), out[i])
+        _decode(seg, out[i])
     return out.view(np.bool_)
 
 

@@ -231,13 +231,13 @@ def detection_target(meta, masks=True):
     if ann is None:
         raise ValueError("detection_target: no annotations in this meta: make the frames with "
                          "annotations=True")
-    keep = [i for i, inst in enumerate(ann["instances"]) if inst["category_id"] is not None]
-    insts = [ann["instances"][i] for i in keep]
+    insts = [inst for inst in ann["instances"] if inst["category_id"] is not None]
     boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (i["bbox"] for i in insts)],
                          dtype=torch.float32).reshape(-1, 4)
     out = {"boxes": boxes,
            "labels": torch.tensor([i["category_id"] for i in insts], dtype=torch.int64),
            "ids": torch.tensor([i["id"] for i in insts], dtype=torch.int64)}
     if masks:
-        out["masks"] = torch.from_numpy(labels.masks({"meta": meta})[keep].view(np.uint8))
+        kept = dict(meta, annotations=dict(ann, instances=insts))  # only these decoded
+        out["masks"] = torch.from_numpy(labels.masks({"meta": kept}).view(np.uint8))
     return out

@@ -133,8 +133,7 @@ LABEL_MUTANTS = [
     {
         "id": "masks-all-in-the-first",
         "promise": "blendarray.labels.masks gives each instance its own mask, in order",
-        "edits": [("python/blendarray/labels.py", '_core.rle_decode(seg["counts"].encode("ascii"), out[i])',
-                   '_core.rle_decode(seg["counts"].encode("ascii"), out[0])')],
+        "edits": [("python/blendarray/labels.py", '        _decode(seg, out[i])', '        _decode(seg, out[0])')],
         "tests": [["pytest", T_LABELS, "-k", "pycocotools_decode and blender"]],
     },
     {

@@ -16,6 +16,7 @@ import bpy
 import numpy as np
 
 from .. import _hooks, _lib, _protocol
+from .._checks import check_display
 from .._errors import BlendArrayError, SceneError, WorkerError as WorkerProtocolError
 from . import configure, render as _render, scenes
 
@@ -134,8 +135,7 @@ class Worker:
         st = msg.get("settings") or {}
         configure(**{k: st.get(k) for k in SETTINGS})
         self.passes = st.get("passes")
-        d = st.get("display")
-        self.display = d if d == "blender" else bool(d)
+        self.display = check_display(st.get("display"))
         self.annotations = bool(st.get("annotations"))
         # a string ("inf", "nan", "0.0"): JSON has no infinities
         db = st.get("depth_background")
