@@ -13,8 +13,7 @@ import pytest
 
 import blendarray as ba
 import blendarray.labels as ba_labels
-from blendarray.blender.scenes import DEMO_OBJECTS
-from support import SCRIPTS, blender_kw, run_blender
+from support import SCRIPTS, In, Out, blender_kw, blender_output
 
 HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks.py")
 CV = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -60,6 +59,7 @@ def test_masks_equal_blenders_object_index_and_pycocotools(scenes, flavour):
     same sample, so each mask must equal (object_index == the object's pass_index)."""
     f = ba.render(scenes("demo"), passes=["object_index"], engine="CYCLES", samples=1,
                   annotations=True, **blender_kw(flavour))
+    from blendarray.blender.scenes import DEMO_OBJECTS  # (imports bpy: not at collection)
     index = f["object_index"]
     got = _by_name(f)
     visible = {n for n, (_, pi) in DEMO_OBJECTS.items() if (index == pi).any()}
@@ -86,11 +86,11 @@ def _check_corners(frame, reference):
 
 
 @pytest.mark.parametrize("scene,frame", [("demo", 1), ("demo", 40), ("labels", 2)])
-def test_corners_match_blenders_world_to_camera_view(scenes, flavour, tmp_path, scene, frame):
-    out = tmp_path / "corners.json"
-    run_blender(flavour, os.path.join(SCRIPTS, "project_corners.py"), scenes(scene), str(frame),
-                str(out))
-    ref = json.loads(out.read_text())
+def test_corners_match_blenders_world_to_camera_view(scenes, flavour, scene, frame):
+    made = blender_output(flavour, os.path.join(SCRIPTS, "project_corners.py"), In(scenes(scene)),
+                          str(frame), Out("corners.json"))
+    with open(made / "corners.json") as f:
+        ref = json.load(f)
     f = ba.render(scenes(scene), frame=frame, passes=["rgba"], engine="CYCLES", samples=1,
                   annotations=True, **blender_kw(flavour))
     assert f.meta["annotations"]["instances"]
@@ -165,11 +165,10 @@ def _exr_manifests(path):
     return out
 
 
-def test_manifests_equal_blenders_exr_header(scenes, flavour, tmp_path):
-    exr, png = str(tmp_path / "ref.exr"), str(tmp_path / "ref.png")
-    run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scenes("allpasses"), "CYCLES",
-                exr, png)
-    blender = _exr_manifests(exr)
+def test_manifests_equal_blenders_exr_header(scenes, flavour):
+    made = blender_output(flavour, os.path.join(SCRIPTS, "reference.py"), In(scenes("allpasses")),
+                          "CYCLES", Out("ref.exr"), Out("ref.png"))
+    blender = _exr_manifests(made / "ref.exr")
     assert set(blender) == {"object", "material", "asset"}, blender.keys()
     f = ba.render(scenes("allpasses"), passes=["cryptomatte_object", "cryptomatte_material",
                                                "cryptomatte_asset"], engine="CYCLES",
@@ -262,15 +261,14 @@ def _exr_coverage(exr, layer, kind, ident):
 
 
 @pytest.mark.matrix
-def test_coverage_equals_blenders_own_cryptomatte(scenes, flavour, tmp_path):
+def test_coverage_equals_blenders_own_cryptomatte(scenes, flavour):
     """The strips scene (tests/scenes/make_scenes.py): six objects share each pixel of
     one column, 1/6 each, so all three levels of ranks are in use. Every object's and
     material's coverage equals the matte computed from Blender's own EXR of the same
     render; in that column the six sum to the whole pixel."""
-    exr_path, png = str(tmp_path / "ref.exr"), str(tmp_path / "ref.png")
-    run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scenes("strips"), "CYCLES",
-                exr_path, png)
-    with OpenEXR.File(exr_path, separate_channels=True) as ef:
+    made = blender_output(flavour, os.path.join(SCRIPTS, "reference.py"), In(scenes("strips")),
+                          "CYCLES", Out("ref.exr"), Out("ref.png"))
+    with OpenEXR.File(made / "ref.exr", separate_channels=True) as ef:
         exr = {n: c.pixels for part in ef.parts for n, c in part.channels.items()}
     f = ba.render(scenes("strips"), passes=["cryptomatte_object", "cryptomatte_material"],
                   engine="CYCLES", annotations=True, **blender_kw(flavour))

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 import blendarray as ba
-from support import ENGINES, EXTRA_FLAVOURS, SCRIPTS, assert_version, blender_kw, run_blender
+from support import (ENGINES, EXTRA_FLAVOURS, SCRIPTS, In, Out, assert_version, blender_kw,
+                     blender_output)
 
 ALL_PASSES_EXPECTED = {  # a few passes each engine must produce in the allpasses scene
     "CYCLES": {"rgba", "depth", "normal", "position", "vector", "uv", "object_index",
@@ -33,12 +34,14 @@ def read_exr(path):
     return out
 
 
-def reference(flavour, scene, engine, tmp_path, frame=None, size=None, samples=None):
-    exr, png = str(tmp_path / "ref.exr"), str(tmp_path / "ref.png")
+def reference(flavour, scene, engine, frame=None, size=None, samples=None):
+    """Blender's own EXR and PNG of the scene (made once per Blender, scene file and
+    settings: support.blender_output)."""
     extra = ["-" if frame is None else str(frame), "-" if size is None else "%dx%d" % size,
              "-" if samples is None else str(samples)]
-    run_blender(flavour, os.path.join(SCRIPTS, "reference.py"), scene, engine, exr, png, *extra)
-    return read_exr(exr), np.asarray(Image.open(png).convert("RGBA"))
+    ref = blender_output(flavour, os.path.join(SCRIPTS, "reference.py"), In(scene), engine,
+                         Out("ref.exr"), Out("ref.png"), *extra)
+    return read_exr(ref / "ref.exr"), np.asarray(Image.open(ref / "ref.png").convert("RGBA"))
 
 
 # Blender's channel order for each set of channel letters a pass can have (RenderPass
@@ -78,12 +81,12 @@ def same_bits(a, b):
 
 @pytest.mark.matrix
 @pytest.mark.parametrize("engine", ENGINES)
-def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine, tmp_path):
+def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine):
     samples = matrix_samples(flavour, engine)
     frame = ba.render(scenes("allpasses"), engine=engine, display=True, samples=samples,
                       **blender_kw(flavour))
     assert_version(flavour, frame)
-    ref, ref_png = reference(flavour, scenes("allpasses"), engine, tmp_path, samples=samples)
+    ref, ref_png = reference(flavour, scenes("allpasses"), engine, samples=samples)
 
     assert ALL_PASSES_EXPECTED[engine] <= set(frame), sorted(frame)
     described = frame.meta["passes"]
@@ -109,7 +112,8 @@ def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine, tmp_pa
 
 
 @pytest.mark.matrix(engines=["CYCLES"])  # K and the flip: one engine says it on the others
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", [pytest.param("CYCLES", marks=pytest.mark.smoke),
+                                    *ENGINES[1:]])  # smoke: the inner loop's render, each Blender
 def test_orientation_and_known_colour(flavour, scenes, engine):
     """An orange emission square in the top-left quadrant lands in the array's top-left,
     exactly where the camera intrinsics K put it, in exactly its colour."""
@@ -158,13 +162,13 @@ def test_object_index_and_emission_colours(flavour, scenes):
 
 
 @pytest.mark.matrix
-def test_two_view_layers_are_prefixed(flavour, scenes, tmp_path):
+def test_two_view_layers_are_prefixed(flavour, scenes):
     """Each layer's passes, named Layer/pass, equal that layer's channels in Blender's EXR."""
     f = ba.render(scenes("twolayers"), engine="CYCLES", passes=["rgba", "Second/depth"],
                   **blender_kw(flavour))
     assert_version(flavour, f)
     assert set(f) == {"Main/rgba", "Second/rgba", "Second/depth"}
-    ref, _ = reference(flavour, scenes("twolayers"), "CYCLES", tmp_path)
+    ref, _ = reference(flavour, scenes("twolayers"), "CYCLES")
     for name, (layer, bpass) in {"Main/rgba": ("Main", "Combined"),
                                  "Second/rgba": ("Second", "Combined"),
                                  "Second/depth": ("Second", "Depth")}.items():
@@ -187,7 +191,7 @@ def test_demo_scene_without_a_file(flavour):
 
 
 @pytest.mark.matrix
-def test_frame_number_and_samples(flavour, scenes, tmp_path):
+def test_frame_number_and_samples(flavour, scenes):
     """Frame 125 of the demo (its cube turns over frames 1..250) is Blender's frame 125."""
     f = ba.render(scenes("demo"), frame=125, engine="EEVEE", samples=2, passes=["rgba"],
                   **blender_kw(flavour))
@@ -199,17 +203,17 @@ def test_frame_number_and_samples(flavour, scenes, tmp_path):
     assert not np.array_equal(f["rgba"], first["rgba"]), "frame 125 must show the cube turned"
     cyc = ba.render(scenes("demo"), frame=125, engine="CYCLES", passes=["rgba"],
                     **blender_kw(flavour))
-    ref, _ = reference(flavour, scenes("demo"), "CYCLES", tmp_path, frame=125)
+    ref, _ = reference(flavour, scenes("demo"), "CYCLES", frame=125)
     expect, _ = expected_from_exr(ref, "ViewLayer", "Combined")
     assert same_bits(cyc["rgba"], expect.astype(np.float32)), "frame 125 differs from Blender's"
 
 
 @pytest.mark.parametrize("engine", ["CYCLES", "EEVEE"])  # the Cycles route and the EXR route
-def test_odd_sizes_match_blender(flavour, scenes, engine, tmp_path):
+def test_odd_sizes_match_blender(flavour, scenes, engine):
     """33x17: an odd number of rows (the flip's middle row) and of columns."""
     f = ba.render(scenes("allpasses"), engine=engine, passes=["rgba", "depth", "normal"],
                   resolution=(33, 17), **blender_kw(flavour))
-    ref, _ = reference(flavour, scenes("allpasses"), engine, tmp_path, frame=1, size=(33, 17))
+    ref, _ = reference(flavour, scenes("allpasses"), engine, frame=1, size=(33, 17))
     for name, bpass in (("rgba", "Combined"), ("depth", "Depth"), ("normal", "Normal")):
         expect, _ = expected_from_exr(ref, "ViewLayer", bpass)
         assert f[name].shape[:2] == (17, 33)
@@ -218,14 +222,14 @@ def test_odd_sizes_match_blender(flavour, scenes, engine, tmp_path):
 
 @pytest.mark.matrix
 @pytest.mark.parametrize("engine", ENGINES)
-def test_display_with_transparent_film_and_a_look(flavour, scenes, engine, tmp_path):
+def test_display_with_transparent_film_and_a_look(flavour, scenes, engine):
     """display equals Blender's own PNG with a transparent film, a look, exposure, gamma
     and dither; its alpha is the rgba pass's alpha in 8 bits, not 255."""
     samples = matrix_samples(flavour, engine)
     f = ba.render(scenes("display"), engine=engine, passes=["rgba"], display=True,
                   samples=samples, **blender_kw(flavour))
     assert_version(flavour, f)
-    _, png = reference(flavour, scenes("display"), engine, tmp_path, samples=samples)
+    _, png = reference(flavour, scenes("display"), engine, samples=samples)
     disp = f["display"]
     assert np.array_equal(disp, png), f"{(disp != png).any(-1).sum()} pixels differ"
     alpha = disp[..., 3]
@@ -239,13 +243,13 @@ def test_display_with_transparent_film_and_a_look(flavour, scenes, engine, tmp_p
 
 
 @pytest.mark.parametrize("engine", ["WORKBENCH"])
-def test_blenders_own_display_route_equals_its_png(flavour, scenes, engine, tmp_path):
+def test_blenders_own_display_route_equals_its_png(flavour, scenes, engine):
     """display="blender" (the route blendarray falls back on: Blender saves a PNG
     into a memfd, libpng decodes it) equals Blender's own PNG, transparent film,
     look, exposure, gamma and dither included."""
     f = ba.render(scenes("display"), engine=engine, passes=["rgba"], display="blender",
                   **blender_kw(flavour))
     assert f.meta["display_route"] == "blender"
-    _, png = reference(flavour, scenes("display"), engine, tmp_path)
+    _, png = reference(flavour, scenes("display"), engine)
     assert np.array_equal(f["display"], png), f"{(f['display'] != png).any(-1).sum()} pixels differ"
     assert (f["display"][..., 3] == 0).sum() > 100  # the film's alpha, not 255

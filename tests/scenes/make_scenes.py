@@ -8,15 +8,27 @@ import importlib.util
 import os
 import sys
 
-# The package: the one on PYTHONPATH (the tests give the build tree's), else the
-# complete one in this checkout's build folder (scripts/install.sh made it).
-if importlib.util.find_spec("blendarray") is None:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                    "build", "dev", "python"))
+import bpy
 
-import bpy  # noqa: E402
 
-from blendarray.blender import scenes as S  # noqa: E402
+def _scenes_module():
+    """blendarray.blender.scenes, loaded by itself (it needs only bpy) from the package
+    on PYTHONPATH (the tests give the build tree's), else from the complete one in this
+    checkout's build folder (scripts/install.sh made it). Not through the package,
+    whose import loads the C library: the test cache (tests/python/blender_cache.py)
+    rebuilds the scenes when a file they used changes, and the scenes use none of it."""
+    where = os.path.join("blendarray", "blender", "scenes.py")
+    build = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "dev",
+                         "python")
+    path = next((os.path.join(d, where) for d in sys.path + [build]
+                 if os.path.isfile(os.path.join(d, where))), os.path.join(build, where))
+    spec = importlib.util.spec_from_file_location("blendarray_test_scenes", path)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+S = _scenes_module()
 
 
 def save(outdir, name):
