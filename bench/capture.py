@@ -18,6 +18,9 @@ Runs inside Blender:
     blender -b --factory-startup --python bench/capture.py -- [options]
 Prints milliseconds (median of --repeat) and ratios to memcpy; absolute times mean
 little on a shared machine, ratios measured side by side do.
+--smoke (`.venv/bin/python bench/capture.py --smoke`): the tiniest run to the end
+(32x24, every engine, 1 repeat): what the test suite runs
+(tests/python/test_bench.py); its figures mean nothing.
 """
 import argparse
 import os
@@ -149,7 +152,12 @@ def main(argv):
     ap.add_argument("--sizes", default="640x480,1920x1080")
     ap.add_argument("--engines", default="CYCLES,EEVEE,WORKBENCH")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true",
+                    help="the tiniest run to the end (32x24, every engine, 1 repeat): what the "
+                         "test suite runs; its figures mean nothing")
     a = ap.parse_args(argv)
+    if a.smoke:  # every engine still: each has its own capture route
+        a.sizes, a.repeat = "32x24", 1
     scenes.build_demo()
     bpy.context.scene.render.use_motion_blur = False
     rows = []

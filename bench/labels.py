@@ -18,8 +18,11 @@ RLE into one (N, H, W) array, against pycocotools.mask.decode of each; and one
 soft mask from a two-rank Cryptomatte pass, against the same sum in NumPy.
 
     .venv/bin/python bench/labels.py [--size 1920x1080] [--objects 50] [--repeat 20]
+    .venv/bin/python bench/labels.py --smoke
 Prints milliseconds (best of --repeat) and speedups; absolute times mean little
-on a shared machine, ratios measured side by side do.
+on a shared machine, ratios measured side by side do. --smoke: the tiniest run
+to the end (80x60, 6 objects, 1 repeat): what the test suite runs
+(tests/python/test_bench.py); its figures mean nothing.
 """
 import argparse
 import ctypes
@@ -103,7 +106,12 @@ def main(argv):
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--objects", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--smoke", action="store_true",
+                    help="the tiniest run to the end (80x60, 6 objects, 1 repeat): what the "
+                         "test suite runs; its figures mean nothing")
     a = ap.parse_args(argv)
+    if a.smoke:  # 80x60: the smallest shapes' radii (size // 60) stay >= 1
+        a.size, a.objects, a.repeat = "80x60", 6, 1
     w, h = (int(v) for v in a.size.split("x"))
     ids = frame(h, w, a.objects)
     # pycocotools is handed its input ready: each mask already a Fortran-order uint8 array

@@ -6,6 +6,7 @@ with the same number of Blender processes, measured in one run on this machine.
   ray-torch  the same, columns= the passes and index, consumed with iter_torch_batches
 
     .venv/bin/python bench/ray_read.py [--quick] [--workers 2] [--size 64x64] [--frames 8000]
+    .venv/bin/python bench/ray_read.py --smoke
 
 Each measurement runs --repeat times, interleaved (renderer, ray, ray-torch,
 renderer, ...); the table shows the best of each, the ratio to the renderer and
@@ -16,6 +17,11 @@ arrival of the first quarter of the frames (every actor has started by then)
 to that of 90% (the last batches arrive together); the start-up, and the
 rate with it, are printed apart. Ray runs locally (ray.init(), this machine's
 CPUs), with read_renders' default batch size (--quick: 64, --batch-size).
+
+--smoke: the tiniest run to the end (1 Blender process, 32x24, 16 frames, 1
+repeat, the default batch size: several batches, so the steady-state clock has
+two arrivals to time): what the test suite runs (tests/python/test_bench.py);
+its figures mean nothing.
 """
 import argparse
 import os
@@ -82,7 +88,12 @@ def main():
     ap.add_argument("--batch-size", type=int, default=None, help="read_renders' batch_size")
     ap.add_argument("--num-cpus", type=float, default=1, help="logical CPUs per actor")
     ap.add_argument("--repeat", type=int, default=None, help="interleaved runs (default 2)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the tiniest run to the end (1 Blender process, 32x24, 16 frames, "
+                         "1 repeat): what the test suite runs; its figures mean nothing")
     a = ap.parse_args()
+    if a.smoke:
+        a.workers, a.size, a.frames, a.repeat = 1, "32x24", 16, 1
     a.size = tuple(int(x) for x in a.size.split("x"))
     n = a.frames or (2000 if a.quick else 8000)
     if a.quick and a.batch_size is None:

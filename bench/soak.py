@@ -2,8 +2,11 @@
 consumer's and each worker's resident memory every --every frames.
 
     .venv/bin/python bench/soak.py [--frames 10000] [--every 500] [--blender bpy|blender]
+    .venv/bin/python bench/soak.py --smoke
 
 Prints the RSS curve (MiB) and the growth from the first sample to the last.
+--smoke: the tiniest run to the end (20 frames at 32x24, a sample every 5):
+what the test suite runs (tests/python/test_bench.py); its figures mean nothing.
 """
 import argparse
 import os
@@ -28,12 +31,18 @@ def main():
     ap.add_argument("--every", type=int, default=500)
     ap.add_argument("--engine", default="WORKBENCH")
     ap.add_argument("--blender", default=None)
+    ap.add_argument("--smoke", action="store_true",
+                    help="the tiniest run to the end (20 frames at 32x24, a sample every 5): "
+                         "what the test suite runs; its figures mean nothing")
     a = ap.parse_args()
+    size = (64, 64)
+    if a.smoke:
+        a.frames, a.every, size = 20, 5, (32, 24)
     rows = []
     t0 = time.time()
-    with ba.Renderer(passes=["rgba", "depth"], engine=a.engine, samples=1, resolution=(64, 64),
+    with ba.Renderer(passes=["rgba", "depth"], engine=a.engine, samples=1, resolution=size,
                      blender=a.blender) as r:
-        pids = lambda: [w.proc.proc.pid for w in r._workers if w.proc]  # noqa: E731
+        pids = lambda: [p for p in r.worker_pids() if p]  # noqa: E731  (0: restarting)
         for f in r.frames(a.frames):
             i = f.meta["index"]
             if i % a.every == 0 or i == a.frames - 1:

@@ -27,6 +27,13 @@ worker, also skipped by the ceiling), the Renderer against the ceiling. Each
 measurement runs --repeat times, interleaved (ceiling, old, new, ceiling, old,
 new, ...): the table shows the best (or the median) of each, with ratios to the
 ceiling and new/old, all measured in the same run.
+
+--smoke: the tiniest run to the end: what the test suite runs
+(tests/python/test_bench.py); its figures mean nothing. Alone: the first table
+with one configuration (32x24 Workbench, 3 frames, 1 and 2 workers). With
+--cycles64: the comparison table, 64x64 Cycles at 3 frames, 1 worker, 1 repeat,
+1 warm-up frame (with --baseline-rev: 32x24 Workbench likewise, after the same
+build of REV).
 """
 import argparse
 import json
@@ -183,8 +190,10 @@ def compare(a):
                     ((640, 480), "WORKBENCH", 100), ((640, 480), "CYCLES", 30)]
         if a.quick:
             configs = [((128, 128), "WORKBENCH", 60), ((128, 128), "CYCLES", 30)]
+        if a.smoke:
+            configs = [((32, 24), "WORKBENCH", 3)]
     if a.cycles64:
-        configs.append(((64, 64), "CYCLES", 60 if a.quick else 300))
+        configs.append(((64, 64), "CYCLES", 3 if a.smoke else 60 if a.quick else 300))
     workers_list = [int(w) for w in a.workers.split(",")]
     pick = max if a.stat == "best" else statistics.median
     tmp = tempfile.mkdtemp(prefix="ba-bench-rev-")
@@ -249,13 +258,21 @@ def main():
     ap.add_argument("--stat", choices=("best", "median"), default="best")
     ap.add_argument("--warmup", type=int, default=2, help="untimed frames per worker first")
     ap.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the tiniest run to the end (one configuration, 3 frames; with "
+                         "--cycles64 or --baseline-rev: 1 worker, 1 repeat): what the test suite "
+                         "runs; its figures mean nothing")
     a = ap.parse_args()
     if a.baseline_rev or a.cycles64:
+        if a.smoke:
+            a.repeat, a.warmup, a.workers = 1, 1, "1"
         return compare(a)
     configs = [((128, 128), "WORKBENCH", 300), ((128, 128), "CYCLES", 100),
                ((640, 480), "WORKBENCH", 100), ((640, 480), "CYCLES", 30)]
     if a.quick:
         configs = [((128, 128), "WORKBENCH", 60), ((128, 128), "CYCLES", 30)]
+    if a.smoke:  # 1 and 2 workers: the scaling line needs both
+        configs = [((32, 24), "WORKBENCH", 3)]
     rows = []
     for size, engine, n in configs:
         for workers in (1, 2):

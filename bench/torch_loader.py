@@ -10,10 +10,14 @@ measured in one run on the same scene (demo scene, rgba + depth, Workbench, 1 sa
   pickle       W Blender loops pickling their arrays over a Unix socket (bench/stream.py)
 
     .venv/bin/python bench/torch_loader.py [--size 64] [--frames 1500] [--repeat 3] [--quick]
+    .venv/bin/python bench/torch_loader.py --smoke
 
 Steady state: every path renders warm-up frames first, not timed. Each
 measurement runs --repeat times, interleaved; the table shows the median, with
 ratios to the bare Renderer and the per-frame overhead in milliseconds.
+--smoke: the tiniest run to the end (32x32, 8 frames, batch 4, 1 warm-up
+frame or batch, 1 repeat): what the test suite runs
+(tests/python/test_bench.py); its figures mean nothing.
 """
 import argparse
 import os
@@ -64,9 +68,15 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="300 frames, 1 repeat")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the tiniest run to the end (32x32, 8 frames, batch 4, 1 warm-up, "
+                         "1 repeat): what the test suite runs; its figures mean nothing")
     a = ap.parse_args()
+    warm = 3
     if a.quick:
         a.frames, a.repeat = 300, 1
+    if a.smoke:
+        a.size, a.frames, a.batch, a.repeat, warm = 32, 8, 4, 1, 1
     size, n = (a.size, a.size), a.frames
     print(f"{a.size}x{a.size} Workbench, rgba + depth, {n} frames, batch {a.batch}, "
           f"blender={a.blender}, median of {a.repeat}")
@@ -75,12 +85,12 @@ def main():
     for w in (1, 2):
         runs = {k: [] for k in ("renderer", "loader0", "loader2", "pickle")}
         for _ in range(a.repeat):
-            runs["renderer"].append(bare(a.blender, n, size, w, warm=3))
-            runs["loader0"].append(loader(a.blender, n, size, w, 3, a.batch, 0))
+            runs["renderer"].append(bare(a.blender, n, size, w, warm=warm))
+            runs["loader0"].append(loader(a.blender, n, size, w, warm, a.batch, 0))
             if w == 2:
-                runs["loader2"].append(loader(a.blender, n, size, w, 3, a.batch, 2))
+                runs["loader2"].append(loader(a.blender, n, size, w, warm, a.batch, 2))
             runs["pickle"].append(stream.baseline(a.blender, "pickle", n, size, "WORKBENCH", w,
-                                                  warm=3))
+                                                  warm=warm))
         med = {k: statistics.median(v) if v else float("nan") for k, v in runs.items()}
         r = med["renderer"]
         cells = " ".join(f"{med[k]:7.1f} ({med[k] / r:5.1%})" for k in ("loader0", "loader2",
