@@ -8,8 +8,9 @@
 #   make fuzz-replay  the fuzz corpus replay alone, ASan + UBSan
 #   make test-python-asan  the extension's tests against build/asan's package
 #   make valgrind-cli render (and --coco), inspect, preview under valgrind
-#   make fuzz         libFuzzer (clang) runs, FUZZ_SECONDS each (default 60);
-#                     fails on any crash, leak or sanitizer report
+#   make fuzz         libFuzzer (clang) runs, FUZZ_SECONDS each (default 60), one
+#                     target per job (make -j2 fuzz: two at a time); fails on any
+#                     crash, leak or sanitizer report (scripts/fuzz-long.sh: long runs)
 #   make fuzz-seeds   regenerate the seed corpus
 #   make clean
 
@@ -18,13 +19,13 @@ MESON     ?= $(dir $(PYTHON))meson
 DEV       ?= build/dev
 ASAN      := build/asan
 FUZZ_BUILD := build/libfuzzer
-FUZZ_CC   ?= clang
+FUZZ_CC   ?= $(if $(shell command -v ccache),ccache clang,clang)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer reply_fuzzer params_fuzzer labels_fuzzer npz_fuzzer
 SANITIZE  := -Db_sanitize=address,undefined -Db_lundef=false \
              -Dc_args="-fno-omit-frame-pointer -fno-sanitize-recover=all"
 
-.PHONY: all dev test-c test-c-asan fuzz-replay test-python-asan valgrind-cli fuzz fuzz-seeds clean
+.PHONY: all dev test-c test-c-asan fuzz-replay test-python-asan valgrind-cli fuzz fuzz-build fuzz-seeds clean
 
 all: dev
 	ninja -C $(DEV)
@@ -109,27 +110,30 @@ valgrind-cli: all
 FUZZ_OPTIONS ?= -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=0
 
 $(FUZZ_BUILD)/build.ninja:
-	CC=$(FUZZ_CC) $(MESON) setup $(FUZZ_BUILD) -Dwerror=true -Dbuildtype=debug -Doptimization=1 \
+	CC="$(FUZZ_CC)" $(MESON) setup $(FUZZ_BUILD) -Dwerror=true -Dbuildtype=debug -Doptimization=1 \
 	    -Dpython=disabled -Dtests=false -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
 	    -Dc_args="-fsanitize=fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=all"
 
-fuzz: $(FUZZ_BUILD)/build.ninja
-	ninja -C $(FUZZ_BUILD)
-	@for t in $(FUZZ_TARGETS); do \
-	    mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t; \
-	    echo "== $$t for $(FUZZ_SECONDS)s"; \
-	    ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \
-	    $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTIONS) \
-	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ \
-	        $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t 2> $(FUZZ_BUILD)/$$t.log; rc=$$?; \
-	    grep -E '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs)' $(FUZZ_BUILD)/$$t.log | tail -n 2; \
-	    if [ $$rc -ne 0 ]; then \
-	        tail -n 60 $(FUZZ_BUILD)/$$t.log; \
-	        echo "fuzz: $$t failed (exit $$rc); the input is in $(FUZZ_BUILD)/artifacts/$$t/," \
-	             "the whole log in $(FUZZ_BUILD)/$$t.log" >&2; \
-	        exit 1; \
-	    fi; \
-	done
+fuzz-build: $(FUZZ_BUILD)/build.ninja
+	MAKEFLAGS= ninja -C $(FUZZ_BUILD)  # its own jobs, not make's jobserver
+
+# One rule per target, so that make -jN runs N at once (-O keeps each one's lines together).
+fuzz: $(addprefix fuzz-run-,$(FUZZ_TARGETS))
+
+fuzz-run-%: fuzz-build
+	@t=$*; mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t; \
+	ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \
+	$(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTIONS) \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ \
+	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t 2> $(FUZZ_BUILD)/$$t.log; rc=$$?; \
+	echo "== $$t for $(FUZZ_SECONDS)s: $$(grep -E '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs)' \
+	    $(FUZZ_BUILD)/$$t.log | tail -n 2 | tr '\n' ' ')"; \
+	if [ $$rc -ne 0 ]; then \
+	    tail -n 60 $(FUZZ_BUILD)/$$t.log; \
+	    echo "fuzz: $$t failed (exit $$rc); the input is in $(FUZZ_BUILD)/artifacts/$$t/," \
+	         "the whole log in $(FUZZ_BUILD)/$$t.log" >&2; \
+	    exit 1; \
+	fi
 
 # Regenerate the seed corpus (small valid EXR and PNG files).
 fuzz-seeds: all

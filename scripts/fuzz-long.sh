@@ -4,8 +4,9 @@
 #   ./scripts/fuzz-long.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # Runs every libFuzzer target in fuzz/ (or the ones named, e.g. frames_fuzzer)
-# for SECONDS_PER_TARGET each (default 3600), one after the other, through
-# `make fuzz`. The corpus grows in build/libfuzzer/corpus/<target>/ and is kept
+# for SECONDS_PER_TARGET each (default 3600), as many at once as the machine has
+# cores (FUZZ_JOBS), through `make fuzz`. CI runs the same targets for 15 s each
+# (scripts/test.sh). The corpus grows in build/libfuzzer/corpus/<target>/ and is kept
 # between runs (fuzz/corpus/ is only read); crashers land in
 # build/libfuzzer/artifacts/<target>/ and the run stops at the first one.
 # Progress goes to build/libfuzzer/<target>.log (tail -f it).
@@ -21,7 +22,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 echo "fuzz-long: ${targets[*]}, ${seconds}s each; corpus in build/libfuzzer/corpus/, logs in build/libfuzzer/<target>.log" >&2
 start=$(date +%s)
-make fuzz FUZZ_TARGETS="${targets[*]}" FUZZ_SECONDS="$seconds"
+make -j"${FUZZ_JOBS:-$(nproc)}" -O fuzz FUZZ_TARGETS="${targets[*]}" FUZZ_SECONDS="$seconds"
 for t in "${targets[@]}"; do
     echo "$t: $(ls build/libfuzzer/corpus/"$t" | wc -l) corpus entries" >&2
 done

@@ -9,10 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # clang and llvm (llvm-symbolizer for readable sanitizer reports): make fuzz;
-# valgrind: make valgrind-cli; python3-pyopencolorio: the Python binding of the
+# valgrind: make valgrind-cli; ccache: the test tiers' many builds of the same C
+# (meson uses it by itself); python3-pyopencolorio: the Python binding of the
 # OpenColorIO library Debian's Blender links, for display=True (the bpy wheels
 # ship their own).
-APT_PACKAGES=(gcc make pkg-config clang llvm valgrind libopenexr-dev libpng-dev zlib1g-dev libzip-dev
+APT_PACKAGES=(gcc make pkg-config clang llvm valgrind ccache libopenexr-dev libpng-dev zlib1g-dev libzip-dev
               libjansson-dev blender python3-numpy python3-venv python3-pyopencolorio)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

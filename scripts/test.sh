@@ -1,17 +1,37 @@
 #!/usr/bin/env bash
-# Install everything, then run all tests: C unit tests and the fuzz corpus
-# replay (plain and under ASan/UBSan), the Python extension's tests under
-# ASan/UBSan, the command-line tool under valgrind, every libFuzzer target for
-# FUZZ_SECONDS each (default 30; FUZZ_SECONDS=0 skips the fuzzing), the mutation
-# check (tests/mutation: every deliberate bug must make its tests fail;
-# MUTATION=0 skips it), then the Python and CLI tests with every Blender of the
-# README's table (and pip installs into fresh venvs, the Blender add-on).
-# Arguments go to pytest.
-# A crash, leak or sanitizer report anywhere fails the run.
+# The tests, in two tiers.
+#
+#   ./scripts/test.sh           the full tier (what CI runs, about 15 minutes on 2 cores):
+#                               install everything, then the C unit tests and the fuzz
+#                               corpus replay (plain and under ASan/UBSan), the Python
+#                               extension's tests under ASan/UBSan, the command-line tool
+#                               under valgrind, every libFuzzer target for FUZZ_SECONDS
+#                               each (default 15, two at a time; FUZZ_SECONDS=0 skips;
+#                               scripts/fuzz-long.sh is the long run), the mutation check
+#                               (tests/mutation: every deliberate bug must make its tests
+#                               fail; MUTATION=0 skips it), then every Python and CLI test
+#                               with every Blender of the README's table.
+#   ./scripts/test.sh --quick   the inner loop (about 2 minutes), from a built checkout
+#                               (./scripts/install.sh once): the C tests, the Python and
+#                               CLI tests that need no Blender (run with none to be found,
+#                               so an unmarked one fails), one smoke render per Blender.
+#
+# Other arguments go to the last pytest. A crash, leak or sanitizer report anywhere
+# fails the run. Blender's work for the tests (scenes, reference renders) is cached in
+# ~/.cache/blendarray/tests (tests/python/blender_cache.py), compiler output by ccache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 MUTATION=${MUTATION:-1}
+QUICK=0
+if [ "${1:-}" = "--quick" ]; then
+    QUICK=1
+    shift
+fi
+# ccache (scripts/install.sh installs it; meson uses it by itself): the same objects
+# from any clone of the checkout, whatever its folder.
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
+PYTEST=(.venv/bin/python -m pytest -q -p no:cacheprovider)
 
 timings=()
 step() { # step NAME COMMAND...: run it, note how long it took
@@ -24,6 +44,26 @@ step() { # step NAME COMMAND...: run it, note how long it took
     t0=$(((t1 - t0) / 100000000)) # tenths of a second
     timings+=("$(printf '%-18s %5d.%d s' "$name" $((t0 / 10)) $((t0 % 10)))")
 }
+print_timings() {
+    echo "==== timings" >&2
+    printf '%s\n' "${timings[@]}" >&2
+}
+
+if [ "$QUICK" = 1 ]; then
+    if [ ! -x .venv/bin/python ] || [ ! -f build/dev/build.ninja ]; then
+        echo "test.sh --quick runs in a built checkout: run ./scripts/install.sh once" \
+             "(or ./scripts/test.sh, which installs and runs everything)" >&2
+        exit 2
+    fi
+    step test-c make -s test-c
+    # no Blender to be found: a test that runs one but is not marked `blender` fails
+    step python-no-blender env PATH="$PWD/tests/no_blender/bin:$PATH" \
+        PYTHONPATH="$PWD/tests/no_blender" BLENDARRAY_BLENDERS="$PWD/tests/no_blender/none" \
+        "${PYTEST[@]}" -m "not blender and not slow" tests/python tests/cli
+    print_timings
+    echo "==== smoke renders (pytest -m smoke)" >&2
+    exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -m smoke tests/python tests/cli "$@"
+fi
 
 step install ./scripts/install.sh
 step test-c make test-c              # with the fuzz corpus replay
@@ -31,15 +71,14 @@ step test-c-asan make test-c-asan    # the same, ASan/UBSan
 step test-python-asan make test-python-asan
 step valgrind-cli make valgrind-cli
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-    step fuzz make fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
+    step fuzz make -j"$(nproc)" -O fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
 fi
 
 if [ "$MUTATION" != 0 ]; then
     step mutation .venv/bin/python tests/mutation/run.py
 fi
 
-echo "==== timings" >&2
-printf '%s\n' "${timings[@]}" >&2
+print_timings
 # pytest last, so that its summary closes the output (its own line gives its time)
 echo "==== pytest" >&2
-exec env BLENDARRAY_REQUIRE_FLAVOURS=1 .venv/bin/python -m pytest -q tests/python tests/cli "$@"
+exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" --durations=20 tests/python tests/cli "$@"

@@ -488,6 +488,7 @@ def test_crash_report_is_attached(cli, demo_blend, tmp_path):
 # an image too large for memory is refused inside the worker, before rendering
 
 
+@pytest.mark.blender  # (the worker starts; the size is refused before it renders)
 def test_huge_size_is_refused_before_rendering(cli, tmp_path):
     import resource
     tmp = tmp_path / "tmp"

@@ -358,3 +358,7 @@ MUTANTS += LABEL_MUTANTS
 from mutants_display import DISPLAY_MUTANTS  # noqa: E402  (issue 13: the display image)
 
 MUTANTS += DISPLAY_MUTANTS
+
+from mutants_tiers import TIER_MUTANTS  # noqa: E402  (issue 20: the test cache and tiers)
+
+MUTANTS += TIER_MUTANTS

@@ -27,6 +27,9 @@ sys.path.insert(0, HERE)
 
 from mutants import MUTANTS  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
+from support import runtime_targets  # noqa: E402
+
 TREE = os.path.join(ROOT, "build", "mutation", "tree")
 
 
@@ -46,13 +49,18 @@ def _fresh_tree(python):
     shutil.copytree(ROOT, TREE, ignore=_skip, symlinks=True, dirs_exist_ok=True,
                     copy_function=shutil.copy)
     build = os.path.join(TREE, "build", "dev")
+    meson = os.path.join(os.path.dirname(python), "meson")
     if not os.path.exists(os.path.join(build, "build.ninja")):
-        meson = os.path.join(os.path.dirname(python), "meson")
         subprocess.run([meson, "setup", build, "-Dwerror=true", "-Dtests=true", "-Dpython=enabled"],
                        cwd=TREE, check=True, capture_output=True)
-    b = subprocess.run(["ninja", "-C", build], capture_output=True, text=True)
+    global TARGETS
+    TARGETS = runtime_targets(build)
+    b = subprocess.run(["ninja", "-C", build, *TARGETS], capture_output=True, text=True)
     if b.returncode != 0:
         raise SystemExit(f"the unmutated tree does not build:\n{b.stdout[-3000:]}")
+
+
+TARGETS = ()  # what ninja builds for every mutant: support.runtime_targets (not the C tests)
 
 
 def _edit(root, m):
@@ -88,7 +96,7 @@ def _test(m, python):
                PYTHONPATH=os.path.join(TREE, "build", "dev", "python"),
                MESONPY_EDITABLE_SKIP=os.path.join(ROOT, "build", "dev"),
                PYTHON=python)  # for make, in TREE (which has no .venv)
-    b = subprocess.run(["ninja", "-C", os.path.join(TREE, "build", "dev")], env=env,
+    b = subprocess.run(["ninja", "-C", os.path.join(TREE, "build", "dev"), *TARGETS], env=env,
                        capture_output=True, text=True)
     if b.returncode != 0:
         # a mutant must build: one that does not tests nothing

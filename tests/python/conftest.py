@@ -16,16 +16,10 @@ import os
 
 import pytest
 
-from support import (EXTRA_FLAVOURS, FLAVOURS, MATRIX_FLAVOURS, ROOT, _flavours,
-                     python_exists, run_blender)
+from support import (EXTRA_FLAVOURS, FLAVOURS, MATRIX_FLAVOURS, _flavours, marks_its_tests,
+                     python_exists, scene_folder)
 
 _untested = {}  # extra flavour -> why it was skipped: repeated at the end of the run
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "matrix(engines=None): also run on the extra bpy versions "
-                   "(scripts/blenders.txt); engines= limits the engine variants there")
 
 
 def pytest_generate_tests(metafunc):
@@ -52,6 +46,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+@marks_its_tests("blender")
 def flavour(request):
     name = request.param
     if name not in _flavours():
@@ -82,11 +77,10 @@ _scene_dirs = {}
 
 
 @pytest.fixture
+@marks_its_tests("blender")
 def scenes(flavour, tmp_path_factory):
     """Directory of the test scenes, saved by this flavour's Blender (a 3.x Blender
-    cannot read files saved by 5.x)."""
+    cannot read files saved by 5.x); made once per Blender and script (support.scene_folder)."""
     if flavour not in _scene_dirs:
-        d = tmp_path_factory.mktemp(f"scenes-{flavour}")
-        run_blender(flavour, os.path.join(ROOT, "tests", "scenes", "make_scenes.py"), str(d))
-        _scene_dirs[flavour] = str(d)
+        _scene_dirs[flavour] = scene_folder(flavour, str(tmp_path_factory.mktemp(f"scenes-{flavour}")))
     return lambda name: os.path.join(_scene_dirs[flavour], name + ".blend")

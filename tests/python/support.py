@@ -15,11 +15,15 @@ does not exist on the machine: it is skipped, loudly (see conftest.py).
 import functools
 import glob
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+
+import blender_cache
+from blender_cache import In, Out  # noqa: F401  (for the tests: blender_output's arguments)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The meson build folder of the .venv's editable install (scripts/install.sh).
@@ -180,6 +184,67 @@ def run_blender(flavour, script, *args, timeout=300):
         raise AssertionError(f"{script} failed in {flavour} (exit {p.returncode}):\n"
                              f"{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p
+
+
+@functools.lru_cache(maxsize=None)
+def runtime_targets(build=BUILD_DIR):
+    """The outputs of a meson build folder but the C tests and fuzz replayers, relative
+    to it: the library, the CLI, the Python package and the fault injector the CLI's
+    fault tests preload (tests/c/slow_first_send.so). What the Python and CLI tests
+    need built; the mutation check builds only these for each mutant."""
+    meson = os.path.join(os.path.dirname(sys.executable), "meson")
+    p = subprocess.run([meson if os.path.exists(meson) else "meson", "introspect", "--targets", build],
+                       capture_output=True, text=True, check=True)
+    out = []
+    for t in json.loads(p.stdout):
+        tests = t["defined_in"].endswith((os.path.join("tests", "c", "meson.build"),
+                                          os.path.join(os.sep, "fuzz", "meson.build")))
+        if t.get("build_by_default") and (not tests or t["name"] == "slow_first_send"):
+            out += [os.path.relpath(f, build) for f in t["filename"]]
+    return tuple(out)
+
+
+def build_runtime(build=BUILD_DIR):
+    """Bring what the tests run (runtime_targets) up to date."""
+    subprocess.run(["ninja", "-C", build, *runtime_targets(build)], check=True, capture_output=True)
+
+
+def marks_its_tests(*marks):
+    """Put under @pytest.fixture: every test that uses the fixture gets these marks
+    ("blender", "slow": tests/conftest.py)."""
+    def put(f):
+        f.test_marks = marks
+        return f
+    return put
+
+
+def blender_identity(flavour):
+    """This flavour's Blender, exactly: its version and its binary's (or bpy module's)
+    path, size and time."""
+    return blender_cache.blender_identity(flavour, EXTRA_FLAVOURS, expected_version(flavour))
+
+
+def blender_output(flavour, script, *args, timeout=600):
+    """run_blender, cached (tests/python/blender_cache.py): the folder of what
+    `script` wrote, made by this flavour's Blender unless an entry for the same
+    Blender, script, arguments, input files (In) and checkout files used is kept.
+    Output files are given as Out("name") and found as `result / "name"`."""
+    return blender_cache.blender_output(
+        lambda *a: blender_cmd(flavour, *a), blender_identity(flavour), script, args,
+        roots=[PACKAGE_DIR, ROOT], env=dict(os.environ, PYTHONPATH=PACKAGE_DIR), timeout=timeout)
+
+
+MAKE_SCENES = os.path.join(ROOT, "tests", "scenes", "make_scenes.py")
+
+
+def scene_folder(flavour, dest):
+    """The test scenes, saved by this flavour's Blender (cached), copied into `dest`
+    (a test may write beside them; the cache's copies stay as they were)."""
+    made = blender_output(flavour, MAKE_SCENES, Out("."))
+    os.makedirs(dest, exist_ok=True)
+    for f in glob.glob(os.path.join(made.path, "*.blend")):
+        shutil.copy(f, dest)
+    return dest
 
 
 def descendants(pid=None):

@@ -26,6 +26,9 @@ import pytest
 
 from support import ROOT, find_python, user_env
 
+# pip and meson build blendarray anew for each; most then render
+pytestmark = [pytest.mark.slow, pytest.mark.blender]
+
 with open(os.path.join(ROOT, "meson.build")) as f:
     import re
     VERSION = re.search(r"^\s*version: '([0-9.]+)'", f.read(), re.M).group(1)

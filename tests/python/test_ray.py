@@ -32,7 +32,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 import blendarray as ba  # noqa: E402
 from blendarray.ray import read_renders  # noqa: E402
-from support import descendants, import_without  # noqa: E402
+from support import descendants, import_without, marks_its_tests  # noqa: E402
 
 KW = dict(passes=["rgba", "depth"], resolution=(32, 32), engine="WORKBENCH", blender="bpy")
 N = 40
@@ -68,6 +68,7 @@ def hooks(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+@marks_its_tests("blender")
 def ref(hooks):
     """Frame i rendered by a plain Renderer: {index: (arrays, meta)}."""
     with ba.Renderer(None, setup=hooks + ":randomize", seed=SEED, **KW) as r:
@@ -78,6 +79,7 @@ def ref(hooks):
 
 
 @pytest.fixture(scope="module")
+@marks_its_tests("slow")
 def cluster():
     """A head and two worker nodes on 127.0.0.1. At the end no process of theirs
     is left: Ray's, the actors', their Blenders (every one seen during the tests)."""
@@ -198,6 +200,7 @@ def test_rows_from_both_worker_nodes_equal_the_renderers(cluster, ref, hooks):
     assert len(actors_of(got)) == 2
 
 
+@pytest.mark.blender
 def test_animation_frames_and_param_dicts(cluster, hooks):
     """frames= frame numbers or param dicts: row i is params i, as Renderer.frames
     renders them in order (a per-frame seed replaces seed; a per-frame resolution
@@ -218,6 +221,7 @@ def test_animation_frames_and_param_dicts(cluster, hooks):
     assert got[1]["depth"].shape == (8, 16)  # its own resolution: a variable-shaped column
 
 
+@pytest.mark.blender
 def test_annotations_ride_in_the_meta_column(cluster):
     """annotations=True: each row's meta JSON holds its frame's labels (Cycles: the
     demo's four objects, boxes as a plain Renderer finds them), and the instance

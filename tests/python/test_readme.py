@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import PACKAGE_DIR, ROOT
+import pytest
+
+from support import PACKAGE_DIR, ROOT, build_runtime
+
+pytestmark = pytest.mark.blender  # every example renders
 
 
 with open(os.path.join(ROOT, "README.md")) as f:
@@ -62,7 +66,7 @@ def test_shell_example_then_inblender_example():
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert "README-OK ['rgba', 'depth', 'normal', 'object_index'] ['rgba'" in p.stdout
     # the command-line block, on the scenes the first block made
-    subprocess.run(["ninja", "-C", os.path.dirname(PACKAGE_DIR)], check=True, capture_output=True)
+    build_runtime()
     sh = _block("sh", "inspect out/demo3.npz").replace(".venv/bin/python", sys.executable)
     p = subprocess.run(["bash", "-euc", sh], cwd=ROOT, env=_env(), capture_output=True, text=True,
                        timeout=300)

@@ -366,6 +366,7 @@ def test_stereo_refused_and_percentage_honoured(flavour, scenes):
     assert f.meta["K"][0][2] == 50.0 and f.meta["K"][1][2] == 25.0
 
 
+@pytest.mark.blender
 def test_per_frame_seed_and_indices(leaves_nothing):
     """A per-frame "seed" replaces the Renderer's (the hook's rng is
     default_rng([*seed, index])); indices= renders a shard of a stream as the
@@ -394,6 +395,7 @@ def test_per_frame_seed_and_indices(leaves_nothing):
             list(r.frames(3, indices=[0, 1]))  # one index per frame
 
 
+@pytest.mark.blender
 def test_per_frame_settings_apply_to_their_frame_only(leaves_nothing):
     """A frame's own settings do not leak into the next frames of its worker:
     frame i renders the same whatever its worker rendered before."""

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 import blendarray as ba  # noqa: E402
 from blendarray.torch import RenderDataset, detection_target  # noqa: E402
 import hooks  # noqa: E402
-from support import PACKAGE_DIR, ROOT, import_without  # noqa: E402
+from support import PACKAGE_DIR, ROOT, import_without, marks_its_tests  # noqa: E402
 
 KW = dict(passes=["rgba", "depth"], resolution=(32, 24), engine="WORKBENCH", blender="bpy")
 N = 10
@@ -38,6 +38,7 @@ def reference(n=N, epoch=0, seed=SEED):
 
 
 @pytest.fixture(scope="module")
+@marks_its_tests("blender")
 def ref():
     out = reference()
     sums = {i: float(a["rgba"].sum()) for i, (a, _) in out.items()}
@@ -133,6 +134,7 @@ def test_shards_split_without_overlap_or_gap():
     assert [len(RenderDataset(None, frames=11, shard=(r, 3), **KW)) for r in range(3)] == [4, 4, 3]
 
 
+@pytest.mark.blender
 def test_animation_frames_and_param_dicts():
     ds = RenderDataset(None, frames=[3, 40], passes=["rgba"], resolution=(16, 16),
                        engine="WORKBENCH", blender="bpy")
@@ -214,6 +216,7 @@ CLEANUP = textwrap.dedent("""
     """)
 
 
+@pytest.mark.blender
 @pytest.mark.parametrize("mode,num_workers", [("break", 0), ("break", 2), ("sigint", 0),
                                               ("sigint", 2)])
 def test_break_and_ctrl_c_leave_no_blender(tmp_path, mode, num_workers):
@@ -275,6 +278,7 @@ RANK = textwrap.dedent("""
     """)
 
 
+@pytest.mark.blender
 def test_two_ranks_split_the_frames(tmp_path):
     ref = reference(11)
     script = tmp_path / "rank.py"
@@ -308,6 +312,7 @@ def test_two_ranks_split_the_frames(tmp_path):
     assert len(shares[0]) == 6 and len(shares[1]) == 5
 
 
+@pytest.mark.blender
 def test_training_example_runs():
     """examples/train_torch.py: a tiny CNN learns the sphere's position from the stream."""
     env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
@@ -323,6 +328,7 @@ def test_training_example_runs():
     assert last < 0.5 * first, f"the loss did not fall: {first} -> {last} ({time.time() - t0:.0f} s)"
 
 
+@pytest.mark.blender
 def test_annotations_ride_in_item_meta():
     """annotations=True: item["meta"]["annotations"] is the frame's labels, through the
     default collate (a list of dicts per batch), equal to a plain Renderer's."""
