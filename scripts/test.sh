@@ -10,7 +10,8 @@
 #                               scripts/fuzz-long.sh is the long run), the mutation check
 #                               (tests/mutation: every deliberate bug must make its tests
 #                               fail; MUTATION=0 skips it), then every Python and CLI test
-#                               with every Blender of the README's table.
+#                               with every Blender of the README's table, two test files at
+#                               a time (PYTEST_WORKERS).
 #   ./scripts/test.sh --quick   the inner loop (about 2 minutes), from a built checkout
 #                               (./scripts/install.sh once): the C tests, the Python and
 #                               CLI tests that need no Blender (run with none to be found,
@@ -81,4 +82,7 @@ fi
 print_timings
 # pytest last, so that its summary closes the output (its own line gives its time)
 echo "==== pytest" >&2
-exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" --durations=20 tests/python tests/cli "$@"
+# two test files at a time (pytest-xdist; a file's tests share its module fixtures, the
+# Ray cluster, the reference frames, and run in order in one process)
+exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "${PYTEST_WORKERS:-2}" --dist loadfile \
+    --durations=20 tests/python tests/cli "$@"

@@ -4,21 +4,28 @@ checkout, run the tests that must catch it, and report caught / missed.
     .venv/bin/python tests/mutation/run.py            # every mutant
     .venv/bin/python tests/mutation/run.py rect-flat-learned-from-1ch crash-report-name
     .venv/bin/python tests/mutation/run.py --list
+    .venv/bin/python tests/mutation/run.py --jobs 1   # one mutant at a time
 
 A mutant is caught when its tests fail (a pytest test or clean-up check fails, or
 the C tests do); a test that cannot start (a fixture or collection error, no test
 selected) counts as an error, not as caught. Exit status: 0 when every mutant
 was caught, 1 otherwise. The checkout itself is never modified: the mutants go
-into a copy of its sources, build/mutation/tree, with its own meson build folder
-(build/mutation/tree/build/dev, kept between runs: each mutant rebuilds only
-what it touched). Its tests import that tree's package (PYTHONPATH, with the
-.venv's editable install of the checkout switched off) and run its CLI.
+into copies of its sources, build/mutation/tree-<N> (one per job: --jobs, default
+the number of cores, so that one mutant's Blender starts while another's renders),
+each with its own meson build folder (tree-<N>/build/dev, kept between runs: a
+mutant rebuilds only what it touched, and only the library, the CLI and the
+Python package: a mutant whose test is a C test builds that test). Its tests
+import that tree's package (PYTHONPATH, with the .venv's editable install of the
+checkout switched off) and run its CLI. Mutants whose tests start a Ray cluster
+run one at a time (two clusters on one machine contend for its ports).
 """
 import argparse
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,7 +37,7 @@ from mutants import MUTANTS  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 from support import runtime_targets  # noqa: E402
 
-TREE = os.path.join(ROOT, "build", "mutation", "tree")
+TREES = os.path.join(ROOT, "build", "mutation")
 
 
 def _skip(folder, names):
@@ -38,29 +45,25 @@ def _skip(folder, names):
     return {n for n in names if n in top or n == "__pycache__" or n.endswith(".npz")}
 
 
-def _fresh_tree(python):
-    """TREE: the checkout's sources (copied anew: new mtimes, so ninja rebuilds
-    what changed) and a configured meson build folder."""
-    if os.path.isdir(TREE):
-        for n in os.listdir(TREE):
+def _fresh_tree(python, tree):
+    """tree: the checkout's sources (copied anew: new mtimes, so ninja rebuilds
+    what changed) and a configured meson build folder, built."""
+    if os.path.isdir(tree):
+        for n in os.listdir(tree):
             if n != "build":
-                p = os.path.join(TREE, n)
+                p = os.path.join(tree, n)
                 shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
-    shutil.copytree(ROOT, TREE, ignore=_skip, symlinks=True, dirs_exist_ok=True,
+    shutil.copytree(ROOT, tree, ignore=_skip, symlinks=True, dirs_exist_ok=True,
                     copy_function=shutil.copy)
-    build = os.path.join(TREE, "build", "dev")
+    build = os.path.join(tree, "build", "dev")
     meson = os.path.join(os.path.dirname(python), "meson")
     if not os.path.exists(os.path.join(build, "build.ninja")):
         subprocess.run([meson, "setup", build, "-Dwerror=true", "-Dtests=true", "-Dpython=enabled"],
-                       cwd=TREE, check=True, capture_output=True)
-    global TARGETS
-    TARGETS = runtime_targets(build)
-    b = subprocess.run(["ninja", "-C", build, *TARGETS], capture_output=True, text=True)
+                       cwd=tree, check=True, capture_output=True)
+    b = subprocess.run(["ninja", "-C", build, *runtime_targets(build)], capture_output=True,
+                       text=True)
     if b.returncode != 0:
         raise SystemExit(f"the unmutated tree does not build:\n{b.stdout[-3000:]}")
-
-
-TARGETS = ()  # what ninja builds for every mutant: support.runtime_targets (not the C tests)
 
 
 def _edit(root, m):
@@ -80,10 +83,10 @@ def _edit(root, m):
     return undo
 
 
-def run_one(m, python, verbose):
-    undo = _edit(TREE, m)
+def run_one(m, python, tree):
+    undo = _edit(tree, m)
     try:
-        return _test(m, python)
+        return _test(m, python, tree)
     finally:
         for p, text in reversed(undo):  # written anew (a new mtime): the next build undoes the
             # mutant; last edit first, so that a file edited twice ends as it was
@@ -91,12 +94,13 @@ def run_one(m, python, verbose):
                 f.write(text)
 
 
-def _test(m, python):
+def _test(m, python, tree):
+    build = os.path.join(tree, "build", "dev")
     env = dict(os.environ, BLENDARRAY_REQUIRE_FLAVOURS="1",
-               PYTHONPATH=os.path.join(TREE, "build", "dev", "python"),
+               PYTHONPATH=os.path.join(build, "python"),
                MESONPY_EDITABLE_SKIP=os.path.join(ROOT, "build", "dev"),
-               PYTHON=python)  # for make, in TREE (which has no .venv)
-    b = subprocess.run(["ninja", "-C", os.path.join(TREE, "build", "dev"), *TARGETS], env=env,
+               PYTHON=python)  # for make, in the tree (which has no .venv)
+    b = subprocess.run(["ninja", "-C", build, *runtime_targets(build)], env=env,
                        capture_output=True, text=True)
     if b.returncode != 0:
         # a mutant must build: one that does not tests nothing
@@ -105,7 +109,7 @@ def _test(m, python):
     for cmd in m["tests"]:
         if cmd[0] == "pytest":
             cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *cmd[1:]]
-        p = subprocess.run(cmd, cwd=TREE, env=env, capture_output=True, text=True)
+        p = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
         outs.append(p.stdout[-3000:] + p.stderr[-2000:])
         if cmd[1:3] == ["-m", "pytest"] and p.returncode != 0:
             # caught only by a failing test (or a failing clean-up check), not by a
@@ -117,11 +121,18 @@ def _test(m, python):
     return "MISSED", "\n".join(outs)
 
 
+def _alone(m):
+    """Whether m's tests must not run beside another mutant's (a Ray cluster)."""
+    return any("test_ray.py" in " ".join(cmd) for cmd in m["tests"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("ids", nargs="*", help="mutant ids (default: all)")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the tests' output")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                    help="mutants at once, each in its own tree (default: the number of cores)")
     args = ap.parse_args()
     if args.list:
         for m in MUTANTS:
@@ -139,18 +150,52 @@ def main():
               "tests/mutation/mutants*.py):\n  " + "\n  ".join(stale), file=sys.stderr)
         return 1
     python = os.path.join(ROOT, ".venv", "bin", "python")
-    _fresh_tree(python)
-    results = []
+    jobs = max(1, min(args.jobs, len(chosen)))
+    trees = [os.path.join(TREES, f"tree-{i}") for i in range(jobs)]
+    for tree in trees:
+        _fresh_tree(python, tree)
+
+    todo = queue.Queue()
     for m in chosen:
-        t0 = time.time()
-        verdict, out = run_one(m, python, args.verbose)
-        results.append((m, verdict))
-        print(f"{verdict:16s} {m['id']:34s} {time.time() - t0:6.1f} s  {m['promise']}", flush=True)
-        if args.verbose or verdict != "caught":
-            print("    " + out.strip().replace("\n", "\n    "), flush=True)
-    caught = sum(v.startswith("caught") for _, v in results)
-    print(f"mutants: {caught} caught, {len(results) - caught} not caught, of {len(results)}")
-    return 0 if caught == len(results) else 1
+        todo.put(m)
+    alone = threading.Lock()  # held by a mutant that must run by itself (_alone)
+    shared = threading.Semaphore(jobs)  # one per job: _alone takes them all
+    results, out_lock = {}, threading.Lock()
+
+    def work(tree):
+        while True:
+            try:
+                m = todo.get_nowait()
+            except queue.Empty:
+                return
+            t0 = time.time()
+            if _alone(m):
+                with alone:
+                    for _ in range(jobs):
+                        shared.acquire()
+                    try:
+                        verdict, out = run_one(m, python, tree)
+                    finally:
+                        for _ in range(jobs):
+                            shared.release()
+            else:
+                with shared:
+                    verdict, out = run_one(m, python, tree)
+            with out_lock:
+                results[m["id"]] = verdict
+                print(f"{verdict:16s} {m['id']:34s} {time.time() - t0:6.1f} s  {m['promise']}",
+                      flush=True)
+                if args.verbose or verdict != "caught":
+                    print("    " + out.strip().replace("\n", "\n    "), flush=True)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in trees]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    caught = sum(v.startswith("caught") for v in results.values())
+    print(f"mutants: {caught} caught, {len(chosen) - caught} not caught, of {len(chosen)}")
+    return 0 if caught == len(chosen) and len(results) == len(chosen) else 1
 
 
 if __name__ == "__main__":

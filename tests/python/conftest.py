@@ -55,7 +55,6 @@ def flavour(request):
             why = (f"bpy {extra.bpy} NOT TESTED: no Python {extra.python_minor} on this "
                    f"machine (bpy {extra.bpy} needs it); install one and run "
                    f"scripts/install-blenders.sh")
-            _untested[name] = why
             pytest.skip(why)
         hint = (f" (run scripts/install-blenders.sh: it makes {extra.venv})"
                 if extra is not None else "")
@@ -63,6 +62,14 @@ def flavour(request):
             pytest.fail(f"Blender flavour {name!r} is not installed{hint}")
         pytest.skip(f"Blender flavour {name!r} is not installed{hint}")
     return name
+
+
+def pytest_runtest_logreport(report):
+    """Skips of a missing extra flavour, gathered where the summary is written (in
+    the main process also when pytest-xdist runs the tests in others)."""
+    if report.skipped and isinstance(report.longrepr, tuple) and "NOT TESTED" in report.longrepr[2]:
+        why = report.longrepr[2].removeprefix("Skipped: ")
+        _untested[why.split(" NOT TESTED")[0]] = why
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -205,8 +205,12 @@ def runtime_targets(build=BUILD_DIR):
 
 
 def build_runtime(build=BUILD_DIR):
-    """Bring what the tests run (runtime_targets) up to date."""
-    subprocess.run(["ninja", "-C", build, *runtime_targets(build)], check=True, capture_output=True)
+    """Bring what the tests run (runtime_targets) up to date; one ninja at a time in
+    the folder (pytest-xdist runs test files in two processes)."""
+    import fcntl
+    with open(os.path.join(build, ".tests-build.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["ninja", "-C", build, *runtime_targets(build)], check=True, capture_output=True)
 
 
 def marks_its_tests(*marks):

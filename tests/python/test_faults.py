@@ -49,6 +49,7 @@ def _rss(pid):
                 return int(line.split()[1]) / 1024
 
 
+@pytest.mark.slow
 def test_soak_10000_frames_memory_stays_flat(scenes, flavour, leaves_nothing):
     if flavour != "blender":  # one flavour is enough for the memory bound (bench/soak.py does both)
         pytest.skip("the soak runs on the blender flavour only (bench/soak.py does both)")
