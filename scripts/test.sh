@@ -10,8 +10,8 @@
 #                               scripts/fuzz-long.sh is the long run), the mutation check
 #                               (tests/mutation: every deliberate bug must make its tests
 #                               fail; MUTATION=0 skips it), then every Python and CLI test
-#                               with every Blender of the README's table, two test files at
-#                               a time (PYTEST_WORKERS).
+#                               with every Blender of the README's table, two at a time
+#                               (PYTEST_WORKERS).
 #   ./scripts/test.sh --quick   the inner loop (about 2 minutes), from a built checkout
 #                               (./scripts/install.sh once): the C tests, the Python and
 #                               CLI tests that need no Blender (run with none to be found,
@@ -82,7 +82,7 @@ fi
 print_timings
 # pytest last, so that its summary closes the output (its own line gives its time)
 echo "==== pytest" >&2
-# two test files at a time (pytest-xdist; a file's tests share its module fixtures, the
-# Ray cluster, the reference frames, and run in order in one process)
-exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "${PYTEST_WORKERS:-2}" --dist loadfile \
+# two tests at a time (pytest-xdist; the files of tests/conftest.py's TOGETHER each in one
+# process, in order: they share a Ray cluster, reference frames or files)
+exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
     --durations=20 tests/python tests/cli "$@"

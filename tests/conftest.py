@@ -40,9 +40,18 @@ def pytest_configure(config):
         config.addinivalue_line("markers", line)
 
 
+# Test files whose tests run in one process, in order, when pytest-xdist spreads the
+# others one by one over its workers (--dist loadgroup, scripts/test.sh): their module
+# fixtures are costly (a Ray cluster, torch's reference frames) or their tests share
+# files (the README's examples write out/ and scenes/ in the checkout).
+TOGETHER = ("test_ray.py", "test_torch.py", "test_readme.py")
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m reads the marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.path.name in TOGETHER:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
         if item.get_closest_marker("matrix"):
             item.add_marker(pytest.mark.blender)
         info = getattr(item, "_fixtureinfo", None)
