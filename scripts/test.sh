@@ -10,8 +10,8 @@
 #                               scripts/fuzz-long.sh is the long run), the mutation check
 #                               (tests/mutation: every deliberate bug must make its tests
 #                               fail; MUTATION=0 skips it), then every Python and CLI test
-#                               with every Blender of the README's table, two at a time
-#                               (PYTEST_WORKERS).
+#                               with every Blender of the README's table, JOBS at a time
+#                               (default: one more than the cores; the mutants likewise).
 #   ./scripts/test.sh --quick   the inner loop (about 2 minutes), from a built checkout
 #                               (./scripts/install.sh once): the C tests, the Python and
 #                               CLI tests that need no Blender (run with none to be found,
@@ -33,6 +33,9 @@ fi
 # from any clone of the checkout, whatever its folder.
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 PYTEST=(.venv/bin/python -m pytest -q -p no:cacheprovider)
+# Mutants and tests at once: one more than the cores, as a test often waits (a Blender
+# starting, a timeout running out) while another computes.
+JOBS=${JOBS:-$(($(nproc) + 1))}
 
 timings=()
 step() { # step NAME COMMAND...: run it, note how long it took
@@ -76,13 +79,13 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 fi
 
 if [ "$MUTATION" != 0 ]; then
-    step mutation .venv/bin/python tests/mutation/run.py
+    step mutation .venv/bin/python tests/mutation/run.py --jobs "$JOBS"
 fi
 
 print_timings
 # pytest last, so that its summary closes the output (its own line gives its time)
 echo "==== pytest" >&2
-# two tests at a time (pytest-xdist; the files of tests/conftest.py's TOGETHER each in one
+# JOBS tests at a time (pytest-xdist; the files of tests/conftest.py's TOGETHER each in one
 # process, in order: they share a Ray cluster, reference frames or files)
-exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "${PYTEST_WORKERS:-2}" --dist loadgroup \
+exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "$JOBS" --dist loadgroup \
     --durations=20 tests/python tests/cli "$@"
