@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from support import (EXTRA_FLAVOURS, FLAVOURS, MATRIX_FLAVOURS, _flavours, marks_its_tests,
-                     python_exists, scene_folder)
+from support import (EXTRA_FLAVOURS, FLAVOURS, MATRIX_FLAVOURS, _flavours, blender_kw,
+                     marks_its_tests, python_exists, scene_folder)
 
 _untested = {}  # extra flavour -> why it was skipped: repeated at the end of the run
 
@@ -81,6 +81,31 @@ def pytest_terminal_summary(terminalreporter):
 
 
 _scene_dirs = {}
+
+
+@pytest.fixture(scope="module")
+@marks_its_tests("blender")
+def warm():
+    """warm(flavour, scene, **settings): a Renderer of that Blender, scene and settings
+    (passes, annotations, ...), started at its first use in a test module and shared
+    by the module's tests, closed at its end. What changes per frame (engine, samples,
+    resolution, frame) goes to .render(): the worker renders each frame with its own
+    settings and the scene's own for the rest, whatever it rendered before."""
+    import json
+
+    import blendarray as ba
+    live = {}
+
+    def get(flavour, scene, **settings):
+        key = (flavour, scene, json.dumps(settings, sort_keys=True))
+        if key not in live:
+            live[key] = ba.Renderer(scene, ring=8, **settings, **blender_kw(flavour))
+        return live[key]
+    try:
+        yield get
+    finally:
+        for r in live.values():
+            r.close()
 
 
 @pytest.fixture

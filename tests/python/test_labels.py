@@ -32,9 +32,9 @@ def _mask(inst):
 
 @pytest.mark.matrix(engines=["CYCLES"])
 @pytest.mark.parametrize("engine", ["CYCLES", "EEVEE"])
-def test_known_boxes_areas_and_categories(scenes, flavour, engine):
-    f = ba.render(scenes("labels"), frame=1, passes=["rgba"], engine=engine, annotations=True,
-                  **blender_kw(flavour))
+def test_known_boxes_areas_and_categories(scenes, flavour, engine, warm):
+    f = warm(flavour, scenes("labels"), passes=["rgba"], annotations=True).render(frame=1,
+                                                                                  engine=engine)
     got = _by_name(f)
     assert sorted(got) == sorted(KNOWN)
     for name, (bbox, area, cat) in KNOWN.items():
@@ -86,20 +86,20 @@ def _check_corners(frame, reference):
 
 
 @pytest.mark.parametrize("scene,frame", [("demo", 1), ("demo", 40), ("labels", 2)])
-def test_corners_match_blenders_world_to_camera_view(scenes, flavour, scene, frame):
+def test_corners_match_blenders_world_to_camera_view(scenes, flavour, scene, frame, warm):
     made = blender_output(flavour, os.path.join(SCRIPTS, "project_corners.py"), In(scenes(scene)),
                           str(frame), Out("corners.json"))
     with open(made / "corners.json") as f:
         ref = json.load(f)
-    f = ba.render(scenes(scene), frame=frame, passes=["rgba"], engine="CYCLES", samples=1,
-                  annotations=True, **blender_kw(flavour))
+    f = warm(flavour, scenes(scene), passes=["rgba"], annotations=True).render(
+        frame=frame, engine="CYCLES", samples=1)
     assert f.meta["annotations"]["instances"]
     _check_corners(f, ref)
 
 
-def test_poses_and_both_camera_conventions(scenes, flavour):
-    f = ba.render(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1, annotations=True,
-                  **blender_kw(flavour))
+def test_poses_and_both_camera_conventions(scenes, flavour, warm):
+    f = warm(flavour, scenes("demo"), passes=["rgba"], annotations=True).render(
+        engine="CYCLES", samples=1)
     m = f.meta
     w2c, w2c_cv = np.array(m["world_to_camera"]), np.array(m["world_to_camera_cv"])
     assert np.allclose(w2c_cv, CV @ w2c) and np.allclose(np.array(m["camera_to_world_cv"]),
@@ -222,9 +222,9 @@ def _by_name_meta(meta):
 
 # blendarray.labels: the annotations' masks as arrays, soft masks from Cryptomatte
 
-def test_masks_equal_pycocotools_decode(scenes, flavour):
-    f = ba.render(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1, annotations=True,
-                  **blender_kw(flavour))
+def test_masks_equal_pycocotools_decode(scenes, flavour, warm):
+    f = warm(flavour, scenes("demo"), passes=["rgba"], annotations=True).render(
+        engine="CYCLES", samples=1)
     inst = f.meta["annotations"]["instances"]
     m = ba_labels.masks(f)
     assert m.dtype == bool and m.shape == (len(inst), 72, 96) and len(inst) == 4

@@ -81,10 +81,9 @@ def same_bits(a, b):
 
 @pytest.mark.matrix
 @pytest.mark.parametrize("engine", ENGINES)
-def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine):
+def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine, warm):
     samples = matrix_samples(flavour, engine)
-    frame = ba.render(scenes("allpasses"), engine=engine, display=True, samples=samples,
-                      **blender_kw(flavour))
+    frame = warm(flavour, scenes("allpasses"), display=True).render(engine=engine, samples=samples)
     assert_version(flavour, frame)
     ref, ref_png = reference(flavour, scenes("allpasses"), engine, samples=samples)
 
@@ -114,10 +113,10 @@ def test_every_pass_matches_blenders_exr_and_png(flavour, scenes, engine):
 @pytest.mark.matrix(engines=["CYCLES"])  # K and the flip: one engine says it on the others
 @pytest.mark.parametrize("engine", [pytest.param("CYCLES", marks=pytest.mark.smoke),
                                     *ENGINES[1:]])  # smoke: the inner loop's render, each Blender
-def test_orientation_and_known_colour(flavour, scenes, engine):
+def test_orientation_and_known_colour(flavour, scenes, engine, warm):
     """An orange emission square in the top-left quadrant lands in the array's top-left,
     exactly where the camera intrinsics K put it, in exactly its colour."""
-    f = ba.render(scenes("quadrant"), engine=engine, passes=["rgba"], **blender_kw(flavour))
+    f = warm(flavour, scenes("quadrant"), passes=["rgba"]).render(engine=engine)
     assert_version(flavour, f)
     rgba = f["rgba"]
     assert rgba.shape == (48, 64, 4) and rgba.dtype == np.float32
@@ -191,28 +190,27 @@ def test_demo_scene_without_a_file(flavour):
 
 
 @pytest.mark.matrix
-def test_frame_number_and_samples(flavour, scenes):
-    """Frame 125 of the demo (its cube turns over frames 1..250) is Blender's frame 125."""
-    f = ba.render(scenes("demo"), frame=125, engine="EEVEE", samples=2, passes=["rgba"],
-                  **blender_kw(flavour))
+def test_frame_number_and_samples(flavour, scenes, warm):
+    """Frame 125 of the demo (its cube turns over frames 1..250) is Blender's frame 125,
+    also from a worker that rendered other frames, engines and samples before."""
+    r = warm(flavour, scenes("demo"), passes=["rgba"])
+    f = r.render(frame=125, engine="EEVEE", samples=2)
     assert_version(flavour, f)
     assert f.meta["frame"] == 125 and f.meta["samples"] == 2
     assert f.meta["engine"].startswith("BLENDER_EEVEE")
-    first = ba.render(scenes("demo"), frame=1, engine="EEVEE", samples=2, passes=["rgba"],
-                      **blender_kw(flavour))
+    first = r.render(frame=1, engine="EEVEE", samples=2)
     assert not np.array_equal(f["rgba"], first["rgba"]), "frame 125 must show the cube turned"
-    cyc = ba.render(scenes("demo"), frame=125, engine="CYCLES", passes=["rgba"],
-                    **blender_kw(flavour))
+    cyc = r.render(frame=125, engine="CYCLES")  # the scene's own samples again
     ref, _ = reference(flavour, scenes("demo"), "CYCLES", frame=125)
     expect, _ = expected_from_exr(ref, "ViewLayer", "Combined")
     assert same_bits(cyc["rgba"], expect.astype(np.float32)), "frame 125 differs from Blender's"
 
 
 @pytest.mark.parametrize("engine", ["CYCLES", "EEVEE"])  # the Cycles route and the EXR route
-def test_odd_sizes_match_blender(flavour, scenes, engine):
+def test_odd_sizes_match_blender(flavour, scenes, engine, warm):
     """33x17: an odd number of rows (the flip's middle row) and of columns."""
-    f = ba.render(scenes("allpasses"), engine=engine, passes=["rgba", "depth", "normal"],
-                  resolution=(33, 17), **blender_kw(flavour))
+    f = warm(flavour, scenes("allpasses"), passes=["rgba", "depth", "normal"]).render(
+        engine=engine, resolution=(33, 17))
     ref, _ = reference(flavour, scenes("allpasses"), engine, frame=1, size=(33, 17))
     for name, bpass in (("rgba", "Combined"), ("depth", "Depth"), ("normal", "Normal")):
         expect, _ = expected_from_exr(ref, "ViewLayer", bpass)
@@ -222,12 +220,12 @@ def test_odd_sizes_match_blender(flavour, scenes, engine):
 
 @pytest.mark.matrix
 @pytest.mark.parametrize("engine", ENGINES)
-def test_display_with_transparent_film_and_a_look(flavour, scenes, engine):
+def test_display_with_transparent_film_and_a_look(flavour, scenes, engine, warm):
     """display equals Blender's own PNG with a transparent film, a look, exposure, gamma
     and dither; its alpha is the rgba pass's alpha in 8 bits, not 255."""
     samples = matrix_samples(flavour, engine)
-    f = ba.render(scenes("display"), engine=engine, passes=["rgba"], display=True,
-                  samples=samples, **blender_kw(flavour))
+    f = warm(flavour, scenes("display"), passes=["rgba"], display=True).render(engine=engine,
+                                                                                samples=samples)
     assert_version(flavour, f)
     _, png = reference(flavour, scenes("display"), engine, samples=samples)
     disp = f["display"]
