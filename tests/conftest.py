@@ -43,10 +43,8 @@ def pytest_configure(config):
 # Test files whose tests run in one process, in order, when pytest-xdist spreads the
 # others one by one over its workers (--dist loadgroup, scripts/test.sh): their module
 # fixtures are costly (a Ray cluster, torch's reference frames) or their tests share
-# files (the README's examples write out/ and scenes/ in the checkout). They and the
-# `slow` tests go first: xdist deals work in this order, and a long chain dealt last
-# would run on one worker while the others stand idle.
-TOGETHER = ("test_ray.py", "test_readme.py", "test_torch.py")
+# files (the README's examples write out/ and scenes/ in the checkout).
+TOGETHER = ("test_ray.py", "test_torch.py", "test_readme.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m reads the marks
@@ -61,12 +59,6 @@ def pytest_collection_modifyitems(config, items):
             for fixdef in info.name2fixturedefs.get(name, ()) if info else ():
                 for mark in getattr(fixdef.func, "test_marks", ()):
                     item.add_marker(mark)
-
-    def first(item):  # a stable sort: each file's tests keep their order
-        if item.path.name in TOGETHER:
-            return TOGETHER.index(item.path.name)
-        return len(TOGETHER) + (0 if item.get_closest_marker("slow") else 1)
-    items.sort(key=first)
 
 
 def pytest_sessionfinish(session, exitstatus):
