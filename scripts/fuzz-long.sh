@@ -5,7 +5,7 @@
 #
 # Runs every libFuzzer target in fuzz/ (or the ones named, e.g. frames_fuzzer)
 # for SECONDS_PER_TARGET each (default 3600), as many at once as the machine has
-# cores (FUZZ_JOBS), through `make fuzz`. CI runs the same targets for 15 s each
+# cores (FUZZ_JOBS), through `make fuzz`. CI runs the same targets for 10 s each
 # (scripts/test.sh). The corpus grows in build/libfuzzer/corpus/<target>/ and is kept
 # between runs (fuzz/corpus/ is only read); crashers land in
 # build/libfuzzer/artifacts/<target>/ and the run stops at the first one.

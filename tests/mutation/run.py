@@ -16,8 +16,9 @@ each with its own meson build folder (tree-<N>/build/dev, kept between runs: a
 mutant rebuilds only what it touched, and only the library, the CLI and the
 Python package: a mutant whose test is a C test builds that test). Its tests
 import that tree's package (PYTHONPATH, with the .venv's editable install of the
-checkout switched off) and run its CLI. Mutants whose tests start a Ray cluster
-run one at a time (two clusters on one machine contend for its ports).
+checkout switched off) and run its CLI. Each pytest has its own TMPDIR
+(tests/conftest.py), so two mutants' Ray clusters (free ports, their own session
+folders) and Blenders do not meet.
 """
 import argparse
 import os
@@ -121,11 +122,6 @@ def _test(m, python, tree):
     return "MISSED", "\n".join(outs)
 
 
-def _alone(m):
-    """Whether m's tests must not run beside another mutant's (a Ray cluster)."""
-    return any("test_ray.py" in " ".join(cmd) for cmd in m["tests"])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("ids", nargs="*", help="mutant ids (default: all)")
@@ -158,8 +154,6 @@ def main():
     todo = queue.Queue()
     for m in chosen:
         todo.put(m)
-    alone = threading.Lock()  # held by a mutant that must run by itself (_alone)
-    shared = threading.Semaphore(jobs)  # one per job: _alone takes them all
     results, out_lock = {}, threading.Lock()
 
     def work(tree):
@@ -169,18 +163,7 @@ def main():
             except queue.Empty:
                 return
             t0 = time.time()
-            if _alone(m):
-                with alone:
-                    for _ in range(jobs):
-                        shared.acquire()
-                    try:
-                        verdict, out = run_one(m, python, tree)
-                    finally:
-                        for _ in range(jobs):
-                            shared.release()
-            else:
-                with shared:
-                    verdict, out = run_one(m, python, tree)
+            verdict, out = run_one(m, python, tree)
             with out_lock:
                 results[m["id"]] = verdict
                 print(f"{verdict:16s} {m['id']:34s} {time.time() - t0:6.1f} s  {m['promise']}",
