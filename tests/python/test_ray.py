@@ -54,17 +54,42 @@ HOOKS = textwrap.dedent("""
         return {"angle": cube.rotation_euler.z, "odd": index if index % 2 else None,
                 "actor": os.getppid(), "pid": os.getpid()}
 
-    def slow(scene, index, rng):
-        time.sleep(0.03)  # a run long enough to be disturbed
+    def gated(scene, index, rng):
+        # While the file GATE exists, a frame says it started (BUSY/<actor pid>-<index>)
+        # and waits: a test that kills an actor knows it dies mid-frame.
+        if os.path.exists(GATE):
+            open(os.path.join(BUSY, "%d-%d" % (os.getppid(), index)), "w").close()
+            t = time.monotonic()
+            while os.path.exists(GATE) and time.monotonic() - t < 120:
+                time.sleep(0.01)
         return randomize(scene, index, rng)
     """)
 
 
 @pytest.fixture(scope="module")
 def hooks(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ray-hooks") / "ray_hooks.py"
-    path.write_text(HOOKS)
+    d = tmp_path_factory.mktemp("ray-hooks")
+    (d / "busy").mkdir()
+    path = d / "ray_hooks.py"
+    path.write_text(f"GATE = {str(d / 'gate')!r}\nBUSY = {str(d / 'busy')!r}\n" + HOOKS)
     return str(path)
+
+
+def mid_frame(hooks, actor, act):
+    """Close the gate, wait until `actor` (a pid) has started a frame behind it,
+    act(), and open the gate again: whatever act() kills dies mid-frame, with
+    work in flight, however loaded the machine is."""
+    d = os.path.dirname(hooks)
+    gate, busy = os.path.join(d, "gate"), os.path.join(d, "busy")
+    open(gate, "w").close()
+    try:
+        t = time.monotonic()
+        while not any(n.startswith(f"{actor}-") for n in os.listdir(busy)):
+            assert time.monotonic() - t < 120, f"actor {actor} started no further frame"
+            time.sleep(0.01)
+        act()
+    finally:
+        os.remove(gate)
 
 
 @pytest.fixture(scope="module")
@@ -288,18 +313,18 @@ def test_write_parquet_keeps_heterogeneous_metadata(cluster, ref, hooks, tmp_pat
 # -- failures cost only time ----------------------------------------------------------
 
 def test_killed_actor_costs_only_time(cluster, ref, hooks):
-    """SIGKILL of an actor mid-run (the one that sent the first rows, while it has
-    batches to go): Ray restarts it and retries its batches; the dataset is
-    complete and identical, and a third actor process rendered some of it."""
+    """SIGKILL of an actor mid-run (the one that sent the first rows, while it
+    renders a frame of a later batch): Ray restarts it and retries its batch; the
+    dataset is complete and identical, and a third actor process rendered some of it."""
     killed = []
 
     def kill(got):
         if not killed:
-            pid = next(iter(actors_of(got)))
-            os.kill(pid, signal.SIGKILL)
+            pid = json.loads(next(iter(got.values()))["meta"])["actor"]
+            mid_frame(hooks, pid, lambda: os.kill(pid, signal.SIGKILL))
             killed.append((pid, len(got)))
 
-    ds = read_renders(None, frames=N, setup=hooks + ":slow", seed=SEED, actors=2,
+    ds = read_renders(None, frames=N, setup=hooks + ":gated", seed=SEED, actors=2,
                       batch_size=4, resources={"render": 1}, **KW)
     got = collect(ds, on_batch=kill)
     assert killed and killed[0][1] < N, killed
@@ -308,20 +333,22 @@ def test_killed_actor_costs_only_time(cluster, ref, hooks):
 
 
 def test_removed_node_costs_only_time(cluster, ref, hooks):
-    """A worker node removed mid-run (the node of the first rows: its actor, its
-    Blender, the blocks in its object store are gone): Ray restarts the actor on
-    the other node and rebuilds lost blocks; the dataset is complete and
-    identical. A fresh node replaces the removed one afterwards."""
+    """A worker node removed mid-run (the node of the first rows, while its actor
+    renders a frame of a later batch: its actor, its Blender, the blocks in its
+    object store are gone): Ray restarts the actor on the other node, retries
+    the batch and rebuilds lost blocks; the dataset is complete and identical.
+    A fresh node replaces the removed one afterwards."""
     removed = []
 
     def remove(got):
         if not removed:
-            node = next(iter(got.values()))["node"]
+            first = next(iter(got.values()))
+            node, pid = first["node"], json.loads(first["meta"])["actor"]
             victim = [n for n in cluster.worker_nodes if n.node_id == node][0]
-            cluster.remove_node(victim)
+            mid_frame(hooks, pid, lambda: cluster.remove_node(victim))
             removed.append((node, len(got)))
 
-    ds = read_renders(None, frames=N, setup=hooks + ":slow", seed=SEED, actors=2,
+    ds = read_renders(None, frames=N, setup=hooks + ":gated", seed=SEED, actors=2,
                       batch_size=4, resources={"render": 1}, **KW)
     try:
         got = collect(ds, on_batch=remove)
