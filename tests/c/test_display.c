@@ -74,21 +74,29 @@ static void test_alpha(void)
     ba_display_free(d);
 }
 
-/* Dither: none at 0; at 1, noise of at most 0.0033 (under one level of 255 /
- * 0.0033 ~ 0.84 level: each byte moves by at most 1); the same bytes whatever
- * blocks of rows the caller makes, for every height around Blender's 64. */
+/* Dither: none at 0; at 1, Blender's noise times 0.0033, added before the
+ * rounding. Blender 3.x's sines noise is h0 + h1 - 0.5 with h0, h1 in [0, 1):
+ * [-0.5, 1.5) x 0.0033 x 255 = [-0.42, 1.26) levels, so a byte moves by -1..+2;
+ * 4.x's triangular hash is in [-1, 1]: +-0.84 levels, a byte moves by -1..+1.
+ * Both ends are reached (the colours sweep the fractions of a level: a test of
+ * a few fixed colours saw +-1 only and took it for the bound), at every height
+ * from 1 to 130 (every size of the sines' last block of 64 rows, twice). The same
+ * bytes whatever blocks of rows the caller makes. */
 static void test_dither(void)
 {
-    const size_t heights[] = {1, 5, 63, 64, 65, 72, 130};
     const int noises[] = {BA_DITHER_SINES, BA_DITHER_HASH};
-    for (size_t k = 0; k < sizeof heights / sizeof heights[0]; k++)
-        for (int n = 0; n < 2; n++) {
-            const size_t h = heights[k], w = 7;
+    const int lo[] = {-1, -1}, hi[] = {2, 1};
+    for (int n = 0; n < 2; n++) {
+        int seen_lo = 0, seen_hi = 0;
+        for (size_t h = 1; h <= 130; h++) {
+            const size_t w = 7;
             float *src = malloc(h * w * 16);
             uint8_t *plain = malloc(h * w * 4), *a = malloc(h * w * 4), *b = malloc(h * w * 4);
             REQUIRE(src && plain && a && b);
-            for (size_t i = 0; i < h * w; i++)
-                pixel(src + 4 * i, 0.3f + 0.001f * (float)(i % 13), 0.5f, 0.7f, 1.0f);
+            for (size_t i = 0; i < h * w; i++) /* 100.00 .. 100.97 levels, and 2 more */
+                pixel(src + 4 * i, (100.0f + 0.01f * (float)(i % 97)) / 255.0f,
+                      (7.0f + 0.01f * (float)((i * 7) % 97)) / 255.0f,
+                      (250.0f + 0.01f * (float)((i * 31) % 97)) / 255.0f, 1.0f);
             ba_display *d0 = NULL, *d1 = NULL;
             CHECK_RC(ba_display_new(&d0, h, w, 0.0f, noises[n]), BA_OK);
             CHECK_RC(ba_display_new(&d1, h, w, 1.0f, noises[n]), BA_OK);
@@ -101,9 +109,11 @@ static void test_dither(void)
             CHECK(memcmp(a, b, h * w * 4) == 0);
             size_t moved = 0;
             for (size_t i = 0; i < h * w * 4; i++) {
-                int diff = (int)a[i] - (int)plain[i];
-                CHECK(diff >= -1 && diff <= 1);
+                const int diff = (int)a[i] - (int)plain[i];
+                CHECK(diff >= lo[n] && diff <= hi[n]);
                 moved += diff != 0;
+                seen_lo |= diff == lo[n];
+                seen_hi |= diff == hi[n];
                 if (i % 4 == 3) CHECK_INT(a[i], 255); /* no dither on alpha */
             }
             if (h * w > 30) CHECK(moved > 0);
@@ -114,6 +124,8 @@ static void test_dither(void)
             free(a);
             free(b);
         }
+        CHECK(seen_lo && seen_hi);
+    }
 }
 
 static void test_bad_arguments(void)
