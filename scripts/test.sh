@@ -9,9 +9,11 @@
 #                               each (default 10, two at a time; FUZZ_SECONDS=0 skips;
 #                               scripts/fuzz-long.sh is the long run), the mutation check
 #                               (tests/mutation: every deliberate bug must make its tests
-#                               fail; MUTATION=0 skips it), then every Python and CLI test
-#                               with every Blender of the README's table, JOBS at a time
-#                               (default: one more than the cores; the mutants likewise).
+#                               fail) and a sample of generated mutants, GENERATED_SECONDS
+#                               long (default 60; MUTATION=0 skips both), then every
+#                               Python and CLI test with every Blender of the README's
+#                               table, JOBS at a time (default: one more than the cores;
+#                               the mutants likewise).
 #   ./scripts/test.sh --quick   the inner loop (about 2 minutes), from a built checkout
 #                               (./scripts/install.sh once): the C tests, the Python and
 #                               CLI tests that need no Blender (run with none to be found,
@@ -32,6 +34,12 @@ fi
 # ccache (scripts/install.sh installs it; meson uses it by itself): the same objects
 # from any clone of the checkout, whatever its folder.
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
+# A private TMPDIR for the whole run (the C tests, the fuzzers, the mutants; each pytest
+# makes its own inside it): nothing else on the machine meets the tests' temporary files.
+# Removed when the run passes, kept (and named) when it fails.
+TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/ba-test-run.XXXXXX")
+export TMPDIR
+trap 'rc=$?; if [ $rc = 0 ]; then rm -rf "$TMPDIR"; else echo "test.sh: kept $TMPDIR" >&2; fi' EXIT
 PYTEST=(.venv/bin/python -m pytest -q -p no:cacheprovider)
 # Mutants and tests at once: one more than the cores, as a test often waits (a Blender
 # starting, a timeout running out) while another computes.
@@ -66,7 +74,8 @@ if [ "$QUICK" = 1 ]; then
         "${PYTEST[@]}" -m "not blender and not slow" tests/python tests/cli
     print_timings
     echo "==== smoke renders (pytest -m smoke)" >&2
-    exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -m smoke tests/python tests/cli "$@"
+    env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -m smoke tests/python tests/cli "$@"
+    exit
 fi
 
 step install ./scripts/install.sh
@@ -80,6 +89,10 @@ fi
 
 if [ "$MUTATION" != 0 ]; then
     step mutation .venv/bin/python tests/mutation/run.py --jobs "$JOBS"
+    # a sample of universalmutator's mutants, seeded by the commit: the score and the
+    # survivors are printed (triage: a test, or tests/mutation/equivalent.txt)
+    step generated-mutants .venv/bin/python tests/mutation/generated.py --jobs "$JOBS" \
+        --budget "${GENERATED_SECONDS:-60}"
 fi
 
 print_timings
@@ -87,5 +100,5 @@ print_timings
 echo "==== pytest" >&2
 # JOBS tests at a time (pytest-xdist; the files of tests/conftest.py's TOGETHER each in one
 # process, in order: they share a Ray cluster, reference frames or files)
-exec env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "$JOBS" --dist loadgroup \
+env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "$JOBS" --dist loadgroup \
     --durations=20 tests/python tests/cli "$@"

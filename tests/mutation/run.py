@@ -68,8 +68,15 @@ def _fresh_tree(python, tree):
 
 
 def _edit(root, m):
-    """Apply m's edits; return what to write back (path, original text)."""
+    """Apply m's edits (and its whole-file replacements, "replace": {path: text}, as
+    generated.py makes them); return what to write back (path, original text)."""
     undo = []
+    for path, text in m.get("replace", {}).items():
+        p = os.path.join(root, path)
+        with open(p) as f:
+            undo.append((p, f.read()))
+        with open(p, "w") as f:
+            f.write(text)
     for path, old, new in m["edits"]:
         p = os.path.join(root, path)
         with open(p) as f:
