@@ -109,7 +109,8 @@ def annotate(scene, crypto, width, height):
     found = _lib.instances(crypto[..., 0].view(np.uint32), max_instances=MAX_INSTANCES)
     by_id = _objects_by_id(scene) if found else {}
     cam = scene.camera
-    w2c = np.array(cam.matrix_world.inverted(), dtype=np.float64)
+    # the renderers drop the camera's scale (as frame_meta's world_to_camera does)
+    w2c = np.array(cam.matrix_world.normalized().inverted(), dtype=np.float64)
     proj = view_params(scene, cam)
     depsgraph = bpy.context.evaluated_depsgraph_get()
     instances = []

@@ -72,7 +72,8 @@ def frame_meta(scene, layer_names):
     }
     cam = scene.camera
     if cam is not None:
-        mw = cam.matrix_world
+        # the camera's pose without its scale, as the renderers take it
+        mw = cam.matrix_world.normalized()
         meta["camera"] = cam.name
         meta["K"] = intrinsics(scene, cam)
         # Blender's camera frame: looks down -Z, +Y up, +X right.
