@@ -12,6 +12,13 @@ C_LABELS = ["sh", "-c", "ninja -C build/dev tests/c/test_labels >/dev/null && "
 
 LABEL_MUTANTS = [
     {
+        "id": "labels-camera-scale-kept",
+        "promise": "a scaled camera's matrices and keypoints are rigid, its scale left out as the renderers leave it",
+        "edits": [("python/blendarray/blender/meta.py", "mw = cam.matrix_world.normalized()",
+                   "mw = cam.matrix_world")],
+        "tests": [["pytest", "tests/python/test_props_camera.py", "-k", "extrinsics"]],
+    },
+    {
         "id": "labels-box-of-a-wrapping-run",
         "promise": "a box spans every row a run crosses when it wraps into the next column",
         "edits": [(LABELS_C, "        sy = 0;\n        ey = (uint32_t)f->h - 1;",
