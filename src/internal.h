@@ -69,7 +69,8 @@ int ba_internal_parse_int(const char *s, long long lo, long long hi, long long *
 void ba_internal_rmtree(const char *path);
 
 /* npy.c: bytes of a C-order array of `dtype` and `shape` (each dimension at
- * most INT64_MAX, as NumPy requires); BA_EOVERFLOW if it does not fit. */
+ * most INT64_MAX, and the byte size of the non-zero dimensions too, even when
+ * another is 0, as NumPy requires); BA_EOVERFLOW if it does not fit. */
 int ba_internal_array_bytes(int dtype, int ndim, const uint64_t *shape, size_t *out);
 
 #endif

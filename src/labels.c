@@ -45,7 +45,16 @@ static int push(inst *in, uint32_t c)
 
 static size_t hash_slot(uint32_t id, size_t mask)
 {
-    return (size_t)(id * 2654435761u) & mask; /* Knuth's multiplicative hash */
+    /* MurmurHash3's finalizer: every bit of the id reaches the low bits the mask
+     * keeps (Knuth's multiplicative hash alone put all multiples of 2^16 in one
+     * slot, a scan of the whole table per pixel of such ids) */
+    uint32_t h = id;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return (size_t)h & mask;
 }
 
 /* Double the table when it is half full, so probes stay short. */
@@ -257,6 +266,9 @@ int ba_instances_find(ba_instances **out, const void *ids, int dtype, size_t hei
                   row_bytes > SIZE_MAX - elem))
         return BA_EOVERFLOW;
     row_bytes = width ? row_bytes + elem : 0;
+    /* one row: its stride is never used (NumPy gives an axis of length 1 any
+     * stride, e.g. the transpose of an (N, 1) array) */
+    if (height <= 1) row_stride = row_bytes;
     if (row_stride == 0 && ba_mul_overflow(width, pixel_stride, &row_stride)) /* packed rows */
         return BA_EOVERFLOW;
     if (row_stride < row_bytes) return BA_EINVAL;

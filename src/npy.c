@@ -49,12 +49,22 @@ const char *ba_dtype_descr(int dtype)
 
 int ba_internal_array_bytes(int dtype, int ndim, const uint64_t *shape, size_t *out)
 {
+    /* as numpy (and ba_npy_parse_header): the non-zero dimensions' byte size
+     * must fit int64 even when another dimension is 0, or no reader can
+     * load the file */
     size_t bytes = ba_dtype_size(dtype);
+    int empty = 0;
     for (int i = 0; i < ndim; ++i) {
+        if (shape[i] == 0) {
+            empty = 1;
+            continue;
+        }
         if (shape[i] > (uint64_t)INT64_MAX || shape[i] > SIZE_MAX) return BA_EOVERFLOW;
-        if (ba_mul_overflow(bytes, (size_t)shape[i], &bytes)) return BA_EOVERFLOW;
+        if (ba_mul_overflow(bytes, (size_t)shape[i], &bytes) ||
+            (uint64_t)bytes > (uint64_t)INT64_MAX)
+            return BA_EOVERFLOW;
     }
-    *out = bytes;
+    *out = empty ? 0 : bytes;
     return BA_OK;
 }
 

@@ -246,7 +246,17 @@ static int zip_err_to_ba(int ze)
     case ZIP_ER_CRC:
     case ZIP_ER_COMPNOTSUPP:
     case ZIP_ER_ENCRNOTSUPP:
-    case ZIP_ER_ZLIB: return BA_EFORMAT;
+    case ZIP_ER_ZLIB:
+    /* what a corrupt archive gives too: a flag bit says encrypted, a disk
+     * number says multi-disk, a size or offset points past the end */
+    case ZIP_ER_NOPASSWD:
+    case ZIP_ER_WRONGPASSWD:
+    case ZIP_ER_MULTIDISK:
+    case ZIP_ER_EOF:
+#ifdef ZIP_ER_COMPRESSED_DATA
+    case ZIP_ER_COMPRESSED_DATA:
+#endif
+        return BA_EFORMAT;
     default: return BA_EIO;
     }
 }
@@ -354,7 +364,32 @@ struct ba_npz_reader {
     char **names;        /* without ".npy" */
     unsigned char *npy;  /* 1: the member's name ends in ".npy" */
     uint64_t file_size;  /* no member's compressed bytes are more */
+    int distrust;        /* BA_EFORMAT: a local header disagrees with the directory */
 };
+
+/* zip_open, its error as ours */
+static zip_t *open_zip(const char *path, int flags, int *err)
+{
+    int zerr = 0;
+    zip_t *za = zip_open(path, flags, &zerr);
+    if (za) return za;
+    zip_error_t ze;
+    zip_error_init_with_code(&ze, zerr);
+    *err = zip_error_to_ba(&ze);
+    zip_error_fini(&ze);
+    if (zerr == ZIP_ER_NOENT) {
+        /* libzip says NOENT also for a local header that lacks the ZIP64
+         * field its sizes need: the file is missing only if it is gone */
+        struct stat st;
+        if (stat(path, &st) == 0) {
+            *err = BA_EFORMAT;
+        } else {
+            *err = BA_EIO;
+            errno = ENOENT;
+        }
+    }
+    return NULL;
+}
 
 void ba_npz_read_close(ba_npz_reader *r)
 {
@@ -377,14 +412,18 @@ int ba_npz_read_open(ba_npz_reader **out, const char *path)
     ba_npz_reader *r = calloc(1, sizeof *r);
     if (!r) return BA_ENOMEM;
     r->file_size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
-    int zerr = 0;
-    r->za = zip_open(path, ZIP_RDONLY, &zerr);
+    /* ZIP_CHECKCONS: every local header must agree with its directory entry
+     * (name, method, time, CRC, sizes), as Python's zipfile checks the name.
+     * An archive where one does not can still be listed (its directory
+     * opens as before), but none of its members is read: a flipped bit in a
+     * name must not give a member under another name. */
+    int err;
+    r->za = open_zip(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
+    if (!r->za && err == BA_EFORMAT) {
+        r->za = open_zip(path, ZIP_RDONLY, &err);
+        r->distrust = BA_EFORMAT;
+    }
     if (!r->za) {
-        zip_error_t ze;
-        zip_error_init_with_code(&ze, zerr);
-        int err = zip_error_to_ba(&ze);
-        zip_error_fini(&ze);
-        if (zerr == ZIP_ER_NOENT) errno = ENOENT;
         free(r);
         return err;
     }
@@ -496,6 +535,7 @@ int ba_npz_read_bytes(ba_npz_reader *r, int index, void **data, size_t *size)
     if (data) *data = NULL;
     if (size) *size = 0;
     if (!r || !data || !size || index < 0 || index >= r->count) return BA_EINVAL;
+    if (r->distrust) return r->distrust;
     uint64_t n;
     int err = member_size(r, r->index[index], &n);
     if (err != BA_OK) return err;
@@ -523,6 +563,7 @@ int ba_npz_read(ba_npz_reader *r, int index, ba_npy_info *info, void **data)
 {
     if (data) *data = NULL;
     if (!r || !info || !data || index < 0 || index >= r->count) return BA_EINVAL;
+    if (r->distrust) return r->distrust;
     zip_uint64_t zi = r->index[index];
     uint64_t size;
     int err = member_size(r, zi, &size);
