@@ -288,6 +288,26 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The first item of a malformed frame list that is malformed by itself, malloc'd;
+ * NULL when the list has no item (or out of memory). */
+static char *first_bad_item(const char *spec)
+{
+    for (const char *p = spec; *p; p++) {
+        size_t n = strcspn(p, ",");
+        if (n == 0) continue;
+        char *item = strndup(p, n);
+        if (!item) return NULL;
+        int64_t *f = NULL;
+        size_t count = 0;
+        /* max_count 1: a long range is counted, not expanded */
+        if (ba_parse_frames(item, &f, &count, 1) == BA_EINVAL) return item;
+        free(f);
+        free(item);
+        p += n - 1;
+    }
+    return NULL;
+}
+
 /* Does the frame list name a frame twice? */
 static int has_repeats(const int64_t *frames, size_t n)
 {
@@ -1035,11 +1055,13 @@ static int read_params(const char *path, char ***out, size_t *count)
     char **list = NULL, *line = NULL;
     size_t n = 0, cap = 0, len = 0, lineno = 0;
     int bad = 0;
-    while (!bad && getline(&line, &len, f) >= 0) {
+    ssize_t got;
+    while (!bad && (got = getline(&line, &len, f)) >= 0) {
         lineno++;
-        if (strspn(line, " \t\r\n") == strlen(line)) continue;
+        /* the whole line, NUL bytes included: a NUL ends no line early, hides none */
+        if (strspn(line, " \t\r\n") == (size_t)got) continue;
         json_error_t jerr;
-        json_t *j = json_loads(line, 0, &jerr);
+        json_t *j = json_loadb(line, (size_t)got, 0, &jerr);
         if (!json_is_object(j)) {
             cli_fail("--params %s, line %zu: not a JSON object (%s); give one object per line, "
                      "e.g. {\"frame\": 12, \"samples\": 64, \"seed_offset\": 3}", path, lineno,
@@ -1269,8 +1291,20 @@ int cmd_render(int argc, char **argv)
             cli_fail("frame list '%s' has more than %d frames", frames_spec, MAX_FRAMES);
             return 2;
         }
+        if (e == BA_EINVAL) {
+            char *bad = first_bad_item(frames_spec);
+            if (bad)
+                cli_fail("malformed frame list '%s': '%s' is not a frame N, a range A-B (A <= B) "
+                         "or A-B:STEP (STEP >= 1), numbers within +-1000000000; use e.g. "
+                         "1-250, 1,5,9 or 1-100:10", frames_spec, bad);
+            else
+                cli_fail("malformed frame list '%s':%s use e.g. 1-250, 1,5,9 or 1-100:10",
+                         frames_spec, frames_spec[strspn(frames_spec, ",")] ? "" : " no frame in it;");
+            free(bad);
+            return 2;
+        }
         if (e) {
-            cli_fail("malformed frame list '%s': use e.g. 1-250, 1,5,9 or 1-100:10", frames_spec);
+            cli_fail("frame list '%s': %s", frames_spec, ba_strerror(e));
             return 2;
         }
     } else if (count) {

@@ -41,7 +41,9 @@ static int ref_item(const char *s, const char *e, long long *a, long long *b, lo
         if (ref_number(colon + 1, e, 1, LIM, step)) return -1;
         e = colon;
     }
-    const char *from = s + (s < e && *s == '-');
+    const char *from = s; /* a leading '-', after white space, is A's sign */
+    while (from < e && (*from == ' ' || (*from >= '\t' && *from <= '\r'))) from++;
+    from += from < e && *from == '-';
     const char *dash = memchr(from, '-', (size_t)(e - from));
     if (dash)
         return ref_number(s, dash, -LIM, LIM, a) || ref_number(dash + 1, e, -LIM, LIM, b) || *b < *a

@@ -34,7 +34,9 @@ static int parse_item(char *tok, frame_range *r)
         *colon = '\0';
         if (ba_internal_parse_int(colon + 1, 1, FRAME_MAX, &step)) return -1;
     }
-    char *dash = strchr(tok + (tok[0] == '-'), '-'); /* a leading '-' is A's sign */
+    /* a leading '-' is A's sign, also after white space (strtoll's), as in "1, -3" */
+    const char *a_start = tok + strspn(tok, " \t\n\v\f\r");
+    char *dash = strchr(a_start + (a_start[0] == '-'), '-');
     if (dash) {
         *dash = '\0';
         if (ba_internal_parse_int(tok, FRAME_MIN, FRAME_MAX, &a) || ba_internal_parse_int(dash + 1, FRAME_MIN, FRAME_MAX, &b) ||

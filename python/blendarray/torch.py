@@ -143,7 +143,9 @@ class RenderDataset(IterableDataset):
         order = range(self._count())  # lazily: a stream may be endless in practice
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(order))
-        return order[rank * nw + wid::world * nw]
+        # this rank's share first (what len() counts, whatever num_workers), then
+        # this loader worker's part of it
+        return order[rank::world][wid::nw]
 
     def _count(self):
         return self._frames if isinstance(self._frames, int) else len(self._frames)
