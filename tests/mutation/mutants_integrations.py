@@ -18,6 +18,19 @@ INTEGRATION_MUTANTS = [
         "tests": [["pytest", T_TORCH, "-k", "whatever_the_split and 2-1"]],
     },
     {
+        "id": "torch-rank-share-depends-on-workers",
+        "promise": "a rank's share of the frames is what len() says, whatever num_workers",
+        "edits": [(TORCH, "return order[rank::world][wid::nw]", "return order[rank * nw + wid::world * nw]")],
+        "tests": [["pytest", "tests/python/test_props_torch.py", "-k", "split_the_epoch"]],
+    },
+    {
+        "id": "cli-params-nul-hides-a-line",
+        "promise": "a --params line is read whole: a NUL byte in it is an error, not a shorter line",
+        "edits": [("cli/render.c", "json_t *j = json_loadb(line, (size_t)got, 0, &jerr);",
+                   "json_t *j = json_loads(line, 0, &jerr);")],
+        "tests": [["pytest", "tests/cli/test_props_frames.py", "-k", "params_file"]],
+    },
+    {
         "id": "torch-rank-lost-in-spawned-workers",
         "promise": "torch.distributed ranks split the frames, also with spawned loader workers",
         "edits": [(TORCH, 'state["_dist"] = self._rank_world()', 'state["_dist"] = None')],
