@@ -257,7 +257,9 @@ static int add_error(ba_renderer *r, task *t, int code)
 }
 
 /* w died, overran the timeout or broke the protocol: stop it; its frames go
- * back to the queue, or fail when they have had their retries. */
+ * back to the queue, or fail when they have had their retries. Only the first
+ * was being rendered (a worker renders one request at a time, in order): the
+ * ones queued behind it go back without using up a retry. */
 static int crashed(ba_renderer *r, worker *w, const char *why)
 {
     ba_worker_failed(w, r->o.verbose, why, "rendering", &r->e);
@@ -267,7 +269,7 @@ static int crashed(ba_renderer *r, worker *w, const char *why)
     for (int i = 0; i < w->ninflight; i++) {
         job *jb = &w->inflight[i];
         if (jb->slot >= 0) w->slot_free[jb->slot] = 1;
-        if (err == BA_OK && ++jb->t->attempts > (unsigned)r->o.retries) {
+        if (err == BA_OK && i == 0 && ++jb->t->attempts > (unsigned)r->o.retries) {
             json_t *j = json_deep_copy(cause_json);
             if (j) json_object_set_new(j, "index", json_integer(jb->t->index));
             ba_err_set(&r->e, BA_EWORKER, j, "index %lld failed on worker %d after %u attempt(s): "

@@ -17,8 +17,16 @@ import shutil
 import tempfile
 
 import pytest
+from hypothesis import Phase, settings
 
 _private_tmp = []
+
+# The property tests' settings when a mutant is under test (tests/mutation/*.py set
+# BLENDARRAY_MUTATION=1): a failing example is enough, its shrinking (minutes for a
+# test that renders) is for a person reading a failure.
+settings.register_profile("mutation", phases=(Phase.explicit, Phase.reuse, Phase.generate))
+if os.environ.get("BLENDARRAY_MUTATION"):
+    settings.load_profile("mutation")
 
 
 @pytest.hookimpl(tryfirst=True)

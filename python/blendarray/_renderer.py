@@ -225,10 +225,12 @@ class Renderer:
                     if "resolution" in params:
                         params["resolution"] = check_resolution(params["resolution"])
                     c.submit(index, _protocol.dumps(params))
-                got = c.next(ordered)
-                if got is None:
+                got = [c.next(ordered)]
+                if got[0] is None:
                     return
-                yield _frame(*got)
+                # popped: nothing here keeps the frame's memory while the consumer has
+                # it (nor while C waits for the next one): dropped, its slot is free
+                yield _frame(*got.pop())
         except GeneratorExit:  # the consumer stopped iterating: let the workers finish
             c.cancel(True)
             raise

@@ -15,6 +15,19 @@ T_RR = "tests/python/test_renderer.py"
 T_BAD = "tests/python/test_bad_input.py"
 
 MUTANTS = [
+    {
+        "id": "renderer-queued-frames-charged",
+        "promise": "a worker's crash costs a retry of the frame it was rendering only, not of the frames queued behind it",
+        "edits": [("src/renderer.c", "if (err == BA_OK && i == 0 && ++jb->t->attempts",
+                   "if (err == BA_OK && ++jb->t->attempts")],
+        "tests": [["pytest", "tests/python/test_props_scheduling.py", "-k", "dying_worker"]],
+    },
+    {
+        "id": "renderer-generator-holds-a-frame",
+        "promise": "a frame the consumer dropped frees its ring slot (held counts the frames still kept)",
+        "edits": [("python/blendarray/_renderer.py", "yield _frame(*got.pop())", "yield _frame(*got[0])")],
+        "tests": [["pytest", "tests/python/test_props_scheduling.py", "-k", "keeps_frames"]],
+    },
     # -- issue 14: one per promise of the README (the mutation check's first findings) --
     {
         "id": "no-row-flip",

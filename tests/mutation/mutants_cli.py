@@ -21,8 +21,8 @@ CLI_MUTANTS = [
     {
         "id": "cli-retries-off-by-one",
         "promise": "retries=N (--retries N): a frame is attempted exactly N + 1 times",
-        "edits": [("src/renderer.c", "if (err == BA_OK && ++jb->t->attempts > (unsigned)r->o.retries) {",
-                   "if (err == BA_OK && ++jb->t->attempts >= (unsigned)r->o.retries) {")],
+        "edits": [("src/renderer.c", "if (err == BA_OK && i == 0 && ++jb->t->attempts > (unsigned)r->o.retries) {",
+                   "if (err == BA_OK && i == 0 && ++jb->t->attempts >= (unsigned)r->o.retries) {")],
         "tests": [["pytest", T_FAULTS, "-k", "retries_bound_the_attempts"]],
     },
     {

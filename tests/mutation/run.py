@@ -104,7 +104,7 @@ def run_one(m, python, tree):
 
 def _test(m, python, tree):
     build = os.path.join(tree, "build", "dev")
-    env = dict(os.environ, BLENDARRAY_REQUIRE_FLAVOURS="1",
+    env = dict(os.environ, BLENDARRAY_REQUIRE_FLAVOURS="1", BLENDARRAY_MUTATION="1",
                PYTHONPATH=os.path.join(build, "python"),
                MESONPY_EDITABLE_SKIP=os.path.join(ROOT, "build", "dev"),
                PYTHON=python)  # for make, in the tree (which has no .venv)

@@ -25,6 +25,15 @@ the request names.
              the first time, that is while $ROGUE_MARKER does not exist (it creates it)
   labels     as good, plus a uint8 "display" array [4, 4, 4] (255 everywhere) and
              meta["annotations"] = the JSON text of $ROGUE_LABELS, whatever it is
+  plan       as good, each index as the JSON file $ROGUE_PLAN says (read at each render;
+             keys are indices as strings, tests/python/test_props_scheduling.py):
+               "delay": {"i": s or [s0, s1, ...]}  seconds before answering index i, per
+                        attempt (the last one repeats); $ROGUE_DELAY is not used
+               "die":   {"i": n}  exits (status 1) on the first n requests for index i
+             Requests are counted across processes and restarts with files named
+             $ROGUE_PLAN.asked-<i>-<n> (created exclusively, one per request); each
+             render appends {"ev": "start" | "end", "index", "attempt", "pid", "t":
+             time.monotonic()} as a JSON line to $ROGUE_PLAN.log.
 
 $ROGUE_DELAY (seconds, default 0): how long each good-family render takes.
 
@@ -47,7 +56,7 @@ from blendarray import _lib  # noqa: E402
 
 fd = int(os.environ["BLENDARRAY_FD"])
 mode = os.environ.get("ROGUE", "version")
-GOOD = ("good", "hookerror", "die", "badslot", "labels")
+GOOD = ("good", "hookerror", "die", "badslot", "labels", "plan")
 ring = None
 
 
@@ -64,13 +73,47 @@ def sealed_memfd(data, size):
     return mem
 
 
+def log_event(plan_file, ev, index, attempt):
+    line = json.dumps({"ev": ev, "index": index, "attempt": attempt, "pid": os.getpid(),
+                       "t": time.monotonic()}) + "\n"
+    with open(plan_file + ".log", "a") as f:  # one write, O_APPEND: lines never mix
+        f.write(line)
+
+
+def follow_plan(index):
+    """Mode "plan": count this request, log it, die or wait as $ROGUE_PLAN says."""
+    plan_file = os.environ["ROGUE_PLAN"]
+    with open(plan_file) as f:
+        plan = json.load(f)
+    attempt = 0
+    while True:  # the first free number is this request's (0-based)
+        try:
+            os.close(os.open(f"{plan_file}.asked-{index}-{attempt}",
+                             os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            attempt += 1
+    log_event(plan_file, "start", index, attempt)
+    if attempt < int(plan.get("die", {}).get(str(index), 0)):
+        print(f"rogue worker: dying on index {index}", file=sys.stderr, flush=True)
+        os._exit(1)
+    delay = plan.get("delay", {}).get(str(index), 0)
+    if isinstance(delay, list):
+        delay = delay[min(attempt, len(delay) - 1)]
+    time.sleep(float(delay))
+    log_event(plan_file, "end", index, attempt)
+
+
 def render_good(msg):
     index = msg["index"]
     if mode == "die" and index == 2 and not os.path.exists(os.environ["ROGUE_MARKER"]):
         open(os.environ["ROGUE_MARKER"], "w").close()
         print("rogue worker: dying on index 2", file=sys.stderr, flush=True)
         os._exit(1)
-    time.sleep(float(os.environ.get("ROGUE_DELAY", "0")))
+    if mode == "plan":
+        follow_plan(index)
+    else:
+        time.sleep(float(os.environ.get("ROGUE_DELAY", "0")))
     if mode == "hookerror" and index == 0:
         send({"ok": False, "job": msg["job"],
               "error": {"type": "SetupError", "message": "boom"}})
