@@ -194,37 +194,59 @@ int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_
     json_t *all = params_json ? parse_object(params_json, "per-frame params", e) : json_object();
     json_t *seed = NULL;
     int err = BA_OK;
-    if (!all || !*params || !*user) {
-        err = all ? ba_err_set(e, BA_ENOMEM, NULL, "out of memory") : BA_EINVAL;
+    if (!*params || !*user || (!all && !params_json)) {
+        err = ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
+    } else if (!all) {
+        /* a text that did not parse, e says why (jansson reports running out
+         * of memory as a syntax error too: the two cannot be told apart) */
+        err = BA_EINVAL;
     } else if ((seed = json_object_get(all, "seed")) && !seed_ok(seed)) {
         char *text = json_dumps(seed, JSON_ENCODE_ANY | JSON_COMPACT);
         err = ba_err_set(e, BA_EINVAL, NULL, "per-frame \"seed\" must be a non-negative integer "
                          "or a non-empty list of them (the hook's rng is default_rng([*seed, "
                          "index])), not %.200s", text ? text : "?");
         free(text);
+    } else {
+        const char *key;
+        json_t *value;
+        json_object_foreach(all, key, value) {
+            int known = 0;
+            for (size_t i = 0; i < sizeof PER_FRAME / sizeof *PER_FRAME; i++)
+                known |= strcmp(key, PER_FRAME[i]) == 0;
+            if (json_object_set(known ? *params : *user, key, value) != 0) {
+                err = ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
+                break;
+            }
+        }
     }
+    json_decref(all);
     if (err != BA_OK) {
-        json_decref(all);
         json_decref(*params);
         json_decref(*user);
         *params = *user = NULL;
-        return err;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach(all, key, value) {
-        int known = 0;
-        for (size_t i = 0; i < sizeof PER_FRAME / sizeof *PER_FRAME; i++)
-            known |= strcmp(key, PER_FRAME[i]) == 0;
-        json_object_set(known ? *params : *user, key, value);
-    }
-    json_decref(all);
-    return BA_OK;
+    return err;
 }
 
 /* ---------------------------------------------------------------------- */
 /*  frame replies                                                          */
 /* ---------------------------------------------------------------------- */
+
+/* json_dumps(j, JSON_COMPACT), every failure reported: jansson's json_dumps()
+ * leaves out an object key that it has no memory for and still succeeds
+ * (its dump.c ignores dump_string() for keys). Into a buffer of the size a
+ * first pass counts, the second pass cannot fail midway. */
+static char *dump_compact(const json_t *j)
+{
+    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+    char *s = n ? malloc(n + 1) : NULL;
+    if (s && json_dumpb(j, s, n, JSON_COMPACT) != n) {
+        free(s);
+        return NULL;
+    }
+    if (s) s[n] = '\0';
+    return s;
+}
 
 void ba_free_held(held *h)
 {
@@ -368,8 +390,13 @@ int ba_take_frame(worker *w, json_t *reply, int *fds, int nfds, const job *jb, h
                 free(desc);
             }
     }
-    json_t *meta = json_object_get(reply, "meta");
-    meta = json_is_object(meta) ? json_copy(meta) : json_object();
+    /* a copy with "index" and "worker" added, every step checked: json_copy()
+     * leaves out, unsaid, the members it has no memory for */
+    json_t *given = json_object_get(reply, "meta"), *meta = json_object();
+    if (meta && json_is_object(given) && json_object_update(meta, given) != 0) {
+        json_decref(meta);
+        meta = NULL;
+    }
     if (err == BA_OK && meta) {
         h->frame.index = jb->t->index;
         h->frame.frame = json_integer_value(json_object_get(meta, "frame"));
@@ -377,9 +404,9 @@ int ba_take_frame(worker *w, json_t *reply, int *fds, int nfds, const job *jb, h
         h->frame.slot = h->slot;
         h->frame.narrays = (int)a;
         h->frame.arrays = h->arrays;
-        json_object_set_new(meta, "index", json_integer(jb->t->index));
-        json_object_set_new(meta, "worker", json_integer(w->id));
-        h->frame.meta_json = json_dumps(meta, JSON_COMPACT);
+        if (json_object_set_new(meta, "index", json_integer(jb->t->index)) == 0 &&
+            json_object_set_new(meta, "worker", json_integer(w->id)) == 0)
+            h->frame.meta_json = dump_compact(meta);
     }
     json_decref(meta);
     if (err == BA_OK && !h->frame.meta_json) err = ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
