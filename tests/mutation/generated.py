@@ -90,12 +90,12 @@ def _pytest(*args):
 AREAS = {
     "labels": dict(
         files={"src/labels.c": None},
-        tests=[_c_test("test_labels"),
+        tests=[_c_test("test_labels"), _c_test("test_nomem"),
                _pytest("tests/python/test_props_labels.py", "tests/python/test_labels_kernel.py")]),
     "npy": dict(
         files={"src/npy.c": None, "src/npyread.c": None, "src/npystack.c": None, "src/npz.c": None},
         tests=[_c_test("test_npy"), _c_test("test_npyread"), _c_test("test_npystack"),
-               _c_test("test_npz"), _pytest("tests/python/test_props_npy.py")]),
+               _c_test("test_npz"), _c_test("test_nomem"), _pytest("tests/python/test_props_npy.py")]),
     "scheduling": dict(
         files={"src/renderer.c": None},
         tests=[_meson_test("test_renderer"), _pytest("tests/python/test_props_scheduling.py")]),
@@ -112,7 +112,7 @@ AREAS = {
         files={"src/frames.c": None,
                "cli/render.c": ["file_number", "cmp_i64", "has_repeats", "free_params",
                                 "read_params"]},
-        tests=[_c_test("test_frames"), _pytest("tests/cli/test_props_frames.py")]),
+        tests=[_c_test("test_frames"), _c_test("test_nomem"), _pytest("tests/cli/test_props_frames.py")]),
 }
 
 
