@@ -365,6 +365,10 @@ static void test_rle_string(void)
     CHECK(len <= ba_rle_string_bound(8) - 1);
     CHECK_INT(ba_rle_string_bound(0), 1);
     CHECK_INT(ba_rle_string_bound(SIZE_MAX), SIZE_MAX);
+    /* both sides of the overflow: the largest n whose bound 7 n + 1 fits, and the next */
+    const size_t top = (SIZE_MAX - 1) / 7;
+    CHECK(ba_rle_string_bound(top) == top * 7 + 1);
+    CHECK(ba_rle_string_bound(top + 1) == SIZE_MAX);
 
     /* 2^32 - 2^30 * 1 fits, 2^32 does not: 0x20-continued zero groups */
     CHECK_RC(ba_rle_from_string("PPPPPP3", 7, back, 8, &n), BA_OK);

@@ -336,8 +336,10 @@ def test_params_file_against_the_model(cli, tmp_path, lines, end):
         assert OUTPUT_REFUSED in err, (data, err)
     elif verdict == "bad line":
         assert f"p.jsonl, line {detail}: not a JSON object" in err, (data, detail, err)
+        assert OUTPUT_REFUSED not in err, (data, err)  # it stopped there
     else:
         assert "holds no frame" in err, (data, err)
+        assert OUTPUT_REFUSED not in err, (data, err)
     assert os.listdir(tmp_path) == ["p.jsonl"]
 
 

@@ -57,6 +57,9 @@ sys.path.insert(0, HERE)
 import run as runner  # noqa: E402  (run.py: the trees, a mutant's build and tests)
 
 BUILD = os.path.join(ROOT, "build", "dev")
+# a test command of a mutant that runs longer than this (its area's take seconds) hangs:
+# stopped, and the mutant counts as killed (a CI run would never end)
+TIMEOUT = 120
 EQUIVALENT = os.path.join(HERE, "equivalent.txt")
 
 
@@ -429,9 +432,13 @@ def main():
         while (m := take()) is not None:
             t0 = time.time()
             mm = dict(id=m["key"], promise="", edits=[], replace={m["path"]: mutant_text(m)},
-                      tests=AREAS[m["area"]]["tests"])
-            verdict, out = runner.run_one(mm, python, tree)
-            verdict = {"caught": "killed", "MISSED": "SURVIVED"}.get(verdict, verdict)
+                      tests=AREAS[m["area"]]["tests"], timeout=TIMEOUT)
+            try:
+                verdict, out = runner.run_one(mm, python, tree)
+            except Exception as e:  # noqa: BLE001  (counted as an error, the others go on)
+                verdict, out = "error (exception)", repr(e)
+            verdict = {"caught": "killed", "caught (timeout)": "killed (timeout)",
+                       "MISSED": "SURVIVED"}.get(verdict, verdict)
             with lock:
                 results.append((m, verdict))
                 print(f"{verdict:10s} {m['area']:10s} {m['key']}  {m['path']}:{m['line']}  "
@@ -449,20 +456,21 @@ def main():
     print(f"\ngenerated mutants: seed {seed}, {time.time() - t_start:.0f} s")
     print(f"{'area':12s} {'run':>5s} {'killed':>7s} {'survived':>9s} {'error':>6s} {'score':>7s}"
           f" {'TCE-eq':>7s} {'listed':>7s} {'stillborn':>10s}")
-    tot = dict(run=0, killed=0)
+    tot = dict(run=0, killed=0, error=0)
     for a in areas:
         rs = [v for m, v in results if m["area"] == a]
-        k, s = rs.count("killed"), rs.count("SURVIVED")
+        k, s = sum(v.startswith("killed") for v in rs), rs.count("SURVIVED")
         e = sum(v.startswith("error") for v in rs)
         run = k + s
         tot["run"] += run
         tot["killed"] += k
+        tot["error"] += e
         score = f"{100 * k / run:6.1f}%" if run else "     - "
         print(f"{a:12s} {run:5d} {k:7d} {s:9d} {e:6d} {score:>7s} {rs.count('equivalent (TCE)'):7d}"
               f" {rs.count('equivalent (listed)'):7d} {rs.count('stillborn'):10d}")
     score = tot["killed"] / tot["run"] if tot["run"] else 1.0
     print(f"{'all':12s} {tot['run']:5d} {tot['killed']:7d} {tot['run'] - tot['killed']:9d}"
-          f" {'':6s} {100 * score:6.1f}%")
+          f" {tot['error']:6d} {100 * score:6.1f}%")
     survivors = [m for m, v in results if v == "SURVIVED"]
     if survivors:
         print("\nsurvivors (add a test that kills it, or list it in tests/mutation/equivalent.txt "

@@ -24,6 +24,7 @@ import argparse
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -102,6 +103,24 @@ def run_one(m, python, tree):
                 f.write(text)
 
 
+def _run(cmd, cwd, env, timeout):
+    """subprocess.run(cmd), its output as text whatever its bytes; None when it ran
+    past `timeout` seconds (then it and everything it started are killed)."""
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate()
+        return None
+    return subprocess.CompletedProcess(cmd, p.returncode, out.decode("utf-8", "replace"),
+                                       err.decode("utf-8", "replace"))
+
+
 def _test(m, python, tree):
     build = os.path.join(tree, "build", "dev")
     env = dict(os.environ, BLENDARRAY_REQUIRE_FLAVOURS="1", BLENDARRAY_MUTATION="1",
@@ -109,7 +128,7 @@ def _test(m, python, tree):
                MESONPY_EDITABLE_SKIP=os.path.join(ROOT, "build", "dev"),
                PYTHON=python)  # for make, in the tree (which has no .venv)
     b = subprocess.run(["ninja", "-C", build, *runtime_targets(build)], env=env,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, errors="replace")
     if b.returncode != 0:
         # a mutant must build: one that does not tests nothing
         return "error (build)", b.stdout[-2000:] + b.stderr[-2000:]
@@ -117,7 +136,10 @@ def _test(m, python, tree):
     for cmd in m["tests"]:
         if cmd[0] == "pytest":
             cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *cmd[1:]]
-        p = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+        p = _run(cmd, tree, env, m.get("timeout", 600))
+        if p is None:  # a mutant that hangs its tests is caught (CI would never finish)
+            outs.append(f"{' '.join(cmd)}: no end after {m.get('timeout', 600)} s, stopped")
+            return "caught (timeout)", "\n".join(outs)
         outs.append(p.stdout[-3000:] + p.stderr[-2000:])
         if cmd[1:3] == ["-m", "pytest"] and p.returncode != 0:
             # caught only by a failing test (or a failing clean-up check), not by a

@@ -164,3 +164,30 @@ def test_two_workers_shuffled_render_each_frame_as_a_renderer_does():
         assert meta["x"] == ref[i][1] and meta["index"] == i
     assert len({m["x"] for _, _, m in items}) == n, "the hook made every frame differ"
     assert len({m["pid"] for _, _, m in items}) == 2, "each loader worker its own Blender"
+
+
+@pytest.mark.parametrize("shard, message", [
+    ((2, 2), "shard=(2, 2): the rank must be < world_size"),
+    ((0, 0), "shard's world_size must be an integer >= 1, not 0"),
+    ((-1, 2), "shard's rank must be an integer >= 0, not -1"),
+    ((True, 2), "shard's rank must be an integer >= 0, not True"),
+    ((0.5, 2), "shard's rank must be an integer >= 0, not 0.5"),
+    (3, "shard must be (rank, world_size), not 3"),
+    ((1, 2, 3), "shard must be (rank, world_size), not (1, 2, 3)"),
+])
+def test_a_bad_shard_is_named(shard, message):
+    """Either side of each bound (rank 0 and world 1 pass: the split tests above),
+    and the exact message, saying what was wrong."""
+    with pytest.raises(ValueError) as e:
+        RenderDataset(None, frames=4, shard=shard)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.5, True])
+def test_a_bad_epoch_is_named(epoch):
+    d = RenderDataset(None, frames=4)
+    with pytest.raises(ValueError) as e:
+        d.set_epoch(epoch)
+    assert str(e.value) == f"epoch must be an integer >= 0, not {epoch!r}"
+    d.set_epoch(0)
+    assert d.epoch == 0
