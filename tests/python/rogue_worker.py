@@ -25,11 +25,12 @@ the request names.
              the first time, that is while $ROGUE_MARKER does not exist (it creates it)
   labels     as good, plus a uint8 "display" array [4, 4, 4] (255 everywhere) and
              meta["annotations"] = the JSON text of $ROGUE_LABELS, whatever it is
-  plan       as good, each index as the JSON file $ROGUE_PLAN says (read at each render;
-             keys are indices as strings, tests/python/test_props_scheduling.py):
+  plan       as good, each index as the JSON file $ROGUE_PLAN says (read at each render
+             and init; keys are indices as strings, tests/python/test_props_scheduling.py):
                "delay": {"i": s or [s0, s1, ...]}  seconds before answering index i, per
                         attempt (the last one repeats); $ROGUE_DELAY is not used
                "die":   {"i": n}  exits (status 1) on the first n requests for index i
+               "die_init": n  the first n inits (of all workers) exit before replying
              Requests are counted across processes and restarts with files named
              $ROGUE_PLAN.asked-<i>-<n> (created exclusively, one per request); each
              render appends {"ev": "start" | "end", "index", "attempt", "pid", "t":
@@ -104,6 +105,25 @@ def follow_plan(index):
     log_event(plan_file, "end", index, attempt)
 
 
+def starting():
+    """Mode "plan": the first `die_init` inits (of all workers, restarts included) die
+    before they reply."""
+    plan_file = os.environ["ROGUE_PLAN"]
+    with open(plan_file) as f:
+        plan = json.load(f)
+    attempt = 0
+    while True:
+        try:
+            os.close(os.open(f"{plan_file}.init-{attempt}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            attempt += 1
+    log_event(plan_file, "init", -1, attempt)
+    if attempt < int(plan.get("die_init", 0)):
+        print("rogue worker: dying while starting", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
 def render_good(msg):
     index = msg["index"]
     if mode == "die" and index == 2 and not os.path.exists(os.environ["ROGUE_MARKER"]):
@@ -153,6 +173,8 @@ while True:
     if msg["op"] == "quit":
         sys.exit(0)
     if msg["op"] == "init":
+        if mode == "plan":
+            starting()
         send({"ok": True, "protocol": 99 if mode == "version" else msg["protocol"],
               "blender_version": "rogue"})
     elif msg["op"] == "ring":

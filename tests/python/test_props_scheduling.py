@@ -317,6 +317,27 @@ def test_a_dying_worker_is_restarted_within_the_retries(workers, n, retries, ord
         assert [f.meta["index"] for f in r.frames(2)] == [0, 1]
 
 
+@props(max_examples=4)
+@given(die_init=st.integers(0, 3), retries=st.integers(0, 2))
+def test_a_worker_dying_while_starting_is_started_again_within_the_retries(die_init, retries):
+    """Model: a worker whose first `die_init` starts die is started again, up to
+    `retries` more times: die_init <= retries, every frame arrives after die_init + 1
+    starts; else Renderer() itself raises WorkerError, with the exact cause (the
+    exit while starting, not a reply's), after exactly retries + 1 starts."""
+    with Run({"die_init": die_init}) as run:
+        if die_init <= retries:
+            with renderer(retries=retries) as r:
+                assert [f.meta["index"] for f in r.frames(3)] == [0, 1, 2]
+        else:
+            with pytest.raises(ba.WorkerError) as e:
+                renderer(retries=retries)
+            assert re.match(r"^Blender \(worker 0, pid \d+\) exited with status 1 while starting\.\n"
+                            r"Blender's last output:\nrogue worker: dying while starting", str(e.value)), \
+                str(e.value)
+        starts = [ev for ev in run.events() if ev["ev"] == "init"]
+    assert len(starts) == min(die_init, retries) + 1, starts
+
+
 # -- 4. back-pressure --------------------------------------------------------------------
 
 
