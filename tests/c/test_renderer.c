@@ -802,6 +802,9 @@ static int find_repo(char *out)
 
 int main(void)
 {
+    /* A leak check may preload LeakSanitizer's runtime into this test (the mutation
+     * check does): it is loaded now, and the Python workers must not inherit it. */
+    if (unsetenv("LD_PRELOAD") != 0) perror("unsetenv");
     char repo[PATH_MAX];
     if (!find_repo(repo)) {
         fprintf(stderr, "test_renderer: cannot find the repository (run from its root or set "

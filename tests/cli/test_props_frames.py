@@ -366,3 +366,18 @@ def test_repeated_frames_in_a_folder_overwrite_nothing(cli, tmp_path):
                                            for k, e in (("meta", "json"), ("rgba", "npy")))
     metas = [json.loads((d / f"meta_{i:04d}.json").read_text()) for i in range(len(want))]
     assert [(m["index"], m["frame"]) for m in metas] == list(enumerate(want))
+
+
+@pytest.mark.blender
+def test_distinct_frames_in_a_folder_are_named_by_frame(cli, tmp_path):
+    """The other side: a list without repeats, out of order (7, 5): files named by
+    frame number, each holding its frame."""
+    d = tmp_path / "f"
+    p = subprocess.run([cli, "render", "-f", "7,5", "-p", "rgba", "-e", "workbench",
+                        "--size", "8x8", "-q", "-o", f"{d}/"], capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    assert sorted(os.listdir(d)) == ["meta_0005.json", "meta_0007.json", "rgba_0005.npy",
+                                     "rgba_0007.npy"]
+    for i, frame in enumerate([7, 5]):
+        m = json.loads((d / f"meta_{frame:04d}.json").read_text())
+        assert (m["index"], m["frame"]) == (i, frame)
