@@ -337,9 +337,11 @@ def test_params_file_against_the_model(cli, tmp_path, lines, end):
     elif verdict == "bad line":
         assert f"p.jsonl, line {detail}: not a JSON object" in err, (data, detail, err)
         assert OUTPUT_REFUSED not in err, (data, err)  # it stopped there
+        assert err.count("blendarray: ") == 1, (data, err)  # and read no further line
     else:
         assert "holds no frame" in err, (data, err)
         assert OUTPUT_REFUSED not in err, (data, err)
+        assert err.count("blendarray: ") == 1, (data, err)
     assert os.listdir(tmp_path) == ["p.jsonl"]
 
 

@@ -271,6 +271,20 @@ def test_a_frame_over_the_timeout_is_retried_then_fails_naming_it(n, data, retri
     assert asked == min(slow_times, retries) + 1
 
 
+@props(max_examples=2)
+@given(workers=st.integers(1, 2), timeout=st.sampled_from([None, 5.0]))
+def test_waiting_for_a_slow_frame_costs_no_cpu(workers, timeout):
+    """Model: while every worker renders (a frame of 1 s), the consumer sleeps in
+    poll() until a reply or the timeout is due: its own CPU time over the wait is a
+    small part of it (not a loop that polls with no wait)."""
+    with Run({"delay": {"0": 1.0, "1": 1.0}}), renderer(workers=workers, timeout=timeout) as r:
+        t0, c0 = time.monotonic(), time.process_time()
+        got = [f.meta["index"] for f in r.frames(2)]
+        wall, cpu = time.monotonic() - t0, time.process_time() - c0
+    assert got == [0, 1] and wall >= 1.0
+    assert cpu < 0.25 * wall, f"{cpu:.2f} s of CPU over a wait of {wall:.2f} s"
+
+
 # -- 3. retries --------------------------------------------------------------------------
 
 
