@@ -801,7 +801,8 @@ BA_API size_t ba_instances_count(const ba_instances *in);
  *  (pycocotools' toBbox of the mask). rle: COCO's uncompressed RLE
  *  counts: the mask read column by column (column-major, as COCO and
  *  pycocotools.mask.encode store it), alternating runs of 0 and 1
- *  starting with 0 (so counts[0] may be 0); valid while `in` lives. */
+ *  starting with 0 (so counts[0] may be 0); valid while `in` lives; n may
+ *  be NULL. */
 BA_API uint32_t ba_instances_id(const ba_instances *in, size_t i);
 BA_API uint64_t ba_instances_area(const ba_instances *in, size_t i);
 BA_API void ba_instances_box(const ba_instances *in, size_t i, uint32_t box[4]);
@@ -825,8 +826,8 @@ BA_API int ba_rle_to_string(const uint32_t *counts, size_t n, char *dst, size_t 
  *  *n their number. BA_EFORMAT for a string that is not one (a character
  *  outside '0'..'o', a count that does not fit 32 bits or is negative, an
  *  unterminated last count); BA_EBUFSIZE if more than cap counts (*n then
- *  says how many; counts may be NULL when cap is 0, to ask). A string of
- *  length len has at most len counts. */
+ *  says how many; counts may be NULL when cap is 0, to ask); *n is 0 after
+ *  any other error. A string of length len has at most len counts. */
 BA_API int ba_rle_from_string(const char *s, size_t len, uint32_t *counts, size_t cap, size_t *n);
 
 /*! ba_rle_decode() : paint the (height, width) mask of `n` counts into dst

@@ -54,6 +54,11 @@ static void test_small(void)
     CHECK_INT(n, 0);
     CHECK_INT(ba_instances_count(NULL), 0);
     CHECK(ba_instances_rle(NULL, 0, &n) == NULL);
+    /* the count is optional (the header's "n may be NULL") */
+    size_t n0 = 0;
+    const uint32_t *c0 = ba_instances_rle(in, 0, &n0);
+    CHECK(c0 && n0 > 0 && ba_instances_rle(in, 0, NULL) == c0);
+    CHECK(ba_instances_rle(in, 3, NULL) == NULL);
     ba_instances_free(in);
     ba_instances_free(NULL);
 
@@ -369,6 +374,14 @@ static void test_rle_string(void)
     const size_t top = (SIZE_MAX - 1) / 7;
     CHECK(ba_rle_string_bound(top) == top * 7 + 1);
     CHECK(ba_rle_string_bound(top + 1) == SIZE_MAX);
+
+    /* a string that is not COCO's leaves no count behind */
+    n = 77;
+    CHECK_RC(ba_rle_from_string("3 ", 2, back, 8, &n), BA_EFORMAT);
+    CHECK_INT(n, 0);
+    n = 77;
+    CHECK_RC(ba_rle_from_string("P", 1, back, 8, &n), BA_EFORMAT); /* continued, then nothing */
+    CHECK_INT(n, 0);
 
     /* 2^32 - 2^30 * 1 fits, 2^32 does not: 0x20-continued zero groups */
     CHECK_RC(ba_rle_from_string("PPPPPP3", 7, back, 8, &n), BA_OK);

@@ -336,6 +336,8 @@ def test_params_file_against_the_model(cli, tmp_path, lines, end):
         assert OUTPUT_REFUSED in err, (data, err)
     elif verdict == "bad line":
         assert f"p.jsonl, line {detail}: not a JSON object" in err, (data, detail, err)
+        assert 'give one object per line, e.g. {"frame": 12, "samples": 64, "seed_offset": 3}' \
+            in err, err  # what to do
         assert OUTPUT_REFUSED not in err, (data, err)  # it stopped there
         assert err.count("blendarray: ") == 1, (data, err)  # and read no further line
     else:

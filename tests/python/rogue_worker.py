@@ -31,6 +31,8 @@ the request names.
                         attempt (the last one repeats); $ROGUE_DELAY is not used
                "die":   {"i": n}  exits (status 1) on the first n requests for index i
                "die_init": n  the first n inits (of all workers) exit before replying
+               "fail":  {"i": n}  the first n requests for index i fail as a setup hook
+                        would (SetupError "boom i")
              Requests are counted across processes and restarts with files named
              $ROGUE_PLAN.asked-<i>-<n> (created exclusively, one per request); each
              render appends {"ev": "start" | "end", "index", "attempt", "pid", "t":
@@ -82,7 +84,8 @@ def log_event(plan_file, ev, index, attempt):
 
 
 def follow_plan(index):
-    """Mode "plan": count this request, log it, die or wait as $ROGUE_PLAN says."""
+    """Mode "plan": count this request, log it, die or wait as $ROGUE_PLAN says;
+    True when the request is to fail."""
     plan_file = os.environ["ROGUE_PLAN"]
     with open(plan_file) as f:
         plan = json.load(f)
@@ -103,6 +106,7 @@ def follow_plan(index):
         delay = delay[min(attempt, len(delay) - 1)]
     time.sleep(float(delay))
     log_event(plan_file, "end", index, attempt)
+    return attempt < int(plan.get("fail", {}).get(str(index), 0))
 
 
 def starting():
@@ -131,7 +135,10 @@ def render_good(msg):
         print("rogue worker: dying on index 2", file=sys.stderr, flush=True)
         os._exit(1)
     if mode == "plan":
-        follow_plan(index)
+        if follow_plan(index):
+            send({"ok": False, "job": msg["job"],
+                  "error": {"type": "SetupError", "message": f"boom {index}"}})
+            return
     else:
         time.sleep(float(os.environ.get("ROGUE_DELAY", "0")))
     if mode == "hookerror" and index == 0:

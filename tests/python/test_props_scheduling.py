@@ -352,6 +352,30 @@ def test_a_worker_dying_while_starting_is_started_again_within_the_retries(die_i
     assert len(starts) == min(die_init, retries) + 1, starts
 
 
+@props(max_examples=4)
+@given(k=st.integers(0, 3), ring=st.integers(1, 2))
+def test_a_frame_that_fails_frees_its_slot(k, ring):
+    """Model: frame k's setup hook fails (SetupError "index k: boom k"): frames
+    0..k-1 arrive, then the error; the ring slot the frame was to fill is free
+    again, so the Renderer goes on: three failing runs and three good ones, with a
+    ring of one or two slots, all as the model says."""
+    with Run({}) as run, renderer(ring=ring) as r:
+        for rnd in range(3):
+            with open(run.path, "w") as f:  # requests for k are counted over the rounds:
+                json.dump({"fail": {str(k): 2 * rnd + 1}}, f)  # this round's first fails
+            got = []
+            with pytest.raises(ba.SetupError) as e:
+                for fr in r.frames(k + 2):
+                    got.append(fr.meta["index"])
+                    del fr  # kept, the last frame would hold its slot
+            assert str(e.value) == f"index {k}: boom {k}" and got == list(range(k)), (rnd, got)
+            got = []
+            for fr in r.frames(k + 2):
+                got.append(fr.meta["index"])
+                del fr
+            assert got == list(range(k + 2)), rnd
+
+
 # -- 4. back-pressure --------------------------------------------------------------------
 
 

@@ -191,3 +191,24 @@ def test_a_bad_epoch_is_named(epoch):
     assert str(e.value) == f"epoch must be an integer >= 0, not {epoch!r}"
     d.set_epoch(0)
     assert d.epoch == 0
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(n=st.integers(0, 40), world=st.integers(2, 4), data=st.data())
+def test_a_pickled_dataset_keeps_its_processs_rank(n, world, data):
+    """A spawned loader worker gets the dataset pickled in a process of a
+    torch.distributed group (simulated: blendarray.torch's group lookup answers
+    (rank, world) while pickling, (0, 1) after): it yields rank's share P[rank::world],
+    not the whole epoch. Reference: the model's share."""
+    import blendarray.torch as bt
+    rank = data.draw(st.integers(0, world - 1), label="rank")
+    real = bt._distributed
+    ds = Unrendered(None, frames=n, shuffle=True, seed=3)
+    try:
+        bt._distributed = lambda: (rank, world)
+        blob = pickle.dumps(ds)
+    finally:
+        bt._distributed = real
+    got = pickle.loads(blob)
+    assert [int(i) for i in got.indices()] == epoch_order(n, True, 3, 0)[rank::world]
+    assert len(got) == len(range(rank, n, world))
