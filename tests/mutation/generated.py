@@ -436,8 +436,8 @@ def main():
                 verdict, out = runner.run_one(mm, python, tree)
             except Exception as e:  # noqa: BLE001  (counted as an error, the others go on)
                 verdict, out = "error (exception)", repr(e)
-            verdict = {"caught": "killed", "caught (timeout)": "killed (timeout)",
-                       "MISSED": "SURVIVED"}.get(verdict, verdict)
+            verdict = ("killed" + verdict[len("caught"):] if verdict.startswith("caught")
+                       else "SURVIVED" if verdict == "MISSED" else verdict)
             with lock:
                 results.append((m, verdict))
                 print(f"{verdict:10s} {m['area']:10s} {m['key']}  {m['path']}:{m['line']}  "

@@ -141,6 +141,10 @@ def _test(m, python, tree):
             outs.append(f"{' '.join(cmd)}: no end after {m.get('timeout', 600)} s, stopped")
             return "caught (timeout)", "\n".join(outs)
         outs.append(p.stdout[-3000:] + p.stderr[-2000:])
+        if cmd[1:3] == ["-m", "pytest"] and p.returncode < 0:
+            # the mutant crashed the test's own process (a NULL dereference in the
+            # library it loaded): caught
+            return f"caught (crash, signal {-p.returncode})", "\n".join(outs)
         if cmd[1:3] == ["-m", "pytest"] and p.returncode != 0:
             # caught only by a failing test (or a failing clean-up check), not by a
             # test that could not start

@@ -275,14 +275,19 @@ def test_a_frame_over_the_timeout_is_retried_then_fails_naming_it(n, data, retri
 @given(workers=st.integers(1, 2), timeout=st.sampled_from([None, 5.0]))
 def test_waiting_for_a_slow_frame_costs_no_cpu(workers, timeout):
     """Model: while every worker renders (a frame of 1 s), the consumer sleeps in
-    poll() until a reply or the timeout is due: its own CPU time over the wait is a
-    small part of it (not a loop that polls with no wait)."""
+    poll() until a reply or the timeout is due: it wakes a few times (a reply, a
+    worker's output), not every millisecond, and its CPU time is a small part of
+    the wait (not a loop that polls with no wait)."""
+    import resource
     with Run({"delay": {"0": 1.0, "1": 1.0}}), renderer(workers=workers, timeout=timeout) as r:
         t0, c0 = time.monotonic(), time.process_time()
+        s0 = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
         got = [f.meta["index"] for f in r.frames(2)]
+        wakes = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - s0
         wall, cpu = time.monotonic() - t0, time.process_time() - c0
     assert got == [0, 1] and wall >= 1.0
     assert cpu < 0.25 * wall, f"{cpu:.2f} s of CPU over a wait of {wall:.2f} s"
+    assert wakes < 100 * wall, f"{wakes} sleeps over a wait of {wall:.2f} s"
 
 
 # -- 3. retries --------------------------------------------------------------------------
