@@ -271,8 +271,7 @@ def test_a_frame_over_the_timeout_is_retried_then_fails_naming_it(n, data, retri
     assert asked == min(slow_times, retries) + 1
 
 
-@props(max_examples=2)
-@given(workers=st.integers(1, 2), timeout=st.sampled_from([None, 5.0]))
+@pytest.mark.parametrize("workers, timeout", [(1, 5.0), (2, None)])
 def test_waiting_for_a_slow_frame_costs_no_cpu(workers, timeout):
     """Model: while every worker renders (a frame of 1 s), the consumer sleeps in
     poll() until a reply or the timeout is due: it wakes a few times (a reply, a
