@@ -7,7 +7,9 @@ checkout, run the tests that must catch it, and report caught / missed.
     .venv/bin/python tests/mutation/run.py --jobs 1   # one mutant at a time
 
 A mutant is caught when its tests fail (a pytest test or clean-up check fails, or
-the C tests do); a test that cannot start (a fixture or collection error, no test
+the C tests do), crash the test's own process, or hang (a test command still
+running after the mutant's "timeout", default 600 s, is stopped with everything it
+started); a test that cannot start (a fixture or collection error, no test
 selected) counts as an error, not as caught. Exit status: 0 when every mutant
 was caught, 1 otherwise. The checkout itself is never modified: the mutants go
 into copies of its sources, build/mutation/tree-<N> (one per job: --jobs, default
