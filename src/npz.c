@@ -507,6 +507,8 @@ static int member_size(ba_npz_reader *r, zip_uint64_t zi, uint64_t *size)
     if (!(sb.valid & ZIP_STAT_SIZE) || !(sb.valid & ZIP_STAT_COMP_SIZE) ||
         !(sb.valid & ZIP_STAT_COMP_METHOD))
         return BA_EFORMAT;
+    /* libzip's consistency check (ba_npz_read_open) already refuses this one; kept
+     * for a libzip that does not: nothing is allocated from a size the file lacks */
     if (sb.comp_size > r->file_size) return BA_EFORMAT;
     if (sb.comp_method == ZIP_CM_STORE) {
         if (sb.size != sb.comp_size) return BA_EFORMAT;

@@ -369,9 +369,11 @@ static void test_other_members(void)
 }
 
 /* Numpy's archive with the directory's size of its first member ("a.npy",
- * 0x98 bytes) replaced by `size`, and its compressed size by `comp` unless 0. */
+ * 0x98 bytes) replaced by `size`, and its compressed size by `comp` unless 0;
+ * with `local`, its local header's too (the two agree: libzip's consistency
+ * check passes, and only the readers' own size checks can refuse it). */
 static void write_lying(const char *path, const unsigned char *fx, size_t n, uint32_t size,
-                        uint32_t comp)
+                        uint32_t comp, int local)
 {
     uint8_t buf[sizeof fx_savez];
     REQUIRE(n <= sizeof buf);
@@ -380,6 +382,15 @@ static void write_lying(const char *path, const unsigned char *fx, size_t n, uin
     REQUIRE(cd && cd[24] == 0x98);
     memcpy(cd + 24, &size, 4); /* little-endian, as zip */
     if (comp) memcpy(cd + 20, &comp, 4);
+    if (local) { /* member 0's: numpy writes its sizes in a ZIP64 extra field */
+        const size_t name_len = (size_t)buf[26] | (size_t)buf[27] << 8;
+        uint8_t *z64 = buf + 30 + name_len;
+        REQUIRE(memcmp(buf, "PK\x03\x04", 4) == 0 && memcmp(buf + 18, "\xff\xff\xff\xff", 4) == 0 &&
+                z64[0] == 1 && z64[1] == 0 && z64[4] == 0x98);
+        const uint64_t size64 = size, comp64 = comp;
+        memcpy(z64 + 4, &size64, 8); /* little-endian, as zip */
+        if (comp) memcpy(z64 + 12, &comp64, 8);
+    }
     CHECK_INT(fx_write_file(path, buf, n), 0);
 }
 
@@ -407,15 +418,18 @@ static int refused(const char *path)
 static void test_lying_sizes(void)
 {
     char *path = fx_join(g_dir, "lying.npz"), *huge = fx_join(g_dir, "huge.npz");
-    write_lying(path, fx_savez, sizeof fx_savez, 0x99, 0); /* stored: sizes must agree */
-    CHECK(refused(path));
-    write_lying(path, fx_savez_compressed, sizeof fx_savez_compressed, 0x99, 0);
-    CHECK(refused(path)); /* plausible, but the data ends early */
-    /* huge: deflated; stored; stored with a compressed size past the file's end */
+    for (int local = 0; local < 2; ++local) { /* the directory alone; both headers */
+        write_lying(path, fx_savez, sizeof fx_savez, 0x99, 0, local); /* stored: sizes agree */
+        CHECK(refused(path));
+        write_lying(path, fx_savez_compressed, sizeof fx_savez_compressed, 0x99, 0, local);
+        CHECK(refused(path)); /* plausible, but the data ends early */
+    }
+    /* huge, both headers saying so: deflated; stored; stored with a compressed
+     * size past the file's end */
     for (int k = 0; k < 3; ++k) {
         write_lying(huge, k ? fx_savez : fx_savez_compressed,
                     k ? sizeof fx_savez : sizeof fx_savez_compressed, 0xfffffff0u,
-                    k == 2 ? 0xfffffff0u : 0);
+                    k == 2 ? 0xfffffff0u : 0, 1);
         CHECK(refused(huge));
 #if !defined(__SANITIZE_ADDRESS__)
         pid_t pid = fork();

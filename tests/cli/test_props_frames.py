@@ -19,7 +19,7 @@ import re
 import subprocess
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from support import BUILD_DIR as DEV
 
@@ -323,6 +323,8 @@ param_lines = st.one_of(
 
 @settings(max_examples=100, **SETTINGS)
 @given(lines=st.lists(param_lines, max_size=6), end=st.sampled_from([b"", b"\n"]))
+@example(lines=[b'{"frame": 1}', b'{"a": 1}\0x'], end=b"\n").via("a NUL byte ends no line early")
+@example(lines=[b'{"frame": 1}', b'\0{"a": 1}'], end=b"").via("a line after a NUL byte is not blank")
 def test_params_file_against_the_model(cli, tmp_path, lines, end):
     """Reference: model_params(). A file of objects passes (the CLI goes on to refuse
     the output); the first line that is not blank and not one object is named by its
