@@ -387,3 +387,12 @@ def test_distinct_frames_in_a_folder_are_named_by_frame(cli, tmp_path):
     for i, frame in enumerate([7, 5]):
         m = json.loads((d / f"meta_{frame:04d}.json").read_text())
         assert (m["index"], m["frame"]) == (i, frame)
+
+
+@pytest.mark.parametrize("n", [64, 65, 130])
+def test_params_files_around_the_first_growth(cli, tmp_path, n):
+    """Both sides of the line list's first growth (64 lines): every line is taken,
+    the CLI goes on to the output (refused), under LeakSanitizer."""
+    (tmp_path / "p.jsonl").write_text("".join(f'{{"frame": {i}}}\n' for i in range(n)))
+    rc, err = render_stops_before_blender(cli, tmp_path, "--params", str(tmp_path / "p.jsonl"))
+    assert rc == 2 and OUTPUT_REFUSED in err and err.count("blendarray: ") == 1, err
