@@ -138,9 +138,18 @@ def _test(m, python, tree):
     for cmd in m["tests"]:
         if cmd[0] == "pytest":
             cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *cmd[1:]]
-        p = _run(cmd, tree, env, m.get("timeout", 600))
+        limit = m.get("timeout", 600)
+        if m.get("deadline") is not None:  # a sampler's time is up: not a verdict
+            left = m["deadline"] - time.time()
+            if left <= 0:
+                return "unfinished", "\n".join(outs)
+            limit = min(limit, left)
+        p = _run(cmd, tree, env, limit)
+        if p is None and limit < m.get("timeout", 600):
+            outs.append(f"{' '.join(cmd)}: stopped at the sampler's deadline")
+            return "unfinished", "\n".join(outs)
         if p is None:  # a mutant that hangs its tests is caught (CI would never finish)
-            outs.append(f"{' '.join(cmd)}: no end after {m.get('timeout', 600)} s, stopped")
+            outs.append(f"{' '.join(cmd)}: no end after {limit} s, stopped")
             return "caught (timeout)", "\n".join(outs)
         outs.append(p.stdout[-3000:] + p.stderr[-2000:])
         if cmd[1:3] == ["-m", "pytest"] and p.returncode < 0:

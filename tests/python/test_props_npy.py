@@ -671,3 +671,18 @@ def test_npy_every_header_bit_flip(a):
     intact = parse_npy(good)
     for bit in range(intact[3] * 8):
         check_npy_flip(good, intact, bit)
+
+
+def test_directory_entries_are_not_members(workdir):
+    """A folder entry that zip tools add ("d/", and one nested, "d/e/"): not a
+    member. Reference: zipfile's namelist, without the names that end in '/'."""
+    path = workdir / "dirs.npz"
+    np.savez(path, a=np.arange(3, dtype="<i4"))
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("d/", b"")
+        z.writestr("d/e/", b"")
+        z.writestr("d/meta.json", b"{}")
+    got = read_npz(path)
+    with zipfile.ZipFile(path) as z:
+        want = [n[:-4] if n.endswith(".npy") else n for n in z.namelist() if not n.endswith("/")]
+    assert got[0] == "ok" and [n for n, _ in got[1]] == want == ["a", "d/meta.json"]
