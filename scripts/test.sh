@@ -10,7 +10,7 @@
 #                               scripts/fuzz-long.sh is the long run), the mutation check
 #                               (tests/mutation: every deliberate bug must make its tests
 #                               fail) and a sample of generated mutants, GENERATED_SECONDS
-#                               long (default 60; MUTATION=0 skips both), then every
+#                               long (default 30; MUTATION=0 skips both), then every
 #                               Python and CLI test with every Blender of the README's
 #                               table, JOBS at a time (default: one more than the cores;
 #                               the mutants likewise).
@@ -34,10 +34,13 @@ fi
 # ccache (scripts/install.sh installs it; meson uses it by itself): the same objects
 # from any clone of the checkout, whatever its folder.
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
-# A private TMPDIR for the whole run (the C tests, the fuzzers, the mutants; each pytest
-# makes its own inside it): nothing else on the machine meets the tests' temporary files.
-# Removed when the run passes, kept (and named) when it fails.
-TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/ba-test-run.XXXXXX")
+# A private TMPDIR for the steps before pytest (the C tests, the fuzzers, the mutants):
+# nothing else on the machine meets their temporary files. Removed when the run passes,
+# kept (and named) when it fails. Short: a mutant's pytest makes its own inside it, and
+# torch's Unix socket paths under that must stay within 107 characters. The last
+# pytest makes its own private one in the usual TMPDIR (tests/conftest.py).
+OUTER_TMPDIR=${TMPDIR:-/tmp}
+TMPDIR=$(mktemp -d "$OUTER_TMPDIR/bt.XXXXXX")
 export TMPDIR
 trap 'rc=$?; if [ $rc = 0 ]; then rm -rf "$TMPDIR"; else echo "test.sh: kept $TMPDIR" >&2; fi' EXIT
 PYTEST=(.venv/bin/python -m pytest -q -p no:cacheprovider)
@@ -69,12 +72,12 @@ if [ "$QUICK" = 1 ]; then
     fi
     step test-c make -s test-c
     # no Blender to be found: a test that runs one but is not marked `blender` fails
-    step python-no-blender env PATH="$PWD/tests/no_blender/bin:$PATH" \
+    step python-no-blender env TMPDIR="$OUTER_TMPDIR" PATH="$PWD/tests/no_blender/bin:$PATH" \
         PYTHONPATH="$PWD/tests/no_blender" BLENDARRAY_BLENDERS="$PWD/tests/no_blender/none" \
         "${PYTEST[@]}" -m "not blender and not slow" tests/python tests/cli
     print_timings
     echo "==== smoke renders (pytest -m smoke)" >&2
-    env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -m smoke tests/python tests/cli "$@"
+    env TMPDIR="$OUTER_TMPDIR" BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -m smoke tests/python tests/cli "$@"
     exit
 fi
 
@@ -92,7 +95,7 @@ if [ "$MUTATION" != 0 ]; then
     # a sample of universalmutator's mutants, seeded by the commit: the score and the
     # survivors are printed (triage: a test, or tests/mutation/equivalent.txt)
     step generated-mutants .venv/bin/python tests/mutation/generated.py --jobs "$JOBS" \
-        --budget "${GENERATED_SECONDS:-60}"
+        --budget "${GENERATED_SECONDS:-30}"
 fi
 
 print_timings
@@ -100,5 +103,5 @@ print_timings
 echo "==== pytest" >&2
 # JOBS tests at a time (pytest-xdist; the files of tests/conftest.py's TOGETHER each in one
 # process, in order: they share a Ray cluster, reference frames or files)
-env BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "$JOBS" --dist loadgroup \
+env TMPDIR="$OUTER_TMPDIR" BLENDARRAY_REQUIRE_FLAVOURS=1 "${PYTEST[@]}" -n "$JOBS" --dist loadgroup \
     --durations=20 tests/python tests/cli "$@"
