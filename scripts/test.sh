@@ -14,7 +14,7 @@
 #                               Python and CLI test with every Blender of the README's
 #                               table, JOBS at a time (default: one more than the cores;
 #                               the mutants likewise).
-#   ./scripts/test.sh --quick   the inner loop (about 2 minutes), from a built checkout
+#   ./scripts/test.sh --quick   the inner loop (about 3 minutes), from a built checkout
 #                               (./scripts/install.sh once): the C tests, the Python and
 #                               CLI tests that need no Blender (run with none to be found,
 #                               so an unmarked one fails), one smoke render per Blender.
