@@ -47,7 +47,10 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # the build backend, as pyproject.toml names it (an editable install builds without isolation)
 mapfile -t build_requires < <(.venv/bin/python -c "import tomllib
 for r in tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']: print(r)")
-"${pip[@]}" "${build_requires[@]}"
+# wheel: builds the one dependency that comes as an sdist only (typing, which comby,
+# universalmutator's, requires) without build isolation; a fresh machine's pip cache has
+# no wheel of it.
+"${pip[@]}" "${build_requires[@]}" wheel
 # bpy: the version the README's table gives for .venv (Python 3.11). torch==2.13.0: a
 # CPU build (a plain `torch` is a multi-GB CUDA build). bpy 5.0.1 needs NumPy < 2,
 # and pyarrow 26 (for Ray Data) needs NumPy >= 2 without saying so: pyarrow < 26.
