@@ -5,7 +5,7 @@ frame and returns that x; the network learns to read it off the picture.
 
     python examples/train_torch.py [--steps 200] [--loader-workers 2]
 
-Needs PyTorch: pip install 'blendarray[torch]'.
+Needs PyTorch: pip install "/path/to/blendarray[torch]" (blendarray's checkout).
 """
 import argparse
 
