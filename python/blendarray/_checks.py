@@ -1,10 +1,11 @@
-"""Checks of user input made before any Blender is started: fast, clear errors."""
+"""Checks of user input made before any Blender is started: fast, clear errors.
+The render settings' checks are the Settings' (_settings.py)."""
 import os
 
-from ._errors import BlendArrayError, PassError, SceneError, SceneNotFoundError
+from ._errors import SceneError, SceneNotFoundError
+from ._settings import frame_params
+from ._settings import check_resolution  # noqa: F401  (blender/__init__.py imports it from here)
 
-MAX_SIDE = 65536          # Blender's own limit
-MAX_PIXELS = 1 << 28      # 268 Mpx: 4 GiB for one RGBA float32 pass
 _BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip, zstd
 
 
@@ -26,51 +27,11 @@ def check_scene(path):
     return path
 
 
-def check_resolution(resolution):
-    if resolution is None:
-        return None
-    try:
-        w, h = resolution
-        w, h = int(w), int(h)
-        if (w, h) != tuple(resolution):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise SceneError(f"resolution must be a pair of integers (width, height), "
-                         f"got {resolution!r}") from None
-    if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
-        raise SceneError(f"resolution {w}x{h} is out of range: each side must be 1..{MAX_SIDE}")
-    if w * h > MAX_PIXELS:
-        raise SceneError(f"resolution {w}x{h} has {w * h} pixels, more than {MAX_PIXELS} "
-                         f"(one RGBA float32 pass would take {w * h * 16 >> 30} GiB)")
-    return [w, h]
-
-
-def check_display(display):
-    """display=: False, True (Blender's colour management, applied by blendarray where
-    exact) or "blender" (Blender's own route, always)."""
-    if display is None or isinstance(display, (bool, int)) and display in (0, 1):
-        return bool(display)
-    if display == "blender":
-        return display
-    raise BlendArrayError(f"display must be True, False or 'blender', not {display!r}")
-
-
-def check_passes(passes):
-    if passes is None:
-        return None
-    if isinstance(passes, str):
-        passes = [p.strip() for p in passes.split(",") if p.strip()]
-    passes = list(passes)
-    for p in passes:
-        if not isinstance(p, str) or not p:
-            raise PassError(f"pass names are non-empty strings, got {p!r}")
-    return passes
-
-
 def check_frames(frames):
     """What a dataset renders: an int N (N renders of the scene as it is,
     indices 0..N-1) stays an int; frame numbers and per-frame param dicts
-    become a list of param dicts ({"frame": n} for a number)."""
+    become a list of param dicts ({"frame": n} for a number), their render
+    settings checked as the Settings' fields are."""
     import numpy as np
     if isinstance(frames, (int, np.integer)) and not isinstance(frames, bool):
         if frames < 0:
@@ -84,7 +45,7 @@ def check_frames(frames):
         if isinstance(p, (int, np.integer)) and not isinstance(p, bool):
             table.append({"frame": int(p)})
         elif isinstance(p, dict):
-            table.append(dict(p))
+            table.append(frame_params(dict(p)))  # its settings checked now, not in a worker
         else:
             raise ValueError(f"frames holds {p!r}: each entry is a frame number or a dict of "
                              f"per-frame params")

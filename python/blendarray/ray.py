@@ -71,9 +71,10 @@ except ImportError as e:  # Ray is an optional extra
 
 import numpy as np
 
-from ._checks import check_display, check_frames, check_int, check_passes, check_resolution
+from ._checks import check_frames, check_int
 from ._errors import BlendArrayError, BlenderNotFoundError, SceneError
 from ._hooks import make_spec
+from ._settings import takes_settings
 from . import _protocol
 
 __all__ = ["read_renders"]
@@ -82,11 +83,11 @@ COLUMNS = ("index", "node", "host", "meta")  # beside one column per pass
 CHUNK_BYTES = 32 << 20  # rows handed to Ray Data at once, at most (a batch may be much larger)
 
 
-def read_renders(scene=None, frames=1, passes=None, *, engine=None, samples=None,
-                 resolution=None, display=False, denoise=None, threads=None, setup=None,
-                 seed=0, actors=1, blender_workers=1, num_cpus=1, num_gpus=0, batch_size=None,
-                 blender=None, python=None, timeout=None, retries=1, depth_background=None,
-                 annotations=False, columns=None, resources=None, runtime_env=None, memory=None):
+@takes_settings
+def read_renders(scene=None, frames=1, *, setup=None, seed=0, actors=1, blender_workers=1,
+                 num_cpus=1, num_gpus=0, batch_size=None, blender=None, python=None,
+                 timeout=None, retries=1, columns=None, resources=None, runtime_env=None,
+                 memory=None, settings=None):
     """A lazy ray.data.Dataset of rendered frames, one row per frame.
 
     scene: a .blend file (None: blendarray's demo scene), at this path on
@@ -95,18 +96,16 @@ def read_renders(scene=None, frames=1, passes=None, *, engine=None, samples=None
       hook: indices 0..N-1), animation frame numbers (e.g. range(1, 251)), or
       dicts of per-frame params (as Renderer.frames takes them); frame i's
       index is i.
-    passes, engine, samples, resolution, display, denoise, threads,
-      depth_background, annotations, blender, python, timeout, retries: as
-      blendarray.Renderer takes them; blender/python are looked up on each node.
-      annotations: the labels in the meta column's JSON (docs/labels.md).
+    blender, python, timeout, retries: as blendarray.Renderer takes them;
+      blender/python are looked up on each node. annotations=True: the labels
+      in the meta column's JSON.
     setup: the hook run in Blender before each frame (scene, index, rng[,
       params]) -> dict merged into meta. Described here, so a hook that cannot
       be sent fails now, before anything renders.
     seed: the hook's rng is numpy.random.default_rng([seed, index]), as
       Renderer's (a per-frame "seed" param replaces it for that frame).
     actors: render actors (each one Renderer). blender_workers: Blender
-      processes per actor; threads: render threads per Blender (with several
-      on a node, share its cores).
+      processes per actor (with several on a node, share its cores: threads=).
     num_cpus, num_gpus, memory, resources (custom resources, e.g. {"render":
       1}), runtime_env: what each actor asks Ray for (Cycles on a GPU:
       num_gpus=1).
@@ -134,21 +133,15 @@ def read_renders(scene=None, frames=1, passes=None, *, engine=None, samples=None
     if timeout is not None and (isinstance(timeout, bool) or
                                 not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ValueError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
-    passes = check_passes(passes)
+    passes = settings.passes
     for p in passes or ():
         if p in COLUMNS:
             raise ValueError(f"pass {p!r} would clash with the dataset's column {p!r}")
     columns = _check_columns(columns, passes)
     options = {k: v for k, v in (("resources", resources), ("runtime_env", runtime_env),
                                  ("memory", memory)) if v is not None}
-    kw = dict(passes=passes, engine=engine, samples=samples,
-              resolution=check_resolution(resolution), display=check_display(display), denoise=denoise,
-              threads=threads, setup=make_spec(setup), seed=seed, retries=retries,
-              blender=blender, python=python, timeout=timeout,
-              depth_background=depth_background, annotations=bool(annotations))
-    if depth_background is not None:  # checked here, as the Renderer will
-        from ._renderer import _depth_background
-        _depth_background(depth_background)
+    kw = dict(settings=settings, setup=make_spec(setup), seed=seed, retries=retries,
+              blender=blender, python=python, timeout=timeout)
     # The blocks of indices are made here, one per actor task, and put in the
     # object store (Ray starts now if it is not running). Read tasks would
     # trickle them out a few a second, each asking for a CPU the actors may

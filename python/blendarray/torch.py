@@ -45,9 +45,9 @@ except ImportError as e:  # torch is an optional extra
 
 import numpy as np
 
-from ._checks import (check_display, check_frames, check_int, check_passes, check_resolution,
-                      check_scene)
+from ._checks import check_frames, check_int, check_scene
 from ._hooks import make_spec
+from ._settings import takes_settings
 
 __all__ = ["RenderDataset", "Meta", "detection_target"]
 
@@ -68,6 +68,7 @@ from torch.utils.data._utils.collate import default_collate_fn_map  # noqa: E402
 default_collate_fn_map[Meta] = _collate_meta
 
 
+@takes_settings
 class RenderDataset(IterableDataset):
     """Rendered frames, one item per frame, for a torch DataLoader.
 
@@ -75,10 +76,8 @@ class RenderDataset(IterableDataset):
       renders of the scene as it is, randomized by the hook: indices
       0..N-1), animation frame numbers (e.g. range(1, 251)), or dicts of
       per-frame params (as Renderer.frames takes them); frame i's index is i.
-    passes, engine, samples, resolution, display, denoise, threads,
-      depth_background, annotations, blender, python, timeout, retries, verbose:
-      as blendarray.Renderer takes them (annotations: item["meta"]["annotations"],
-      docs/labels.md).
+    blender, python, timeout, retries, verbose: as blendarray.Renderer takes
+      them (annotations=True: the labels in item["meta"]["annotations"]).
     setup: the hook run in Blender before each frame, (scene, index, rng[,
       params]) -> dict merged into meta; described here, at construction, so a
       hook that cannot be sent fails now, not in a DataLoader worker.
@@ -96,11 +95,9 @@ class RenderDataset(IterableDataset):
       when a process group is initialized, else (0, 1).
     """
 
-    def __init__(self, scene=None, frames=1, passes=None, *, engine=None, samples=None,
-                 resolution=None, display=False, denoise=None, threads=None, setup=None,
-                 seed=0, workers=1, batch_size=1, ring=None, shuffle=False, shard=None,
-                 blender=None, python=None, timeout=None, retries=1, depth_background=None,
-                 annotations=False, verbose=False):
+    def __init__(self, scene=None, frames=1, *, setup=None, seed=0, workers=1, batch_size=1,
+                 ring=None, shuffle=False, shard=None, blender=None, python=None, timeout=None,
+                 retries=1, verbose=False, settings=None):
         super().__init__()
         self.scene = None if scene is None else check_scene(scene)
         self._frames = check_frames(frames)
@@ -111,12 +108,8 @@ class RenderDataset(IterableDataset):
         self.shuffle = bool(shuffle)
         self.shard = None if shard is None else _check_shard(shard)
         self.epoch = 0
-        self._render_kw = dict(
-            passes=check_passes(passes), engine=engine, samples=samples,
-            resolution=check_resolution(resolution), display=check_display(display), denoise=denoise,
-            threads=threads, setup=make_spec(setup), blender=blender, python=python,
-            timeout=timeout, retries=retries, depth_background=depth_background,
-            annotations=bool(annotations), verbose=verbose)
+        self._render_kw = dict(settings=settings, setup=make_spec(setup), blender=blender,
+                               python=python, timeout=timeout, retries=retries, verbose=verbose)
         self._dist = None  # (rank, world) read in the process that pickled this dataset
 
     # -- which frames ----------------------------------------------------------
