@@ -39,8 +39,8 @@ static void preview_usage(FILE *f)
           "  --no-labels       no pass names on the tiles\n"
           "  --annotations     draw the frame's labels (an .npz from render --coco or\n"
           "                    annotations=True: meta.json's \"annotations\") over its\n"
-          "                    display tile (else rgba): each instance's mask tinted and\n"
-          "                    its box outlined, in a colour of its own\n"
+          "                    display tile (else rgba): each categorised instance's mask\n"
+          "                    tinted and its box outlined, in a colour of its own\n"
           "  -h, --help        this text\n"
           "\n"
           "How arrays are shown:\n"
@@ -529,7 +529,7 @@ static int load_npz(sheet *sh, const char *path, uint64_t frame, int frame_given
             break;
         }
         status = add_array(sh, path, ba_npz_name(rd, i), &info, data, frame, frame_given);
-        free(data);
+        ba_free(data);
     }
     ba_npz_read_close(rd);
     return status;
@@ -539,8 +539,8 @@ static int load_npz(sheet *sh, const char *path, uint64_t frame, int frame_given
 /*  --annotations: masks and boxes over the display (or rgba) tile         */
 /* ---------------------------------------------------------------------- */
 
-/* Tint each instance's mask and outline its box on tile t (RGB). `frame`: the
- * frame's metadata object. Returns 0 or 1 after a message. */
+/* Tint each categorised instance's mask and outline its box on tile t (RGB).
+ * `frame`: the frame's metadata object. Returns 0 or 1 after a message. */
 static int overlay_instances(const char *what, tile *t, const json_t *frame)
 {
     const json_t *insts = json_object_get(json_object_get(frame, "annotations"), "instances");
@@ -549,8 +549,6 @@ static int overlay_instances(const char *what, tile *t, const json_t *frame)
                         "(render with --coco, or annotations=True)", what);
     size_t npix = t->w * t->h, i;
     uint8_t *mask = malloc(npix ? npix : 1);
-    uint32_t *counts = NULL;
-    size_t counts_cap = 0;
     if (!mask) return cli_fail("%s: out of memory", what);
     json_t *inst;
     for (int pass = 0; pass < 2; ++pass) /* masks first, boxes on top */
@@ -561,36 +559,24 @@ static int overlay_instances(const char *what, tile *t, const json_t *frame)
             if (!json_is_integer(id) || !rle || json_array_size(size) != 2 ||
                 json_array_size(box) != 4) {
                 free(mask);
-                free(counts);
                 return cli_fail("%s: --annotations: instance %zu is malformed", what, i);
             }
             if ((size_t)json_integer_value(json_array_get(size, 0)) != t->h ||
                 (size_t)json_integer_value(json_array_get(size, 1)) != t->w) {
                 free(mask);
-                free(counts);
                 return cli_fail("%s: --annotations: instance %zu's mask is not %zux%zu, the "
                                 "size of '%s'", what, i, t->w, t->h, t->name);
             }
+            /* No category (null: a floor, a wall): not labelled, as COCO export leaves
+             * it out; tinting it would colour most of a typical image. */
+            if (!json_is_integer(json_object_get(inst, "category_id"))) continue;
             uint8_t rgb[3];
             index_colour(json_integer_value(id), rgb);
             if (pass == 0) {
-                size_t len = strlen(rle), n = 0;
-                if (len + 1 > counts_cap) {
-                    uint32_t *c = realloc(counts, (len + 1) * sizeof *c);
-                    if (!c) {
-                        free(mask);
-                        free(counts);
-                        return cli_fail("%s: out of memory", what);
-                    }
-                    counts = c;
-                    counts_cap = len + 1;
-                }
                 memset(mask, 0, npix);
-                int err = ba_rle_from_string(rle, len, counts, counts_cap, &n);
-                if (!err) err = ba_rle_decode(counts, n, t->h, t->w, mask, t->w, 1);
+                int err = ba_rle_decode_string(rle, strlen(rle), t->h, t->w, mask, t->w, 1);
                 if (err) {
                     free(mask);
-                    free(counts);
                     return cli_fail("%s: --annotations: instance %zu's mask: %s", what, i,
                                     ba_strerror(err));
                 }
@@ -617,7 +603,6 @@ static int overlay_instances(const char *what, tile *t, const json_t *frame)
                         memcpy(t->rgb + 3 * (y * t->w + x), rgb, 3);
         }
     free(mask);
-    free(counts);
     return 0;
 }
 
@@ -634,7 +619,7 @@ static int add_annotations(sheet *sh, const char *path, uint64_t frame)
     if (err) return cli_fail("%s: meta.json: %s", path, ba_strerror(err));
     json_error_t jerr;
     json_t *meta = json_loadb(text, len, 0, &jerr);
-    free(text);
+    ba_free(text);
     int status;
     json_t *fr = json_array_get(meta, (size_t)frame);
     tile *t = NULL;

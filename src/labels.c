@@ -388,44 +388,132 @@ int ba_rle_to_string(const uint32_t *counts, size_t n, char *dst, size_t cap, si
     return BA_OK;
 }
 
-int ba_rle_from_string(const char *s, size_t len, uint32_t *counts, size_t cap, size_t *n)
+/* The count that starts at s[*p] (the string's m-th), its delta undone with
+ * prev2 (count m - 2); *p moves past it. BA_EFORMAT for a malformed one. */
+static int rle_next(const char *s, size_t len, size_t *p, size_t m, int64_t prev2, int64_t *out)
 {
-    if (!s || !n || (!counts && cap)) return BA_EINVAL;
-    *n = 0;
+    int64_t x = 0;
+    int k = 0, more = 1;
+    while (more) {
+        if (*p >= len || k >= RLE_MAX_CHARS) return BA_EFORMAT;
+        int c = (unsigned char)s[(*p)++] - 48;
+        if (c < 0 || c > 63) return BA_EFORMAT;
+        x |= (int64_t)(c & 0x1f) << (5 * k);
+        more = c & 0x20;
+        k++;
+        if (!more && (c & 0x10)) x -= (int64_t)1 << (5 * k); /* sign-extend */
+    }
+    if (m > 2) x += prev2;
+    if (x < 0 || x > UINT32_MAX) return BA_EFORMAT;
+    *out = x;
+    return BA_OK;
+}
+
+/* Every count of the string in order, to fn (whose non-zero value stops the
+ * walk and is returned); BA_EFORMAT for a malformed string. */
+typedef int (*rle_fn)(void *user, size_t m, uint32_t count);
+
+static int rle_walk(const char *s, size_t len, rle_fn fn, void *user)
+{
     size_t m = 0, p = 0;
-    int64_t prev2 = 0, prev1 = 0; /* counts[m - 2], counts[m - 1] */
+    int64_t prev2 = 0, prev1 = 0, x; /* counts[m - 2], counts[m - 1] */
     while (p < len) {
-        int64_t x = 0;
-        int k = 0, more = 1;
-        while (more) {
-            if (p >= len || k >= RLE_MAX_CHARS) return BA_EFORMAT;
-            int c = (unsigned char)s[p++] - 48;
-            if (c < 0 || c > 63) return BA_EFORMAT;
-            x |= (int64_t)(c & 0x1f) << (5 * k);
-            more = c & 0x20;
-            k++;
-            if (!more && (c & 0x10)) x -= (int64_t)1 << (5 * k); /* sign-extend */
-        }
-        if (m > 2) x += prev2;
-        if (x < 0 || x > UINT32_MAX) return BA_EFORMAT;
-        if (m < cap) counts[m] = (uint32_t)x;
+        int rc = rle_next(s, len, &p, m, prev2, &x);
+        if (!rc) rc = fn(user, m, (uint32_t)x);
+        if (rc) return rc;
         m++;
         prev2 = prev1;
         prev1 = x;
     }
-    *n = m;
-    return m > cap ? BA_EBUFSIZE : BA_OK;
+    return BA_OK;
+}
+
+typedef struct {
+    uint32_t *counts;
+    size_t cap, n;
+} rle_store;
+
+static int store_count(void *user, size_t m, uint32_t count)
+{
+    rle_store *st = user;
+    if (m < st->cap) st->counts[m] = count;
+    st->n = m + 1;
+    return BA_OK;
+}
+
+int ba_rle_from_string(const char *s, size_t len, uint32_t *counts, size_t cap, size_t *n)
+{
+    if (!s || !n || (!counts && cap)) return BA_EINVAL;
+    *n = 0;
+    rle_store st = {counts, cap, 0};
+    int rc = rle_walk(s, len, store_count, &st);
+    if (rc) return rc;
+    *n = st.n;
+    return st.n > cap ? BA_EBUFSIZE : BA_OK;
+}
+
+typedef struct {
+    uint64_t pixels, ones;
+} rle_sums;
+
+static int sum_count(void *user, size_t m, uint32_t count)
+{
+    rle_sums *sums = user;
+    /* only a string of over 2^32 characters can get there */
+    if (__builtin_add_overflow(sums->pixels, count, &sums->pixels)) return BA_EOVERFLOW;
+    if (m % 2) sums->ones += count; /* at most pixels */
+    return BA_OK;
+}
+
+int ba_rle_measure(const char *s, size_t len, uint64_t *pixels, uint64_t *ones)
+{
+    if (pixels) *pixels = 0;
+    if (ones) *ones = 0;
+    if (!s) return BA_EINVAL;
+    rle_sums sums = {0, 0};
+    int rc = rle_walk(s, len, sum_count, &sums);
+    if (rc) return rc;
+    if (pixels) *pixels = sums.pixels;
+    if (ones) *ones = sums.ones;
+    return BA_OK;
+}
+
+/* The sizes of a (height, width) mask at dst; *pixels its pixel count. */
+static int mask_args(size_t height, size_t width, const uint8_t *dst, size_t *row_stride,
+                     size_t *pixels)
+{
+    size_t span;
+    if (!dst) return BA_EINVAL;
+    if (ba_mul_overflow(height, width, pixels)) return BA_EOVERFLOW;
+    if (*row_stride == 0) *row_stride = width;
+    if (*row_stride < width) return BA_EINVAL;
+    if (ba_image_span(height, *row_stride, width, &span)) return BA_EOVERFLOW;
+    return BA_OK;
+}
+
+/* Paint the run of `len` ones starting at column-major position pos. */
+static void paint_run(size_t pos, size_t len, size_t height, uint8_t *dst, size_t row_stride,
+                      uint8_t value)
+{
+    if (!len) return; /* height may be 0 too */
+    size_t x = pos / height, y = pos % height, left = len;
+    while (left) {
+        size_t run = height - y < left ? height - y : left;
+        uint8_t *d = dst + y * row_stride + x;
+        for (size_t k = 0; k < run; k++) d[k * row_stride] = value;
+        left -= run;
+        x++;
+        y = 0;
+    }
 }
 
 int ba_rle_decode(const uint32_t *counts, size_t n, size_t height, size_t width, uint8_t *dst,
                   size_t row_stride, uint8_t value)
 {
-    if ((!counts && n) || !dst) return BA_EINVAL;
-    size_t pixels, span;
-    if (ba_mul_overflow(height, width, &pixels)) return BA_EOVERFLOW;
-    if (row_stride == 0) row_stride = width;
-    if (row_stride < width) return BA_EINVAL;
-    if (ba_image_span(height, row_stride, width, &span)) return BA_EOVERFLOW;
+    size_t pixels;
+    if (!counts && n) return BA_EINVAL;
+    int rc = mask_args(height, width, dst, &row_stride, &pixels);
+    if (rc) return rc;
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
         sum += counts[i]; /* n uint32 cannot wrap 64 bits before exceeding pixels */
@@ -434,21 +522,39 @@ int ba_rle_decode(const uint32_t *counts, size_t n, size_t height, size_t width,
     if (sum != pixels) return BA_EFORMAT;
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t len = counts[i];
-        if (i % 2 && len) { /* len 0: height may be 0 too */
-            size_t x = pos / height, y = pos % height, left = len;
-            while (left) {
-                size_t run = height - y < left ? height - y : left;
-                uint8_t *d = dst + y * row_stride + x;
-                for (size_t k = 0; k < run; k++) d[k * row_stride] = value;
-                left -= run;
-                x++;
-                y = 0;
-            }
-        }
-        pos += len;
+        if (i % 2) paint_run(pos, counts[i], height, dst, row_stride, value);
+        pos += counts[i];
     }
     return BA_OK;
+}
+
+typedef struct {
+    size_t pos, height, row_stride;
+    uint8_t *dst, value;
+} rle_painter;
+
+static int paint_count(void *user, size_t m, uint32_t count)
+{
+    rle_painter *p = user;
+    if (m % 2) paint_run(p->pos, count, p->height, p->dst, p->row_stride, p->value);
+    p->pos += count;
+    return BA_OK;
+}
+
+int ba_rle_decode_string(const char *s, size_t len, size_t height, size_t width, uint8_t *dst,
+                         size_t row_stride, uint8_t value)
+{
+    size_t pixels;
+    if (!s) return BA_EINVAL;
+    int rc = mask_args(height, width, dst, &row_stride, &pixels);
+    if (rc) return rc;
+    /* the whole string is checked before a pixel is painted: dst untouched on error */
+    uint64_t total;
+    rc = ba_rle_measure(s, len, &total, NULL);
+    if (rc) return rc;
+    if (total != pixels) return BA_EFORMAT;
+    rle_painter p = {0, height, row_stride, dst, value};
+    return rle_walk(s, len, paint_count, &p);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -1,22 +1,27 @@
 """Labels as arrays (docs/labels.md): the masks of frame.meta["annotations"],
-decoded from their COCO RLE, and soft masks (coverage) from the Cryptomatte
-passes. The loops are C (libblendarray); this module checks arrays and names.
+decoded from their COCO RLE, soft masks (coverage) from the Cryptomatte
+passes, and COCO datasets. The loops are C (libblendarray); this module checks
+arrays and names.
 
     frame = ba.render("scene.blend", passes=["rgba", "cryptomatte_object"], annotations=True)
     m = blendarray.labels.masks(frame)                    # (N, H, W) bool, N instances
     soft = blendarray.labels.coverage(frame, "RedCube")   # (H, W) float32 in 0..1
+    blendarray.labels.write_coco(frames, "out/coco")      # frames rendered with
+                                                          # display=True, annotations=True
 
 A frame here is a Frame, or a mapping of one frame's arrays and its "meta"
 (a dict, or its JSON text as in a Ray row).
 """
 import json
+import os
 import re
+import warnings
 
 import numpy as np
 
 from . import _core
 
-__all__ = ["mask", "masks", "coverage"]
+__all__ = ["mask", "masks", "coverage", "CocoWriter", "write_coco"]
 
 
 def _meta(frame):
@@ -44,9 +49,19 @@ def mask(instance):
 
 
 def _decode(seg, out):
-    """COCO RLE `seg` into out, a zeroed (H, W) uint8 array (C)."""
+    """COCO RLE `seg` into out, a zeroed (H, W) uint8 array (C): compressed (a
+    string, as blendarray writes it) or uncompressed (a list of run lengths, as
+    COCO's crowd annotations)."""
     counts = seg["counts"]
-    _core.rle_decode(counts.encode("ascii") if isinstance(counts, str) else bytes(counts), out)
+    if isinstance(counts, (str, bytes)):
+        _core.rle_decode(counts.encode() if isinstance(counts, str) else counts, out)
+    else:
+        c = np.asarray(counts)
+        if c.ndim != 1 or (c.size and (c.dtype.kind not in "iu" or c.min() < 0 or
+                                       c.max() >= 2 ** 32)):
+            raise ValueError(f"not the COCO RLE of a {out.shape[0]}x{out.shape[1]} mask "
+                             "(counts: a string, or a list of run lengths 0..2^32-1)")
+        _core.rle_decode_counts(c.astype(np.uint32), out)
 
 
 def masks(frame):
@@ -117,3 +132,128 @@ def coverage(frame, of, kind="object"):
             raise ValueError(f"coverage: {k} is {p.shape[:2]}, {keys[0]} {out.shape}")
         _core.cryptomatte_coverage(out, np.ascontiguousarray(p), ident)
     return out
+
+
+# -- COCO datasets -----------------------------------------------------------------
+
+def _arrays_and_meta(frame, what):
+    """The display image and the metadata (a dict) of a Frame or a mapping."""
+    meta = _meta(frame)
+    if "annotations" not in meta:
+        raise ValueError(f"{what}: the frame has no annotations in its meta: render it with "
+                         "annotations=True")
+    try:
+        display = frame["display"]
+    except KeyError:
+        display = None
+    if display is None:
+        raise ValueError(f"{what}: the frame has no 'display' array (the image COCO shows): "
+                         "render it with display=True")
+    display = np.asarray(display)
+    if display.dtype != np.uint8 or display.ndim != 3 or display.shape[2] != 4:
+        raise ValueError(f"{what}: 'display' is {display.dtype} {display.shape}, not an "
+                         "(H, W, 4) uint8 image")
+    return np.ascontiguousarray(display), meta
+
+
+def _sweep(path):
+    """Remove the temporary folders that killed writers left beside `path`
+    (".<name>.coco-<pid>-XXXXXX", include/blendarray.h): those whose process is gone."""
+    parent, base = os.path.split(os.path.abspath(path))
+    prefix = f".{base}.coco-"
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    import shutil
+    for name in names:
+        pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        except OSError:  # alive, another user's
+            pass
+
+
+class CocoWriter:
+    """A COCO dataset written as frames come (libblendarray's ba_coco_writer):
+    `dir`/images/000000.png ... (each frame's display image) and
+    `dir`/annotations.json, for pycocotools and the tools that read COCO.
+
+        with blendarray.labels.CocoWriter("out/coco") as coco:
+            for frame in renderer.frames(range(1, 101)):  # display=True, annotations=True
+                coco.add(frame)
+
+    Memory stays flat in the number of frames. The dataset is filled in a folder
+    beside `dir` and moved into place by finish() (at the end of a `with` block
+    that raised nothing): `dir` is complete or untouched. `dir` must be new or an
+    empty folder, unless overwrite=True (a folder with files is then replaced).
+    Instances without a category are left out (COCO needs one; docs/labels.md).
+    """
+
+    def __init__(self, dir, overwrite=False):
+        self.dir = os.fspath(dir)
+        self._path = None  # annotations.json's, once finished
+        _sweep(self.dir)
+        self._w = _core.CocoWriter(self.dir, bool(overwrite))
+
+    def add(self, frame, image_id=None):
+        """One frame: a Frame rendered with display=True and annotations=True, or a
+        mapping with "display" and "meta" (a dict or JSON text, as a Ray row). Its
+        image id: `image_id`, else one more than the largest so far (0 first)."""
+        display, meta = _arrays_and_meta(frame, "CocoWriter.add")
+        try:
+            self._w.add(display, json.dumps(meta), -1 if image_id is None else int(image_id))
+        except ValueError as e:
+            raise ValueError(f"CocoWriter.add: frame {meta.get('frame', '?')}: {e}") from None
+
+    def finish(self, info=None):
+        """Write annotations.json and move the dataset into place; `info`: keys for
+        its "info" (a dict: "description", ...). Says how many instances had no
+        category (a BlendArrayWarning). Returns the path of annotations.json."""
+        if self._path is not None:
+            return self._path
+        self._w.finish(None if info is None else json.dumps(info))
+        self._path = os.path.join(self.dir, "annotations.json")
+        if self._w.skipped:
+            from ._errors import BlendArrayWarning
+            warnings.warn(f"{self._w.skipped} instance(s) without a category left out of "
+                          f"{os.path.join(self.dir, 'annotations.json')}: give objects a "
+                          "category_id custom property or a non-zero pass_index "
+                          "(docs/labels.md)", BlendArrayWarning, stacklevel=2)
+        return self._path
+
+    def abort(self):
+        """Drop the dataset: nothing of it is left (a no-op after finish)."""
+        self._w.close()
+
+    @property
+    def images(self):
+        return self._w.images
+
+    @property
+    def annotations(self):
+        return self._w.annotations
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.finish()
+        finally:
+            self.abort()
+
+
+def write_coco(frames, dir, overwrite=False, info=None):
+    """Write `frames` (Frames rendered with display=True and annotations=True, or
+    mappings with "display" and "meta") as the COCO dataset `dir` (CocoWriter):
+    returns the path of its annotations.json."""
+    with CocoWriter(dir, overwrite) as coco:
+        for frame in frames:
+            coco.add(frame)
+        return coco.finish(info)

@@ -94,9 +94,10 @@ def _pytest(*args):
 # failing one decides).
 AREAS = {
     "labels": dict(
-        files={"src/labels.c": None},
-        tests=[_c_test("test_labels"), _c_test("test_nomem"),
-               _pytest("tests/python/test_props_labels.py", "tests/python/test_labels_kernel.py")]),
+        files={"src/labels.c": None, "src/coco.c": None},
+        tests=[_c_test("test_labels"), _c_test("test_coco"), _c_test("test_nomem"),
+               _pytest("tests/python/test_props_labels.py", "tests/python/test_labels_kernel.py",
+                       "tests/python/test_coco.py", "-k", "not rendered_frames")]),
     "npy": dict(
         files={"src/npy.c": None, "src/npyread.c": None, "src/npystack.c": None, "src/npz.c": None},
         tests=[_c_test("test_npy"), _c_test("test_npyread"), _c_test("test_npystack"),

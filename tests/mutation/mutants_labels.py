@@ -7,6 +7,8 @@ T_LABELS = "tests/python/test_labels.py"
 T_COCO = "tests/cli/test_coco_cli.py"
 LABELS_C = "src/labels.c"
 LABELS_PY = "python/blendarray/blender/labels.py"
+COCO_C = "src/coco.c"
+C_COCO = ["sh", "-c", "ninja -C build/dev tests/c/test_coco >/dev/null && build/dev/tests/c/test_coco"]
 C_LABELS = ["sh", "-c", "ninja -C build/dev tests/c/test_labels >/dev/null && "
                         "build/dev/tests/c/test_labels"]
 
@@ -87,27 +89,28 @@ LABEL_MUTANTS = [
         "id": "worker-annotations-dropped",
         "promise": "Renderer(annotations=True) reaches the workers",
         "edits": [("python/blendarray/blender/worker.py",
-                   'self.annotations = bool(st.get("annotations"))', "self.annotations = False")],
+                   "self.annotations = st.annotations", "self.annotations = False")],
         "tests": [["pytest", T_LABELS, "-k", "carry_their_own_labels and blender"]],
     },
     {
         "id": "coco-uncategorised-exported",
         "promise": "--coco leaves instances without a category out (COCO needs one)",
-        "edits": [("cli/render.c", "        if (json_is_null(cat)) {\n            c->skipped++;\n            continue;",
-                   "        if (0) {\n            c->skipped++;\n            continue;")],
+        "edits": [(COCO_C, "        if (json_is_null(cat)) {\n            w->count[BA_COCO_SKIPPED]++;\n            continue;",
+                   "        if (0) {\n            w->count[BA_COCO_SKIPPED]++;\n            continue;")],
         "tests": [["pytest", T_COCO, "-k", "known_answer"]],
     },
     {
         "id": "coco-image-id-is-the-frame-number",
         "promise": "a COCO annotation's image_id is its image's id (the frame's index)",
-        "edits": [("cli/render.c", '"image_id", (json_int_t)f->index,', '"image_id", (json_int_t)f->frame,')],
+        "edits": [(COCO_C, '"image_id", (json_int_t)id,',
+                   '"image_id", json_integer_value(json_object_get(meta, "frame")),')],
         "tests": [["pytest", T_COCO, "-k", "known_answer"]],
     },
     {
         "id": "torch-annotations-dropped",
         "promise": "RenderDataset(annotations=True) puts the labels in item['meta']",
-        "edits": [("python/blendarray/torch.py", "annotations=bool(annotations), verbose=verbose)",
-                   "verbose=verbose)")],
+        "edits": [("python/blendarray/torch.py", "self._render_kw = dict(settings=settings,",
+                   "self._render_kw = dict(settings=type(settings).of(settings, annotations=False),")],
         "tests": [["pytest", "tests/python/test_torch.py", "-k", "annotations"]],
     },
     {
@@ -153,8 +156,38 @@ LABEL_MUTANTS = [
     {
         "id": "coco-rle-unchecked",
         "promise": "--coco checks each worker mask's RLE: COCO, the image's size, the area's pixels",
-        "edits": [("cli/render.c", "    free(counts);\n    if (!ok) return", "    free(counts);\n    return NULL;\n    if (!ok) return")],
+        "edits": [(COCO_C, "    uint64_t pixels, ones;\n    if (ba_rle_measure(",
+                   "    uint64_t pixels, ones;\n    return NULL;\n    if (ba_rle_measure(")],
         "tests": [["pytest", T_COCO, "-k", "malformed_labels"]],
+    },
+    {
+        "id": "coco-replaces-without-overwrite",
+        "promise": "a COCO dataset never replaces a folder that got files while it was written, unless asked",
+        "edits": [(COCO_C, "(errno == ENOTEMPTY || errno == EEXIST) && w->overwrite)",
+                   "(errno == ENOTEMPTY || errno == EEXIST))")],
+        "tests": [C_COCO],
+    },
+    {
+        "id": "coco-records-kept-in-memory",
+        "promise": "the COCO writer's memory stays flat in the number of frames",
+        "edits": [(COCO_C, "    json_decref(meta);\n    return err;\n}",
+                   "    if (!err) (void)json_incref(meta); /* kept, as a writer that holds every record */\n"
+                   "    json_decref(meta);\n    return err;\n}")],
+        "tests": [C_COCO],
+    },
+    {
+        "id": "coco-writer-finishes-on-exception",
+        "promise": "CocoWriter's with block leaves nothing when it raised",
+        "edits": [("python/blendarray/labels.py", "            if exc_type is None:\n                self.finish()",
+                   "            if True:\n                self.finish()")],
+        "tests": [["pytest", "tests/python/test_coco.py", "-k", "exception_in_the_with"]],
+    },
+    {
+        "id": "rle-decode-string-paints-before-checking",
+        "promise": "a mask decoded from a bad RLE string is left untouched",
+        "edits": [("src/labels.c", "    rc = ba_rle_measure(s, len, &total, NULL);\n    if (rc) return rc;\n    if (total != pixels) return BA_EFORMAT;\n",
+                   "    (void)total;\n")],
+        "tests": [C_COCO],
     },
     {
         "id": "png-save-drops-a-channel",

@@ -1,14 +1,15 @@
-"""The labels kernels through the ctypes binding (blendarray._lib), against
-independent references: pycocotools for the RLE strings, areas and boxes, a
-pure-Python MurmurHash3 for the Cryptomatte ids, NumPy for the flow."""
+"""The labels kernels, against independent references: pycocotools for the RLE
+strings, areas and boxes, a pure-Python MurmurHash3 for the Cryptomatte ids,
+NumPy for the flow. Through the binding each side uses: the ctypes one Blender
+loads (blendarray._lib: instances, ids, flow) and the extension (blendarray._core,
+blendarray.labels: RLE decoding, coverage)."""
 import struct
 
 import numpy as np
 import pycocotools.mask as coco
 import pytest
 
-from blendarray import _lib
-from blendarray._errors import BlendArrayError
+from blendarray import _core, _lib, labels
 
 DTYPES = ["uint8", "uint16", "uint32", "int32", "float32"]
 ID_MAX = {"uint8": 255, "uint16": 65535, "uint32": 2**32 - 1, "int32": 2**31 - 1,
@@ -63,10 +64,11 @@ def test_instances_equal_pycocotools(seed, size, dtype, kind):
     got = _lib.instances(ids)
     assert got == reference(ids)
     for inst in got:
-        counts = _lib.rle_from_string(inst["counts"])
-        want = (ids == inst["id"]).astype(np.uint8)
-        assert counts.dtype == np.uint32 and counts.sum() == ids.size
-        assert np.array_equal(_lib.rle_decode(counts, *size), want)
+        counts = _core.rle_counts(inst["counts"].encode())
+        want = (ids == inst["id"]).astype(bool)
+        assert sum(counts) == ids.size
+        assert np.array_equal(labels.mask({"size": list(size), "counts": counts}), want)
+        assert np.array_equal(labels.mask({"size": list(size), "counts": inst["counts"]}), want)
         # pycocotools decodes our string to the same mask
         rle = {"size": list(size), "counts": inst["counts"].encode()}
         assert np.array_equal(coco.decode(rle), want)
@@ -126,13 +128,22 @@ def test_instances_too_many():
 
 
 def test_rle_strings():
-    assert list(_lib.rle_from_string("321O4")) == [3, 2, 1, 1, 5]
-    assert list(_lib.rle_from_string(b"")) == []
+    assert _core.rle_counts(b"321O4") == [3, 2, 1, 1, 5]
+    assert _core.rle_counts(b"") == []
     for bad in ["1 2", "12p", "1P", "O", "001O", "PPPPPP4", "PPPPPPP0", "é"]:
-        with pytest.raises(BlendArrayError, match="not a COCO compressed RLE string"):
-            _lib.rle_from_string(bad)
-    with pytest.raises(BlendArrayError, match="counts for a 3x4 mask"):
-        _lib.rle_decode([3, 2, 1], 3, 4)
+        with pytest.raises(ValueError, match="not a COCO compressed RLE string"):
+            _core.rle_counts(bad.encode())
+        with pytest.raises(ValueError, match="not the COCO RLE of a 1x1 mask"):
+            labels.mask({"size": [1, 1], "counts": bad})
+    # a 3x4 mask, column by column: 3 off, 2 on, 1 off, 1 on, 5 off
+    want = np.zeros(12, bool)
+    want[3:5] = want[6] = True
+    want = want.reshape(4, 3).T
+    assert np.array_equal(labels.mask({"size": [3, 4], "counts": "321O4"}), want)
+    assert np.array_equal(labels.mask({"size": [3, 4], "counts": [3, 2, 1, 1, 5]}), want)
+    for bad in ([3, 2, 1], [3, 2, 1, 1, 6], [-1, 13], [2 ** 32, 1], [[12]], [1.5, 10.5]):
+        with pytest.raises(ValueError, match="not the COCO RLE of a 3x4 mask"):
+            labels.mask({"size": [3, 4], "counts": bad})
 
 
 # --- Cryptomatte: an independent MurmurHash3_x86_32 --------------------------
