@@ -77,6 +77,18 @@ def _remove_path():
             del sys.modules[name]
 
 
+# Where the settings a warning names (frame.meta["warning_fixes"]) are in Blender's UI:
+# this add-on renders the scene as it is set up, so the fix is the scene's own setting.
+_SETTING_UI = {"denoise": "Render Properties > Sampling > Render > Denoise"}
+
+
+def _warning(message, fix):
+    """A render's warning in this add-on's words."""
+    where = [f"{_SETTING_UI.get(k, k)}: {'on' if v is True else 'off' if v is False else v}"
+             for k, v in (fix or {}).items()]
+    return f"blendarray: {message}" + (f" ({'; '.join(where)} silences it)" if where else "")
+
+
 def _add_meta(writer, frame):
     """frame.meta as member "meta.json", through a memfd (RAM) the writer reads at finish;
     returns the fd, to close after finish."""
@@ -128,6 +140,9 @@ class BLENDARRAY_OT_render_npz(bpy.types.Operator, ExportHelper):
                                       f"{scene.name!r} ({scene.render.engine})")
                 wm.progress_update(5)
                 frame = bab.render(passes=None, display=True, scene=scene)
+                fixes = frame.meta.get("warning_fixes") or ()
+                for k, w in enumerate(frame.meta.get("warnings") or ()):
+                    self.report({"WARNING"}, _warning(w, fixes[k] if k < len(fixes) else None))
                 wm.progress_update(70)
                 names = list(frame)
                 self.report({"INFO"}, f"blendarray: writing {len(names)} arrays to {path}")

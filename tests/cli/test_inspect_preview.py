@@ -590,23 +590,72 @@ def test_preview_annotations_draws_masks_and_boxes(blendarray, tmp_path):
     ann = np.asarray(Image.open(tmp_path / "ann.png").convert("RGB")).astype(int)
     assert (plain == 100).all()
     assert not np.array_equal(plain, ann)
-    for m, inst in zip(masks, insts):
-        x, y, bw, bh = inst["bbox"]
-        outline = np.zeros(m.shape, bool)
-        outline[y:y + bh, x:x + bw] = True
-        outline[y + 1:y + bh - 1, x + 1:x + bw - 1] = False
-        colour = ann[y, x]
-        assert (colour != 100).any()
-        assert (ann[outline] == colour).all()              # the box, in the instance's colour
-        inside = (m == 1) & ~outline
-        assert (ann[inside] == (100 + colour + 1) // 2).all()  # the mask, tinted
-    covered = np.zeros(masks[0].shape, bool)
-    for m, inst in zip(masks, insts):
-        x, y, bw, bh = inst["bbox"]
-        covered[y:y + bh, x:x + bw] = True
-    assert (ann[~covered] == 100).all()                    # nothing else changed
+    assert insts[0]["category_id"] is not None and insts[1]["category_id"] is None
+    m, inst = masks[0], insts[0]
+    x, y, bw, bh = inst["bbox"]
+    outline = np.zeros(m.shape, bool)
+    outline[y:y + bh, x:x + bw] = True
+    outline[y + 1:y + bh - 1, x + 1:x + bw - 1] = False
+    colour = ann[y, x]
+    assert (colour != 100).any()
+    assert (ann[outline] == colour).all()              # the box, in the instance's colour
+    inside = (m == 1) & ~outline
+    assert (ann[inside] == (100 + colour + 1) // 2).all()  # the mask, tinted
+    covered = np.zeros(m.shape, bool)
+    covered[y:y + bh, x:x + bw] = True
+    # nothing else changed: the instance without a category (COCO leaves it out) neither
+    assert masks[1].sum() > 0 and not (covered & (masks[1] == 1)).any()
+    assert (ann[~covered] == 100).all()
     # without labels in the file: a clear error, no file
     np.savez(tmp_path / "bare.npz", display=np.zeros((1, 4, 4, 4), np.uint8))
     r = run("preview", tmp_path / "bare.npz", "-o", tmp_path / "bare.png", "--annotations")
     assert_one_line_error(r, "--annotations", "meta.json")
     assert not (tmp_path / "bare.png").exists()
+
+
+FLOOR_HOOK = """
+def floor_without_category(scene, index, rng):
+    # the demo's ground as most floors are: no category_id, pass_index 0
+    scene.objects["Ground"].pass_index = 0
+"""
+
+
+def test_preview_annotations_leave_an_uncategorised_floor_alone(blendarray, demo_blend, tmp_path):
+    """A real render whose floor has no category (issue 22: the whole tile turned
+    one colour): only the categorised objects are tinted. Where each object lies
+    comes from Blender's own object-index pass (Cycles, 1 sample: the same sample
+    as Cryptomatte's), not from the annotations."""
+    hook = tmp_path / "floor.py"
+    hook.write_text(FLOOR_HOOK)
+    out = tmp_path / "l.npz"
+    r = run("render", demo_blend(), "-e", "cycles", "-s", "1", "--size", "64x48", "-f", "1",
+            "-p", "rgba,object_index", "--annotations", "--setup", f"{hook}:floor_without_category",
+            "-q", "-o", out)
+    assert r.returncode == 0, r.stderr
+    for args, png in ((["--no-labels"], "plain.png"), (["--no-labels", "--annotations"], "ann.png")):
+        r = run("preview", out, "-o", tmp_path / png, *args)
+        assert r.returncode == 0, r.stderr
+    import zipfile
+    with zipfile.ZipFile(out) as zf:
+        meta = json.loads(zf.read("meta.json"))
+        arrays = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+    with np.load(out) as z:
+        oi = z["object_index"].reshape(48, 64)
+    k = arrays.index("rgba")
+    assert k < 4  # on the sheet's first row
+    tile = (slice(0, 48), slice(k * (64 + GAP), k * (64 + GAP) + 64))
+    plain = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB"))[tile].astype(int)
+    ann = np.asarray(Image.open(tmp_path / "ann.png").convert("RGB"))[tile].astype(int)
+    changed = (plain != ann).any(-1)
+    insts = meta[0]["annotations"]["instances"]
+    assert sorted(i["name"] for i in insts if i["category_id"] is None) == ["Ground"]
+    outline = np.zeros(oi.shape, bool)
+    for i in insts:
+        if i["category_id"] is not None:
+            x, y, bw, bh = i["bbox"]
+            outline[y:y + bh, x:x + bw] = True
+            outline[y + 1:y + bh - 1, x + 1:x + bw - 1] = False
+    floor, objects = oi == 0, oi > 0
+    assert floor.mean() > 0.7 and objects.sum() > 100  # the floor fills most of the image
+    assert changed[floor & ~outline].mean() < 0.01, changed[floor & ~outline].mean()
+    assert changed[objects].mean() > 0.95, changed[objects].mean()

@@ -110,10 +110,10 @@ def configure(scene=None, engine=None, samples=None, resolution=None, frame=None
             scene.display.render_aa = _WORKBENCH_AA[samples]
     if denoise is not None and scene.render.engine == "CYCLES":
         why = _no_denoiser(scene) if denoise else None
-        if why:
-            raise SceneError(f"denoise=True, but {why}: pass denoise=False "
-                             "(or --denoise off), or use a Blender with OpenImageDenoise "
-                             "(pip install bpy)")
+        if why:  # asked for by whichever entry point: each one's words
+            raise SceneError(f"Cycles denoising was asked for, but {why}: render without it "
+                             f"({_fix_words({'denoise': False})}), or with a Blender that has "
+                             "OpenImageDenoise (e.g. the bpy module: pip install bpy)")
         scene.cycles.use_denoising = bool(denoise)
     if threads is not None:
         scene.render.threads_mode = "FIXED"
@@ -121,6 +121,16 @@ def configure(scene=None, engine=None, samples=None, resolution=None, frame=None
     if frame is not None:
         scene.frame_set(int(frame))
     return scene
+
+
+def _fix_words(fix):
+    """The settings of `fix` ({"denoise": False}) as each entry point spells them,
+    for an error, which cannot know which entry point asked."""
+    py = ", ".join(f"{k}={v!r}" for k, v in fix.items())
+    cli = " ".join(f"--{k.replace('_', '-')} " + ({True: "on", False: "off"}.get(v, str(v))
+                                                  if isinstance(v, bool) else str(v))
+                   for k, v in fix.items())
+    return f"{py} in Python, {cli} on the command line"
 
 
 def _no_denoiser(scene):
@@ -142,7 +152,8 @@ def _no_denoiser(scene):
 
 
 def _check_renderable(scene, undo, warnings):
-    """Refuse what cannot render; adapt what can (noted in `warnings`, undone via `undo`)."""
+    """Refuse what cannot render; adapt what can (noted in `warnings` as (message, the
+    settings that silence it or None), undone via `undo`)."""
     if scene.camera is None:
         raise SceneError(f"scene {scene.name!r} has no camera: add one and set it as the "
                          "scene camera (scene.camera = obj)")
@@ -163,10 +174,13 @@ def _check_renderable(scene, undo, warnings):
             # render without denoising, and say so rather than fail every default scene.
             undo.append((scene.cycles, "use_denoising", True))
             scene.cycles.use_denoising = False
+            # The fix travels as a setting (meta["warning_fixes"]): each entry point says
+            # it in its own words (denoise=False, --denoise off, the add-on's checkbox).
             msg = (f"Cycles denoising is on in scene {scene.name!r}, but {why}: rendered "
-                   "without denoising (pass denoise=False to silence this)")
-            warnings.append(msg)
-            print(f"blendarray: warning: {msg}", file=sys.stderr)
+                   "without denoising")
+            warnings.append((msg, {"denoise": False}))
+            print(f"blendarray: warning: {msg} (scene.cycles.use_denoising = False silences it)",
+                  file=sys.stderr)
 
 
 def _enable_passes(scene, wanted, layer_names):
@@ -278,7 +292,8 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
       y down, from the vector pass (captured too).
     Render settings touched to enable passes are restored unless keep_settings.
     A Cycles scene that asks for denoising in a Blender without a denoiser renders
-    without it; frame.meta["warnings"] says so.
+    without it; frame.meta["warnings"] says so, and meta["warning_fixes"] (one per
+    warning) the settings that silence it ({"denoise": False}) or None.
     """
     scene = scene or bpy.context.scene
     wanted = _wanted_list(passes)
@@ -329,7 +344,8 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     meta = frame_meta(scene, layers)
     meta.update(route=route, render_seconds=t1 - t0 - (capture_s if route == "cycles" else 0),
                 capture_seconds=capture_s, passes={s.name: s.describe() for s in specs},
-                warnings=warnings, **derived)
+                warnings=[w for w, _ in warnings], warning_fixes=[f for _, f in warnings],
+                **derived)
     return Frame(out, meta)
 
 
@@ -366,6 +382,8 @@ def _make_display(scene, layers, out, display, alloc):
     """out["display"]; returns (route, why Blender's route was taken or None)."""
     if display == "blender":
         why = "asked for (display='blender')"
+    elif len(layers) > 1:  # before the rgba check: their passes are "Layer/rgba"
+        why = _display.several_layers(layers)
     elif "rgba" not in out:
         why = "the rgba pass, which it is made from, was not asked for"
     else:

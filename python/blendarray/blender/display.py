@@ -119,12 +119,19 @@ def _sequencing(scene):
     return bool(len(getattr(ed, "strips_all", None) or getattr(ed, "sequences_all", ())))
 
 
+def several_layers(layer_names):
+    """Why several rendering view layers take Blender's route."""
+    return (f"the scene renders {len(layer_names)} view layers ({', '.join(layer_names)}): "
+            "Blender's image of several layers is its compositor's (without one, the first "
+            "layer's), which blendarray does not make")
+
+
 def plan(scene, layer_names):
     """(processor, dither, noise) for this scene's colour management, or (None, why not)."""
     vs, ds = scene.view_settings, scene.display_settings
     why = None
     if len(layer_names) > 1:
-        why = "several view layers render (Blender's image is the compositor's)"
+        why = several_layers(layer_names)
     elif _compositing(scene):
         why = "the compositor makes Blender's image (render.use_compositing)"
     elif _sequencing(scene):

@@ -6,6 +6,7 @@ its viewport colour (so Workbench, with flat lighting, shows it too), and a
 pass_index. The camera looks straight down -Z from z = 10.
 """
 import math
+import sys
 
 import bpy
 
@@ -144,3 +145,42 @@ def build_demo(scene=None):
     cube.rotation_euler.z = 0.3 + 2 * math.pi
     cube.keyframe_insert("rotation_euler", frame=250)
     return scene
+
+
+def _this_blender():
+    where = bpy.app.binary_path or ""
+    if getattr(bpy.app, "module", False) or not where:  # the bpy module: its Python says which
+        where = f"the bpy module, run by {sys.executable}"
+    return f"Blender {bpy.app.version_string} ({where})"
+
+
+_CHOOSE = ("blender= or python= in Python, --blender or --python on the command line, "
+           "$BLENDARRAY_BLENDER")
+
+
+def open_error(path, blender_said):
+    """The SceneError for a .blend file this Blender failed to open. Blender says
+    only "not a blend file" of a file a newer Blender saved: its header says which
+    (src/blend.c), and the error names it, this Blender, and how to choose another."""
+    # here, not at the top: tests/scenes/make_scenes.py loads this file by itself (bpy only)
+    from .. import _lib
+    from .._errors import SceneError
+    said = str(blender_said).strip()
+    try:
+        saved = _lib.blend_version(path)
+    except OSError as e:
+        return SceneError(f"{_this_blender()} cannot open {path}: {e.strerror}")
+    here = tuple(bpy.app.version)[:2]
+    if saved == "future" or (saved is not None and saved > here):
+        by = ("a Blender newer than any blendarray knows (its header is of a newer format)"
+              if saved == "future" else f"Blender {saved[0]}.{saved[1]}")
+        return SceneError(f"scene {path} was saved by {by}; this is {_this_blender()}, which "
+                          f"cannot open files of newer versions: render it with "
+                          f"{'a newer Blender' if saved == 'future' else by + ' or newer'} "
+                          f"({_CHOOSE})")
+    if saved is None:
+        return SceneError(f"{_this_blender()} cannot open {path}: it is not a .blend file "
+                          "(it starts with neither Blender's header nor a gzip or zstd stream "
+                          f"holding one; Blender said: {said})")
+    return SceneError(f"{_this_blender()} cannot open {path} (saved by Blender "
+                      f"{saved[0]}.{saved[1]}): {said}")
