@@ -247,7 +247,7 @@ static void print_labels(const char *path)
     size_t len;
     if (cli_npz_member(path, "meta.json", &text, &len) != BA_OK) return;
     json_t *frames = json_loadb(text, len, 0, NULL);
-    free(text);
+    ba_free(text);
     enum { MAXCAT = 64 };
     json_int_t ids[MAXCAT];
     size_t counts[MAXCAT], ncat = 0, labelled = 0, total = 0, none = 0, other = 0, bad = 0;
@@ -349,7 +349,7 @@ static int inspect_npz(const char *path)
         stats s;
         compute_stats(&info, data, &s);
         format_row(&rows[narrays++], ba_npz_name(rd, i), &info, &s);
-        free(data);
+        ba_free(data);
     }
     printf("%s: npz, %d array%s\n", path, narrays, narrays == 1 ? "" : "s");
     print_rows(rows, narrays);

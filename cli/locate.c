@@ -1,9 +1,12 @@
 /* locate.c — where the blendarray command finds the Python package its
- * Blender workers run, and the Python that runs bpy. Nothing is compiled in:
- * both are found from where the command itself lies, as pip or meson put it.
+ * Blender workers run, and the Python that runs bpy. Both are found from
+ * where the command itself lies, as pip or meson put it, so that a moved
+ * install still works:
  *
  *   <prefix>/bin/blendarray  ->  <prefix>/lib/python3.X/{site,dist}-packages/blendarray
  *                                 (pip install: a venv, --user, /usr/local)
+ *                                <prefix>/share/blendarray/python/blendarray
+ *                                 (meson install, Python or not: the C install)
  *                                <prefix>/bin/python3 for bpy, when there (a venv)
  *   <build>/blendarray       ->  <build>/python/blendarray (the meson build tree)
  *
@@ -15,7 +18,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ba_install.h" /* BA_INSTALL_PACKAGE_REL: share/blendarray/python/blendarray */
 #include "cli.h"
+
+/* What to reinstall: a command built without Python came from `meson install`. */
+#if BA_CLI_WITH_PYTHON
+#define REINSTALL "pip install --force-reinstall /path/to/blendarray"
+#else
+#define REINSTALL "meson install -C <its build folder>, which puts the package in " \
+                  "<prefix>/" BA_INSTALL_PACKAGE_REL
+#endif
 
 /* The folder this executable lies in (symlinks resolved), or 0. */
 static int exe_dir(char *out, size_t cap)
@@ -30,32 +42,12 @@ static int exe_dir(char *out, size_t cap)
     return snprintf(out, cap, "%s", buf) < (int)cap;
 }
 
-/* The version a package folder was built as (its _version.py), "" if none. */
-static void package_version(const char *dir, char *out, size_t cap)
-{
-    char path[PATH_MAX + 32], line[256];
-    out[0] = '\0';
-    snprintf(path, sizeof path, "%s/_version.py", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    while (fgets(line, sizeof line, f)) {
-        const char *q;
-        if (strncmp(line, "version = \"", 11) == 0 && (q = strchr(line + 11, '"'))) {
-            snprintf(out, cap, "%.*s", (int)(q - (line + 11)), line + 11);
-            break;
-        }
-    }
-    fclose(f);
-}
-
 /* 1 if dir is a blendarray package of this command's version; else 0, and
  * the version it has is noted in *seen (for the error message). */
 static int usable(const char *dir, char *seen, size_t seen_cap)
 {
-    char probe[PATH_MAX + 64], v[64];
-    snprintf(probe, sizeof probe, "%s/blender/worker_main.py", dir);
-    if (access(probe, R_OK) != 0) return 0;
-    package_version(dir, v, sizeof v);
+    char v[64];
+    if (ba_internal_package_version(dir, v, sizeof v) != 0) return 0;
     if (strcmp(v, ba_version_string()) == 0) return 1;
     snprintf(seen, seen_cap, "%s is blendarray %s", dir, v[0] ? v : "(no _version.py)");
     return 0;
@@ -68,7 +60,7 @@ int cli_find_package(char *out, size_t cap)
         if (snprintf(out, cap, "%s", env) >= (int)cap) return cli_fail("$BLENDARRAY_PACKAGE is too long");
         return 0;
     }
-    char dir[PATH_MAX], seen[PATH_MAX + 96] = "";
+    char dir[PATH_MAX], seen[PATH_MAX + 192] = "";
     if (!exe_dir(dir, sizeof dir))
         return cli_fail("cannot tell where this program lies (/proc/self/exe): set "
                         "BLENDARRAY_PACKAGE to the blendarray Python package's folder");
@@ -91,14 +83,18 @@ int cli_find_package(char *out, size_t cap)
         globfree(&g);
         if (found) return 0;
     }
+    char shared[PATH_MAX + 64], real[PATH_MAX];
+    snprintf(shared, sizeof shared, "%s/../%s", dir, BA_INSTALL_PACKAGE_REL);
+    if (usable(shared, seen, sizeof seen) && realpath(shared, real) &&
+        snprintf(out, cap, "%s", real) < (int)cap)
+        return 0;
     if (seen[0])
         return cli_fail("this is blendarray %s, but %s: a mixed install; reinstall blendarray "
-                        "(pip install --force-reinstall blendarray) or set BLENDARRAY_PACKAGE",
-                        ba_version_string(), seen);
+                        "(" REINSTALL ") or set BLENDARRAY_PACKAGE", ba_version_string(), seen);
     return cli_fail("cannot find the blendarray Python package beside this program (looked in "
-                    "%s/python/ and %s/../lib/python3*/{site,dist}-packages/): install blendarray "
-                    "(pip install blendarray: the command and its package together), or set "
-                    "BLENDARRAY_PACKAGE to the package's folder", dir, dir);
+                    "%s/python/, %s/../lib/python3*/{site,dist}-packages/ and %s/../%s): "
+                    "reinstall blendarray (" REINSTALL "), or set BLENDARRAY_PACKAGE to the "
+                    "package's folder", dir, dir, dir, BA_INSTALL_PACKAGE_REL);
 }
 
 const char *cli_default_python(char *buf, size_t cap)

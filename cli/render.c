@@ -2,12 +2,9 @@
  * .npy files or a stream of NPY arrays on stdout. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +166,8 @@ typedef struct out_state {
     int nwritten, written_cap;
     char *warned[16];       /* warnings printed so far: each is printed once */
     int nwarned;
-    struct coco_state *coco; /* --coco DIR, else NULL */
+    ba_coco_writer *coco;   /* --coco DIR (the library's writer), else NULL */
+    const char *coco_dir;
 } out_state;
 
 static double seconds(void)
@@ -301,7 +299,7 @@ static char *first_bad_item(const char *spec)
         size_t count = 0;
         /* max_count 1: a long range is counted, not expanded */
         if (ba_parse_frames(item, &f, &count, 1) == BA_EINVAL) return item;
-        free(f);
+        ba_free(f);
         free(item);
         p += n - 1;
     }
@@ -407,6 +405,7 @@ static void print_warnings(out_state *o, const ba_frame *f)
         return;
     json_t *meta = json_loads(f->meta_json, 0, NULL);
     json_t *list = json_object_get(meta, "warnings");
+    json_t *fixes = json_object_get(meta, "warning_fixes"); /* per warning: the settings */
     size_t i;
     json_t *item;
     json_array_foreach(list, i, item) {
@@ -414,7 +413,20 @@ static void print_warnings(out_state *o, const ba_frame *f)
         int seen = 0;
         for (int k = 0; w && k < o->nwarned; k++) seen |= strcmp(o->warned[k], w) == 0;
         if (!w || seen) continue;
-        fprintf(stderr, "blendarray: warning: %s\n", w);
+        fprintf(stderr, "blendarray: warning: %s", w);
+        /* the settings that silence it, as this command spells them: --denoise off */
+        const char *key;
+        json_t *v, *fix = json_array_get(fixes, i);
+        int nset = 0;
+        json_object_foreach(fix, key, v) {
+            fputs(nset++ ? " --" : " (--", stderr);
+            for (const char *c = key; *c; c++) fputc(*c == '_' ? '-' : *c, stderr);
+            if (json_is_boolean(v)) fprintf(stderr, " %s", json_is_true(v) ? "on" : "off");
+            else if (json_is_string(v)) fprintf(stderr, " %s", json_string_value(v));
+            else if (json_is_integer(v)) fprintf(stderr, " %lld", (long long)json_integer_value(v));
+            else if (json_is_real(v)) fprintf(stderr, " %g", json_real_value(v));
+        }
+        fputs(nset ? " silences it)\n" : "\n", stderr);
         if (o->nwarned < (int)(sizeof o->warned / sizeof o->warned[0])) {
             char *copy = strdup(w);
             if (copy) o->warned[o->nwarned++] = copy;
@@ -426,431 +438,88 @@ static void print_warnings(out_state *o, const ba_frame *f)
 static void sweep_parts(const char *parent, const char *base, const char *tag);
 
 /* ---------------------------------------------------------------------- */
-/*  --coco DIR: images/NNNNNN.png and annotations.json                     */
+/*  --coco DIR: the library's COCO writer (ba_coco_*, docs/labels.md)       */
 /* ---------------------------------------------------------------------- */
 
-/* A growing text: the images and annotations of annotations.json, as
- * compact JSON items, kept until the end (a fraction of the file's size). */
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-} strbuf;
-
-static int sb_add(strbuf *b, const char *s, size_t n)
+/* DIR's length without trailing slashes: "out/" is named "out" in messages. */
+static int coco_len(const char *dir)
 {
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (n > cap - b->len) {
-            if (cap > SIZE_MAX / 2) return BA_ENOMEM;
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) return BA_ENOMEM;
-        b->p = p;
-        b->cap = cap;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* Remove what killed runs left beside DIR, then open it. 0, or 1 after a message. */
+static int coco_start(out_state *o, const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.*s", coco_len(dir), dir);
+    char *slash = strrchr(path, '/');
+    if (slash && slash[1]) {
+        *slash = '\0';
+        sweep_parts(slash == path ? "/" : path, slash + 1, "coco");
+    } else if (!slash) {
+        sweep_parts(".", path, "coco");
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    return BA_OK;
+    int err = ba_coco_new(&o->coco);
+    if (!err) err = ba_coco_open(o->coco, dir, o->force);
+    if (err)
+        cli_fail("--coco %s%s", o->coco ? ba_coco_message(o->coco) : ba_strerror(err),
+                 err == BA_EEXIST ? " (use --force to replace it)" : "");
+    o->coco_dir = dir;
+    return err ? 1 : 0;
 }
 
-/* ",\n" (unless first) and v as compact JSON; v is released */
-static int sb_item(strbuf *b, json_t *v)
-{
-    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (!text) return BA_ENOMEM;
-    int err = b->len ? sb_add(b, ",\n", 2) : BA_OK;
-    if (!err) err = sb_add(b, text, strlen(text));
-    free(text);
-    return err;
-}
-
-typedef struct coco_state {
-    char final[PATH_MAX];  /* DIR, without trailing slashes */
-    char parent[PATH_MAX]; /* its folder */
-    char tmp[PATH_MAX];    /* the folder being filled, beside DIR; "" when none */
-    int replace;           /* DIR holds files and --force: replace it at the end */
-    strbuf images, annotations;
-    size_t nimages, nannotations, skipped;
-    json_t *categories;    /* [{"id", "name", "supercategory", "keypoints", "skeleton"}] */
-} coco_state;
-
-#define COCO_TAG "coco"
-
-/* "frame N: its labels ...": a worker sent something docs/labels.md does not describe */
-static int coco_bad(out_state *o, const ba_frame *f, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int coco_bad(out_state *o, const ba_frame *f, const char *fmt, ...)
-{
-    int n = snprintf(o->errbuf, sizeof o->errbuf, "frame %lld: malformed labels in its metadata: ",
-                     (long long)f->frame);
-    if (n < 0 || (size_t)n >= sizeof o->errbuf) return BA_EFORMAT;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->errbuf + n, sizeof o->errbuf - (size_t)n, fmt, ap);
-    va_end(ap);
-    return BA_EFORMAT;
-}
-
-static int is_number(const json_t *v)
-{
-    return json_is_integer(v) || (json_is_real(v) && isfinite(json_real_value(v)));
-}
-
-/* an array of n numbers (n < 0: any length, a multiple of -n) */
-static int number_array(const json_t *a, long n)
-{
-    if (!json_is_array(a)) return 0;
-    size_t len = json_array_size(a);
-    if (n >= 0 ? len != (size_t)n : len % (size_t)-n != 0) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!is_number(json_array_get(a, i))) return 0;
-    return 1;
-}
-
-/* What is wrong with the COCO RLE string s as the mask of an h x w image
- * whose ones number `area`, or NULL: nothing (or, with *nomem set, out of
- * memory). */
-static const char *rle_mismatch(const char *s, uint64_t h, uint64_t w, json_int_t area,
-                                int *nomem)
-{
-    size_t len = strlen(s), n = 0;
-    uint32_t *counts = malloc((len + 1) * sizeof *counts); /* a count a character at most */
-    *nomem = !counts;
-    if (!counts) return NULL;
-    int ok = ba_rle_from_string(s, len, counts, len + 1, &n) == BA_OK;
-    uint64_t total = 0, ones = 0;
-    for (size_t k = 0; ok && k < n; k++) {
-        total += counts[k]; /* n <= len counts of < 2^32: cannot wrap */
-        if (k % 2) ones += counts[k];
-    }
-    free(counts);
-    if (!ok) return "\"segmentation\" counts are not COCO RLE";
-    if (total != h * w) return "\"segmentation\" counts do not cover the image";
-    if (ones != (uint64_t)area) return "\"area\" is not the mask's pixel count";
-    return NULL;
-}
-
-/* A category first seen in this frame: added with the frame's keypoint names. */
-static int coco_category(coco_state *cs, json_int_t id, const char *name, const json_t *kp)
-{
-    size_t i;
-    json_t *c;
-    json_array_foreach(cs->categories, i, c)
-        if (json_integer_value(json_object_get(c, "id")) == id) return BA_OK;
-    char idtext[32];
-    snprintf(idtext, sizeof idtext, "%" JSON_INTEGER_FORMAT, id);
-    c = json_pack("{s:I, s:s, s:s, s:O, s:O}", "id", id, "name", name ? name : idtext,
-                  "supercategory", "object", "keypoints", json_object_get(kp, "names"),
-                  "skeleton", json_object_get(kp, "skeleton"));
-    if (!c || json_array_append_new(cs->categories, c) != 0) return BA_ENOMEM;
-    return BA_OK;
-}
-
-/* One frame: its display image as a PNG, its record and its labelled instances. */
+/* One frame: its display image and the labels of its metadata, to the writer. */
 static int coco_frame(out_state *o, const ba_frame *f)
 {
-    coco_state *c = o->coco;
-    const ba_frame_array *disp = NULL;
+    const ba_frame_array *d = NULL;
     for (int i = 0; i < f->narrays; i++)
-        if (strcmp(f->arrays[i].name, "display") == 0) disp = &f->arrays[i];
-    if (!disp || disp->dtype != BA_DTYPE_U8 || disp->ndim != 3 || disp->shape[2] != 4 ||
-        disp->shape[0] == 0 || disp->shape[1] == 0 || disp->shape[0] > INT32_MAX ||
-        disp->shape[1] > INT32_MAX || disp->nbytes != disp->shape[0] * disp->shape[1] * 4) {
+        if (strcmp(f->arrays[i].name, "display") == 0) d = &f->arrays[i];
+    if (!d || d->dtype != BA_DTYPE_U8 || d->ndim != 3 || d->shape[2] != 4 ||
+        d->shape[0] > INT32_MAX || d->shape[1] > INT32_MAX ||
+        d->nbytes != d->shape[0] * d->shape[1] * 4) {
         snprintf(o->errbuf, sizeof o->errbuf, "frame %lld: no display image (uint8, H x W x 4) "
                  "came with it", (long long)f->frame);
         return BA_EFORMAT;
     }
-    uint32_t h = (uint32_t)disp->shape[0], w = (uint32_t)disp->shape[1];
-
-    json_error_t jerr;
-    json_t *meta = json_loads(f->meta_json ? f->meta_json : "", 0, &jerr);
-    json_t *ann = json_object_get(meta, "annotations");
-    json_t *insts = json_object_get(ann, "instances");
-    json_t *cats = json_object_get(ann, "categories");
-    json_t *kp = json_object_get(ann, "keypoints");
-    int err = BA_OK;
-    if (!json_is_object(meta)) err = coco_bad(o, f, "not a JSON object");
-    else if (!json_is_object(ann))
-        err = coco_bad(o, f, "no \"annotations\" object (did the worker make labels?)");
-    else if (!json_is_array(insts)) err = coco_bad(o, f, "\"instances\" is not a list");
-    else if (!json_is_array(cats)) err = coco_bad(o, f, "\"categories\" is not a list");
-    else if (!json_is_object(kp) || !json_is_array(json_object_get(kp, "names")) ||
-             !json_is_array(json_object_get(kp, "skeleton")))
-        err = coco_bad(o, f, "\"keypoints\" is not {\"names\": [...], \"skeleton\": [...]}");
-    size_t i;
-    json_t *v;
-    if (!err) json_array_foreach(cats, i, v) {
-        json_t *id = json_object_get(v, "id"), *name = json_object_get(v, "name");
-        if (!json_is_integer(id) || !json_is_string(name)) {
-            err = coco_bad(o, f, "category %zu is not {\"id\": integer, \"name\": text}", i);
-            break;
-        }
-        if ((err = coco_category(c, json_integer_value(id), json_string_value(name), kp))) break;
-    }
-    /* every instance is checked before anything of the frame is kept */
-    if (!err) json_array_foreach(insts, i, v) {
-        json_t *id = json_object_get(v, "id"), *seg = json_object_get(v, "segmentation");
-        json_t *size = json_object_get(seg, "size"), *cat = json_object_get(v, "category_id");
-        json_t *area = json_object_get(v, "area"), *kps = json_object_get(v, "keypoints");
-        const char *what = NULL;
-        if (!json_is_object(v)) what = "not an object";
-        else if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
-                 json_integer_value(id) > (json_int_t)UINT32_MAX)
-            what = "\"id\" is not a uint32 > 0";
-        else if (!json_is_string(json_object_get(v, "name"))) what = "\"name\" is not text";
-        else if (!json_is_null(cat) && !json_is_integer(cat))
-            what = "\"category_id\" is neither an integer nor null";
-        else if (!json_is_integer(area) || json_integer_value(area) < 0 ||
-                 json_integer_value(area) > (json_int_t)h * w)
-            what = "\"area\" is not a pixel count";
-        else if (!number_array(json_object_get(v, "bbox"), 4)) what = "\"bbox\" is not 4 numbers";
-        else if (!json_is_object(seg) || !json_is_string(json_object_get(seg, "counts")) ||
-                 !number_array(size, 2) ||
-                 json_integer_value(json_array_get(size, 0)) != (json_int_t)h ||
-                 json_integer_value(json_array_get(size, 1)) != (json_int_t)w)
-            what = "\"segmentation\" is not {\"size\": [H, W] of the image, \"counts\": text}";
-        else if (!number_array(kps, -3)) what = "\"keypoints\" is not a list of x, y, v triples";
-        else {
-            int nomem;
-            what = rle_mismatch(json_string_value(json_object_get(seg, "counts")), h, w,
-                                json_integer_value(area), &nomem);
-            if (nomem) {
-                err = BA_ENOMEM;
-                break;
-            }
-        }
-        if (what) {
-            err = coco_bad(o, f, "instance %zu: %s", i, what);
-            break;
-        }
-    }
-    char name[32], path[PATH_MAX + 32];
-    snprintf(name, sizeof name, "images/%06lld.png", (long long)f->index);
-    if (!err) {
-        int len = snprintf(path, sizeof path, "%s/%s", c->tmp, name);
-        if (len < 0 || (size_t)len >= sizeof path) err = BA_EINVAL;
-    }
-    if (!err) {
-        errno = 0;
-        err = ba_png_save(path, disp->data, w, h, (size_t)w * 4, 4, -1, 0);
-        if (err) out_error(o, path, err);
-    }
-    if (!err) {
-        err = sb_item(&c->images, json_pack("{s:I, s:s, s:i, s:i, s:I}", "id",
-                                              (json_int_t)f->index, "file_name", name, "width",
-                                              (int)w, "height", (int)h, "frame",
-                                              (json_int_t)f->frame));
-        c->nimages++;
-    }
-    if (!err) json_array_foreach(insts, i, v) {
-        json_t *cat = json_object_get(v, "category_id");
-        if (json_is_null(cat)) {
-            c->skipped++;
-            continue;
-        }
-        json_t *kps = json_object_get(v, "keypoints");
-        json_int_t visible = 0;
-        for (size_t k = 2; k < json_array_size(kps); k += 3)
-            visible += json_number_value(json_array_get(kps, k)) > 0;
-        if ((err = coco_category(c, json_integer_value(cat), NULL, kp))) break;
-        json_t *a = json_pack(
-            "{s:I, s:I, s:O, s:O, s:O, s:O, s:i, s:O, s:I, s:{s:O, s:O}}", "id",
-            (json_int_t)(c->nannotations + 1), "image_id", (json_int_t)f->index, "category_id",
-            cat, "segmentation", json_object_get(v, "segmentation"), "area",
-            json_object_get(v, "area"), "bbox", json_object_get(v, "bbox"), "iscrowd", 0,
-            "keypoints", kps, "num_keypoints", visible, "blendarray", "name",
-            json_object_get(v, "name"), "instance_id", json_object_get(v, "id"));
-        if ((err = sb_item(&c->annotations, a))) break;
-        c->nannotations++;
-    }
-    json_decref(meta);
+    int err = ba_coco_add(o->coco, d->data, (uint32_t)d->shape[1], (uint32_t)d->shape[0], 0,
+                          f->meta_json ? f->meta_json : "", f->index);
+    if (err)
+        snprintf(o->errbuf, sizeof o->errbuf, "frame %lld: %s", (long long)f->frame,
+                 ba_coco_message(o->coco));
     return err;
 }
 
-static int cmp_category(const void *a, const void *b)
-{
-    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "id"));
-    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "id"));
-    return (x > y) - (x < y);
-}
-
-static void fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* Is the folder empty? -1 if it cannot be read. */
-static int dir_is_empty(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
-    closedir(d);
-    return empty;
-}
-
-/* Check DIR and make the temporary folder beside it. 0, or 1 after a message. */
-static int coco_start(coco_state *c, const char *dir, int force)
-{
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
-    if (n == 0 || (n == 1 && dir[0] == '/') || n >= sizeof c->final)
-        return cli_fail("--coco %s: give a new or empty folder", dir);
-    memcpy(c->final, dir, n);
-    c->final[n] = '\0';
-    struct stat st;
-    if (lstat(c->final, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return cli_fail("--coco %s exists and is not a folder", dir);
-        int empty = dir_is_empty(c->final);
-        if (empty < 0) return cli_fail("--coco %s: %s", dir, strerror(errno));
-        if (!empty && !force)
-            return cli_fail("--coco %s exists and is not empty (use --force to replace it)", dir);
-        c->replace = !empty;
-    } else if (errno != ENOENT) {
-        return cli_fail("--coco %s: %s", dir, strerror(errno));
-    }
-    char *slash = strrchr(c->final, '/');
-    const char *base = slash ? slash + 1 : c->final;
-    if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-        return cli_fail("--coco %s: name the folder itself, not '%s'", dir, base);
-    if (slash)
-        snprintf(c->parent, sizeof c->parent, "%.*s",
-                 slash == c->final ? 1 : (int)(slash - c->final), c->final);
-    else
-        snprintf(c->parent, sizeof c->parent, ".");
-    sweep_parts(c->parent, base, COCO_TAG);
-    int len = snprintf(c->tmp, sizeof c->tmp, "%s/.%s." COCO_TAG "-%d-XXXXXX", c->parent,
-                       base, (int)getpid());
-    if (len < 0 || (size_t)len >= sizeof c->tmp) {
-        c->tmp[0] = '\0';
-        return cli_fail("--coco %s: path too long", dir);
-    }
-    if (!mkdtemp(c->tmp)) {
-        int e = errno;
-        c->tmp[0] = '\0';
-        if (e == ENOENT)
-            return cli_fail("--coco %s: the folder %s does not exist", dir, c->parent);
-        return cli_fail("--coco %s: cannot create a folder beside it: %s", dir, strerror(e));
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    char images[PATH_MAX + 16];
-    snprintf(images, sizeof images, "%s/images", c->tmp);
-    if (chmod(c->tmp, 0777 & ~mask) != 0 || mkdir(images, 0777) != 0) {
-        int e = errno;
-        ba_internal_rmtree(c->tmp);
-        c->tmp[0] = '\0';
-        return cli_fail("--coco %s: %s", dir, strerror(e));
-    }
-    c->categories = json_array();
-    if (!c->categories) return cli_fail("out of memory");
-    return 0;
-}
-
-static void coco_abort(coco_state *c)
-{
-    if (c->tmp[0]) ba_internal_rmtree(c->tmp);
-    c->tmp[0] = '\0';
-}
-
-static void coco_free(coco_state *c)
-{
-    free(c->images.p);
-    free(c->annotations.p);
-    json_decref(c->categories);
-}
-
-/* annotations.json into the temporary folder, then the folder into place. */
+/* annotations.json and the folder into place; what was left out, and what was written. */
 static int coco_finish(out_state *o, const char *scene)
 {
-    coco_state *c = o->coco;
-    size_t nc = json_array_size(c->categories);
-    json_t **sorted = malloc((nc ? nc : 1) * sizeof *sorted);
-    if (!sorted) return BA_ENOMEM;
-    for (size_t i = 0; i < nc; i++) sorted[i] = json_array_get(c->categories, i);
-    qsort(sorted, nc, sizeof *sorted, cmp_category);
-    strbuf cats = {0};
-    int err = BA_OK;
-    for (size_t i = 0; i < nc && !err; i++) err = sb_item(&cats, json_incref(sorted[i]));
-    free(sorted);
-
-    char date[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     char desc[PATH_MAX + 64];
     snprintf(desc, sizeof desc, "blendarray render of %s", scene ? scene : "the demo scene");
-    json_t *info = json_pack("{s:s, s:s, s:s}", "description", desc, "version",
-                             ba_version_string(), "date_created", date);
-    char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
+    json_t *info = json_pack("{s:s}", "description", desc);
+    char *text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     json_decref(info);
-    if (!info_text && !err) err = BA_ENOMEM;
-
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/annotations.json", c->tmp);
-    ba_file_writer *w = NULL;
-    errno = 0;
-    if (!err) err = ba_file_open(&w, path, 0);
-    const char *parts[] = {"{\"info\": ", info_text, ",\n\"images\": [\n", c->images.p,
-                           "\n],\n\"categories\": [\n", cats.p, "\n],\n\"annotations\": [\n",
-                           c->annotations.p, "\n]}\n"};
-    size_t lens[] = {0, 0, 0, c->images.len, 0, cats.len, 0, c->annotations.len, 0};
-    for (size_t k = 0; k < sizeof parts / sizeof parts[0] && !err; k++) {
-        size_t len = (k % 2 == 0 || k == 1) ? strlen(parts[k]) : lens[k];
-        if (len) err = ba_file_write(w, parts[k], len);
+    int err = text ? ba_coco_finish(o->coco, text) : BA_ENOMEM;
+    free(text);
+    if (err) {
+        snprintf(o->errbuf, sizeof o->errbuf, "--coco %s%s",
+                 text ? ba_coco_message(o->coco) : "out of memory",
+                 err == BA_EEXIST ? " (use --force to replace it)" : "");
+        return err;
     }
-    if (!err) {
-        err = ba_file_finish(w);
-    } else {
-        ba_file_abort(w);
-    }
-    free(info_text);
-    free(cats.p);
-    if (err) return out_error(o, path, err);
-
-    /* the folder into place: onto DIR when it is new or empty, else swapped
-     * with it (--force) and the old one removed */
-    snprintf(path, sizeof path, "%s/images", c->tmp);
-    fsync_dir(path);
-    fsync_dir(c->tmp);
-    if (rename(c->tmp, c->final) == 0) {
-        c->tmp[0] = '\0';
-    } else if ((errno == ENOTEMPTY || errno == EEXIST) && o->force) {
-        if (renameat2(AT_FDCWD, c->tmp, AT_FDCWD, c->final, RENAME_EXCHANGE) != 0) {
-            snprintf(o->errbuf, sizeof o->errbuf, "--coco %s: cannot replace the folder: %s",
-                     c->final, strerror(errno));
-            return BA_EIO;
-        }
-        /* c->tmp now holds the old DIR: removed below */
-    } else if (errno == ENOTEMPTY || errno == EEXIST) {
-        snprintf(o->errbuf, sizeof o->errbuf, "--coco %s: files appeared in it during the run "
-                 "(use --force to replace it)", c->final);
-        return BA_EEXIST;
-    } else {
-        snprintf(o->errbuf, sizeof o->errbuf, "--coco %s: cannot move the finished folder "
-                 "into place: %s", c->final, strerror(errno));
-        return BA_EIO;
-    }
-    fsync_dir(c->parent);
-    coco_abort(c);
-    if (c->skipped)
-        fprintf(stderr, "blendarray: note: %zu instance%s without a category left out of %s/"
+    int n = coco_len(o->coco_dir);
+    unsigned long long skipped = ba_coco_count(o->coco, BA_COCO_SKIPPED),
+                       ni = ba_coco_count(o->coco, BA_COCO_IMAGES),
+                       na = ba_coco_count(o->coco, BA_COCO_ANNOTATIONS),
+                       nc = ba_coco_count(o->coco, BA_COCO_CATEGORIES);
+    if (skipped)
+        fprintf(stderr, "blendarray: note: %llu instance%s without a category left out of %.*s/"
                 "annotations.json: give objects a category_id custom property or a non-zero "
-                "pass_index (docs/labels.md)\n", c->skipped, c->skipped == 1 ? "" : "s",
-                c->final);
+                "pass_index (docs/labels.md)\n", skipped, skipped == 1 ? "" : "s", n, o->coco_dir);
     if (!o->quiet)
-        fprintf(stderr, "blendarray: wrote %s/: %zu image%s, %zu annotation%s, %zu categor%s\n",
-                c->final, c->nimages, c->nimages == 1 ? "" : "s", c->nannotations,
-                c->nannotations == 1 ? "" : "s", nc, nc == 1 ? "y" : "ies");
+        fprintf(stderr, "blendarray: wrote %.*s/: %llu image%s, %llu annotation%s, %llu categor%s\n",
+                n, o->coco_dir, ni, ni == 1 ? "" : "s", na, na == 1 ? "" : "s", nc,
+                nc == 1 ? "y" : "ies");
     return BA_OK;
 }
 
@@ -1119,12 +788,10 @@ int cmd_render(int argc, char **argv)
         {"force", no_argument, 0, O_FORCE},     {"quiet", no_argument, 0, 'q'},
         {"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    ba_renderer_options opts;
-    ba_renderer_options_init(&opts);
+    cli_render_opts opts;
+    cli_render_opts_init(&opts);
     static out_state o;     /* static: tens of KiB of paths, off the stack */
-    static coco_state coco; /* the same; handed to the coco_* functions, never used globally */
     memset(&o, 0, sizeof o);
-    memset(&coco, 0, sizeof coco);
     const char *frames_spec = NULL, *output = NULL, *params_file = NULL, *coco_dir = NULL;
     long long count = 0, v;
     int stack = 0;
@@ -1260,7 +927,6 @@ int cmd_render(int argc, char **argv)
             return cli_fail("-o - writes binary NPY data: pipe it into a program, not a terminal");
         opts.annotations = 1;
         opts.display = 1;
-        o.coco = &coco;
     }
     if (!!frames_spec + !!count + !!params_file > 1) {
         cli_fail("give one of --frames, --count and --params");
@@ -1322,7 +988,7 @@ int cmd_render(int argc, char **argv)
     if (!output) {
         o.mode = OUT_NONE;
         if (stack) {
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             cli_fail("--stack writes one .npy per pass into a folder: give -o folder/");
             return 2;
@@ -1330,7 +996,7 @@ int cmd_render(int argc, char **argv)
     } else if (strcmp(output, "-") == 0) {
         o.mode = OUT_STDOUT;
         if (isatty(1)) {
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             return cli_fail("-o - writes binary NPY data: pipe it into a program, not a terminal");
         }
@@ -1339,24 +1005,24 @@ int cmd_render(int argc, char **argv)
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%s", output);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             return cli_fail("cannot create output folder %s: %s", dir, strerror(errno));
         }
         if (access(dir, W_OK) != 0) {
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             return cli_fail("output folder %s is not writable: %s", dir, strerror(errno));
         }
     } else {
         if (stack) {
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             cli_fail("--stack writes one .npy per pass into a folder: give -o folder/");
             return 2;
         }
         if (olen < 4 || strcasecmp(output + olen - 4, ".npz") != 0) {
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             cli_fail("output '%s' is not a .npz file, a folder or -: give -o out.npz (one "
                      "archive), -o folder/ (a trailing / makes a folder) or -o - (stdout)", output);
@@ -1364,7 +1030,7 @@ int cmd_render(int argc, char **argv)
         }
         o.mode = OUT_NPZ;
         if (!o.force && access(output, F_OK) == 0) {
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             return cli_fail("%s exists (use --force to overwrite)", output);
         }
@@ -1385,24 +1051,24 @@ int cmd_render(int argc, char **argv)
                            (int)getpid());
         if (len < 0 || (size_t)len >= sizeof o.partdir) {
             o.partdir[0] = '\0';
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             return cli_fail("output path too long: %s", output);
         }
         if (!mkdtemp(o.partdir)) {
             int e = errno;
             o.partdir[0] = '\0';
-            free(frames);
+            ba_free(frames);
             free_params(params, total);
             if (e == ENOENT)
                 return cli_fail("cannot write %s: the folder %s does not exist", output, parent);
             return cli_fail("cannot write %s: %s", output, strerror(e));
         }
     }
-    if (coco_dir && coco_start(&coco, coco_dir, o.force) != 0) {
+    if (coco_dir && coco_start(&o, coco_dir) != 0) {
         if (o.partdir[0]) ba_internal_rmtree(o.partdir);
-        coco_free(&coco);
-        free(frames);
+        ba_coco_free(o.coco);
+        ba_free(frames);
         free_params(params, total);
         return 1;
     }
@@ -1418,29 +1084,26 @@ int cmd_render(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a closed pipe or a full disk: an error to report, not death */
     signal(SIGXFSZ, SIG_IGN);
     opts.stop = &stop_flag;
-    char package[PATH_MAX], python[PATH_MAX + 16];
-    if (cli_find_package(package, sizeof package)) {
+    char package[PATH_MAX];
+    ba_renderer_options *ropts = NULL;
+    if (cli_find_package(package, sizeof package) ||
+        cli_renderer_options(&opts, package, &ropts)) {
         if (o.partdir[0]) ba_internal_rmtree(o.partdir);
-        coco_abort(&coco);
-        coco_free(&coco);
+        ba_coco_free(o.coco);
         free_params(params, total);
-        free(frames);
+        ba_free(frames);
         return 1;
     }
-    opts.package_dir = package;
-    const char *py = getenv("BLENDARRAY_PYTHON");
-    if (!opts.python && !(py && *py)) opts.python = cli_default_python(python, sizeof python);
 
     ba_renderer *r = NULL;
     o.t0 = seconds();
-    int err = ba_renderer_open(&r, &opts);
+    int err = ba_renderer_open(&r, ropts);
     if (err == BA_OK) err = ba_renderer_run(r, frames, (const char *const *)params, total, on_frame, &o);
     if (err == BA_OK) err = finish_outputs(&o);
     if (err == BA_OK && o.coco) err = coco_finish(&o, opts.scene);
     int status = 0;
     if (err != BA_OK) {
         abort_outputs(&o);
-        coco_abort(&coco);
         if (o.tty && !o.quiet && o.done) fputc('\n', stderr);
         if (err == BA_EINTR || stop_flag) {
             /* say exactly what is left: each mode keeps whole files only */
@@ -1458,11 +1121,14 @@ int cmd_render(int argc, char **argv)
                 cli_fail("interrupted: workers stopped; the stream ends after %zu complete "
                          "frame%s", o.done, s);
             if (o.coco)
-                cli_fail("interrupted: workers stopped; %s was not written (%zu frame%s "
-                         "rendered, the incomplete COCO folder removed)", coco.final, o.done, s);
+                cli_fail("interrupted: workers stopped; %.*s was not written (%zu frame%s "
+                         "rendered, the incomplete COCO folder removed)",
+                         coco_len(coco_dir), coco_dir, o.done, s);
             status = 130;
         } else {
-            const char *m = o.errbuf[0] ? o.errbuf : ba_renderer_message(r);
+            const char *m = o.errbuf[0] ? o.errbuf
+                            : r         ? ba_renderer_message(r)
+                                        : ba_renderer_options_message(ropts); /* open failed */
             if (!m || !*m) m = ba_strerror(err);
             /* one line; for a worker that died, Blender's last lines follow, indented */
             const char *nl = strchr(m, '\n');
@@ -1481,10 +1147,10 @@ int cmd_render(int argc, char **argv)
         }
     }
     if (o.partdir[0]) ba_internal_rmtree(o.partdir);
-    coco_abort(&coco);
-    coco_free(&coco);
+    ba_coco_free(o.coco); /* an unfinished dataset's folder goes with it */
     ba_renderer_close(r);
-    free(frames);
+    ba_renderer_options_free(ropts);
+    ba_free(frames);
     free_params(params, total);
     free(o.half);
     free(o.written);

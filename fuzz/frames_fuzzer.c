@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc == BA_OK) {
         if (frames == NULL || count == 0 || count > MAX_COUNT) __builtin_trap();
         if (ref_check(spec, frames, count) != BA_OK) __builtin_trap();
-        free(frames);
+        ba_free(frames);
     } else if (frames != NULL || count != 0) {
         __builtin_trap();
     }

@@ -39,8 +39,8 @@ static void check_member(ba_npz_reader *r, int i)
         if (memcmp((const char *)raw + info.data_offset, arr, (size_t)info.nbytes) != 0)
             __builtin_trap();
     }
-    free(arr);
-    free(raw);
+    ba_free(arr);
+    ba_free(raw);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

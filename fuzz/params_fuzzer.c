@@ -1,7 +1,10 @@
 /* params_fuzzer.c — per-frame params (a line of the CLI's --params file, a
  * dict of Renderer.frames) split into the frame's settings and the caller's
  * own keys: any bytes give an error, or a split in which every key lands
- * once, and a "seed" that numpy's default_rng([*seed, index]) takes. */
+ * once, and a "seed" that numpy's default_rng([*seed, index]) takes. The same
+ * bytes as a renderer's BA_OPT_SETTINGS and BA_OPT_SETUP: taken exactly when
+ * they are a JSON object (and kept as that object), else refused with a
+ * message and the option left as it was. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         if (params || user) abort();
         if (e.msg[0] == 0) abort(); /* an error says what was wrong */
+    }
+    ba_renderer_options *o = NULL;
+    if (ba_renderer_options_new(&o) == BA_OK) {
+        for (int opt = BA_OPT_SETTINGS; opt <= BA_OPT_SETUP; opt++) {
+            json_t *const *kept = opt == BA_OPT_SETTINGS ? &o->settings : &o->setup;
+            int rc = ba_renderer_options_set_str(o, opt, text);
+            if ((rc == BA_OK) != json_is_object(all)) abort();
+            if (rc == BA_OK && !json_equal(*kept, all)) abort();
+            if (rc != BA_OK && (*kept || !ba_renderer_options_message(o)[0])) abort();
+        }
+        ba_renderer_options_free(o);
     }
     json_decref(all);
     json_decref(params);

@@ -12,7 +12,7 @@
  *     8-bit output; the images of a COCO dataset);
  *   - labels: instances, boxes and COCO RLE masks of an instance-id image in
  *     one pass, Cryptomatte ids and coverage (soft masks), optical flow from
- *     Blender's vector pass;
+ *     Blender's vector pass; COCO datasets written as frames come;
  *   - the display image: Blender's steps around OpenColorIO's view transform
  *     (predivide, straight alpha, its dither and its rounding to 8 bits);
  *   - NPY writing, exactly to NumPy's format specification, atomically;
@@ -26,7 +26,10 @@
  *   - Every function that can fail returns an int: BA_OK (0) or a positive
  *     enum ba_errno value; ba_strerror() turns it into a message.
  *   - Buffers are owned by the caller and sized by the caller; every size
- *     is passed in and every size product is checked for overflow.
+ *     is passed in and every size product is checked for overflow. The few
+ *     outputs the library allocates are freed with ba_free().
+ *   - A constructor (`_new`, `_open`, `_create`, `_attach`, `_find`) sets
+ *     *out to NULL on failure.
  *   - NULL pointers are BA_EINVAL; zero element counts are valid no-ops
  *     (empty arrays), not errors.
  *   - Images are row-major, row 0 is the TOP of the image, channels
@@ -88,6 +91,11 @@ BA_API unsigned ba_version_number(void);
 
 /*! ba_version_string() : "MAJOR.MINOR.PATCH" of the library. */
 BA_API const char *ba_version_string(void);
+
+/*! ba_free() : free memory that the library allocated and handed to the
+ *  caller (ba_parse_frames' frames, ba_npz_read's and ba_npz_read_bytes'
+ *  data), with the library's own allocator, whatever the program's. NULL ok. */
+BA_API void ba_free(void *p);
 
 /* ====================================================================== */
 /*  Pixel kernels                                                          */
@@ -430,18 +438,19 @@ BA_API const char *ba_npz_name(const ba_npz_reader *r, int index);
  *  "meta.json", ...), -1 for NULL or an index out of range. */
 BA_API int ba_npz_is_array(const ba_npz_reader *r, int index);
 
-/*! ba_npz_read() : member `index` parsed and read whole: *data is malloc'd
- *  (free() it) and holds the array's info->nbytes bytes of data, without
- *  the header (a valid pointer also when nbytes is 0); info describes it.
+/*! ba_npz_read() : member `index` parsed and read whole: *data is allocated
+ *  by the library (free it with ba_free()) and holds the array's
+ *  info->nbytes bytes of data, without the header (a valid pointer also
+ *  when nbytes is 0); info describes it.
  *  Sizes are checked against the zip's own: data_offset + nbytes must be the
  *  member's size, and the member's CRC must match (BA_EFORMAT otherwise).
  *  On failure *data is NULL. */
 BA_API int ba_npz_read(ba_npz_reader *r, int index, ba_npy_info *info, void **data);
 
 /*! ba_npz_read_bytes() : member `index` as it is stored, whatever it is (a
- *  "meta.json", or an .npy file whole, header included): *data is malloc'd
- *  (free() it), *size bytes followed by a '\0' not counted in *size (so
- *  text can be used as a C string). The CRC is checked (BA_EFORMAT). On
+ *  "meta.json", or an .npy file whole, header included): *data is allocated
+ *  by the library (free it with ba_free()), *size bytes followed by a '\0'
+ *  not counted in *size (so text can be used as a C string). The CRC is checked (BA_EFORMAT). On
  *  failure *data is NULL and *size 0.
  *
  *  Both readers take a member's size from the zip's directory and refuse
@@ -572,8 +581,8 @@ BA_API int ba_peer_check(int sock, int expected_pid);
  *  (STEP >= 1: A, A + STEP, ... up to B). Numbers are decimal, as strtoll()
  *  reads them (leading white space and a sign allowed), N, A and B within
  *  -1000000000..1000000000, STEP within 1..1000000000; a leading '-' is A's
- *  sign ("-5--3" is -5..-3). *frames is malloc'd (free() it) and holds
- *  *count >= 1 frames. BA_EINVAL for NULL arguments or a malformed list
+ *  sign ("-5--3" is -5..-3). *frames is allocated by the library (free it
+ *  with ba_free()) and holds *count >= 1 frames. BA_EINVAL for NULL arguments or a malformed list
  *  (no frame at all included), checked over the whole list first;
  *  BA_EOVERFLOW when it holds more than max_count frames; BA_ENOMEM. On any
  *  failure *frames is NULL and *count 0. */
@@ -592,7 +601,12 @@ BA_API int ba_parse_frames(const char *spec, int64_t **frames, size_t *count, si
  *
  * Pull, one frame at a time:
  *
- *     ba_renderer_open(&r, &opts);
+ *     ba_renderer_options *o;
+ *     ba_renderer_options_new(&o);
+ *     ba_renderer_options_set_str(o, BA_OPT_SETTINGS, "{\"passes\": [\"rgba\"]}");
+ *     if (ba_renderer_open(&r, o) != BA_OK)
+ *         fprintf(stderr, "%s\n", ba_renderer_options_message(o));
+ *     ba_renderer_options_free(o);        // the renderer keeps its own copy
  *     for each frame:  ba_renderer_submit(r, index, "{\"frame\": 12}");
  *     while (ba_renderer_next(r, BA_NEXT_ORDERED, -1, &f) == BA_OK) {
  *         ... f->arrays ...
@@ -602,54 +616,111 @@ BA_API int ba_parse_frames(const char *spec, int64_t **frames, size_t *count, si
  *
  * or ba_renderer_run() with a callback. A worker that dies mid-frame (or
  * overruns the timeout, or breaks the protocol) is stopped, restarted when
- * work waits, and its frames are rendered again, up to `retries` times.
+ * work waits, and its frames are rendered again, up to BA_OPT_RETRIES times.
  * Submitting only while ba_renderer_queued() is 0 keeps every worker busy
  * without queueing more than one frame ahead. One thread drives a renderer;
- * ba_renderer_release() may be called from any thread. */
+ * ba_renderer_release() may be called from any thread.
+ *
+ * The library reads no environment variable of its own for this (the
+ * blendarray command's $BLENDARRAY_BLENDER, $BLENDARRAY_PYTHON and
+ * $BLENDARRAY_PACKAGE are the command's), except PATH (to find `blender`,
+ * as execvp() does) and TMPDIR (the POSIX convention: where each worker's
+ * private folder blendarray-<pid>-XXXXXX is made; /tmp when unset). */
 typedef struct ba_renderer ba_renderer;
 
-typedef struct ba_renderer_options {
-    const char *blender;     /* "blender" (PATH), "bpy", or a Blender binary's path;
-                                NULL: $BLENDARRAY_BLENDER, else "blender" on PATH,
-                                else "bpy" */
-    const char *python;      /* for "bpy": the Python to run (NULL: $BLENDARRAY_PYTHON,
-                                else python3; the CLI's default is the Python it was
-                                installed with, the Python Renderer's its own) */
-    const char *package_dir; /* the blendarray Python package's folder, whose
-                                blender/worker_main.py the workers run and whose
-                                libblendarray.so they load (NULL: $BLENDARRAY_PACKAGE) */
-    const char *scene;       /* a .blend file; NULL: the built-in demo scene */
-    const char *passes;      /* comma-separated pass names; NULL: every pass */
-    const char *engine;      /* NULL: the scene's */
-    int samples;             /* 0: the scene's */
-    int width, height;       /* 0: the scene's */
-    int threads;             /* render threads per worker, 0: Blender's choice */
-    int denoise;             /* -1: the scene's, 0 off, 1 on */
-    int display;             /* also the colour-managed "display" image (uint8 RGBA) */
-    const char *setup;       /* per-frame hook: "file.py", "file.py:function" or
-                                "module:function"; NULL: none */
-    long long seed;          /* the hook's RNG: default_rng([seed, index]) */
-    int workers;             /* Blender processes (1..256) */
-    int ring;                /* shared-memory slots per worker (1..1024) */
-    int retries;             /* re-renders of a frame whose worker died (and new
-                                starts of a worker that died while starting) */
-    double timeout;          /* seconds a frame may take, 0: no limit (a worker
-                                gets max(timeout, 300) s to start) */
-    int verbose;             /* copy Blender's output to stderr */
-    volatile const int *stop;/* when *stop becomes non-zero (a signal handler),
-                                waits end with BA_EINTR */
-    const char *settings_json; /* NULL, or the init message's "settings" object as
-                                JSON text (docs/protocol.md); it replaces the
-                                fields passes..display above */
-    const char *setup_json;  /* NULL, or a hook description as JSON text
-                                (docs/protocol.md); it replaces `setup` */
-    int annotations;         /* also the frame's labels, in its metadata's
-                                "annotations" (docs/labels.md); captures the
-                                cryptomatte_object_00 pass they come from */
-} ba_renderer_options;
+/* A renderer's options: an opaque object, filled with setters (as zstd's
+ * ZSTD_CCtx_setParameter and libspng's spng_set_option), so that options can
+ * be added without breaking programs built against an older header. */
+typedef struct ba_renderer_options ba_renderer_options;
 
-/*! ba_renderer_options_init() : defaults (1 worker, ring 4, 1 retry, denoise -1). */
-BA_API void ba_renderer_options_init(ba_renderer_options *opts);
+/* The options. Values are fixed once released: append, never renumber.
+ * "str" options are set with ba_renderer_options_set_str() (the string is
+ * copied; NULL restores the default), "int" ones with
+ * ba_renderer_options_set_int() (ba_renderer_option_bounds() says the range). */
+enum ba_renderer_option {
+    BA_OPT_BLENDER = 1,     /* str: "blender" (looked up on PATH), "bpy", or a Blender
+                               binary's path. Default: "blender" when it is on PATH,
+                               else "bpy" */
+    BA_OPT_PYTHON = 2,      /* str: for "bpy", the Python to run (a name looked up on
+                               PATH, or a path). Default: "python3" */
+    BA_OPT_PACKAGE_DIR = 3, /* str: the blendarray Python package's folder, whose
+                               blender/worker_main.py the workers run (it holds
+                               blendarray's __init__.py). Default: the copy that
+                               `meson install` put in <datadir>/blendarray/python/
+                               blendarray under this library's install prefix, when
+                               it is there and of this library's version. The
+                               workers load the folder's libblendarray.so; where it
+                               has none, this library (when it is a shared
+                               libblendarray.so.*) or the one installed with it */
+    BA_OPT_SCENE = 4,       /* str: a .blend file. Default: the built-in demo scene */
+    BA_OPT_SETTINGS = 5,    /* str: the render settings, a JSON object: the "settings"
+                               of the init message (docs/protocol.md): "passes",
+                               "engine", "samples", "resolution": [w, h], "denoise",
+                               "threads", "display", "depth_background",
+                               "annotations"; a key left out keeps the scene's own.
+                               Parsed when set (not a JSON object: BA_EINVAL); the
+                               worker checks the values. Default: {} */
+    BA_OPT_SETUP = 6,       /* str: the per-frame setup hook's description, a JSON
+                               object (docs/protocol.md), e.g. {"kind": "string",
+                               "spec": "file.py:function"}. Parsed when set.
+                               Default: none */
+    BA_OPT_SEED = 7,        /* int 0..INT64_MAX: the hook's RNG is
+                               numpy.random.default_rng([seed, index]). Default: 0 */
+    BA_OPT_WORKERS = 8,     /* int 1..256: Blender processes. Default: 1 */
+    BA_OPT_RING = 9,        /* int 1..1024: shared-memory slots per worker. Default: 4 */
+    BA_OPT_RETRIES = 10,    /* int 0..INT32_MAX: re-renders of a frame whose worker
+                               died (and new starts of a worker that died while
+                               starting). Default: 1 */
+    BA_OPT_TIMEOUT_MS = 11, /* int 0..INT32_MAX: milliseconds a frame may take before
+                               its worker is stopped; 0: no limit. A worker gets
+                               max(timeout, 300 s) to start. Default: 0 */
+    BA_OPT_VERBOSE = 12,    /* int 0..1: copy Blender's output to stderr. Default: 0 */
+};
+
+/*! ba_renderer_options_new() : options with every default (above). On
+ *  failure (BA_ENOMEM) *out is NULL. */
+BA_API int ba_renderer_options_new(ba_renderer_options **out);
+
+/*! ba_renderer_options_free() : NULL ok. */
+BA_API void ba_renderer_options_free(ba_renderer_options *opts);
+
+/*! ba_renderer_options_set_int() / ba_renderer_options_set_str() : set one
+ *  option. BA_EINVAL (the option unchanged, ba_renderer_options_message()
+ *  saying why) for an unknown option, an option of the other kind, a value
+ *  out of its bounds, or a JSON option that is not a JSON object. */
+BA_API int ba_renderer_options_set_int(ba_renderer_options *opts, int option, int64_t value);
+BA_API int ba_renderer_options_set_str(ba_renderer_options *opts, int option, const char *value);
+
+/*! ba_renderer_option_bounds() : the values an int option takes, both
+ *  included; BA_EINVAL (min and max untouched) for an unknown option or a
+ *  str one. Either pointer may be NULL. */
+BA_API int ba_renderer_option_bounds(int option, int64_t *min, int64_t *max);
+
+/*! ba_renderer_options_set_stop() : when *stop becomes non-zero (a signal
+ *  handler sets it), every wait of the renderer ends with BA_EINTR. *stop
+ *  must stay valid while the renderer lives; NULL (the default): none. */
+BA_API int ba_renderer_options_set_stop(ba_renderer_options *opts, volatile const int *stop);
+
+/*! ba_renderer_options_message() : why the last setter call or
+ *  ba_renderer_open() with these options failed, with Blender's last output
+ *  where a worker failed; "" when it did not (also for NULL). Valid until
+ *  the next call on opts. */
+BA_API const char *ba_renderer_options_message(const ba_renderer_options *opts);
+
+/*! ba_renderer_options_error_json() : the same as a JSON object, as
+ *  ba_renderer_error_json() describes it; "{}" when nothing failed. Valid
+ *  until the next call on opts. */
+BA_API const char *ba_renderer_options_error_json(const ba_renderer_options *opts);
+
+/*! ba_tmp_sweep() : remove the folders that killed consumers left: the
+ *  blendarray-<pid>-* folders in `tmpdir` (NULL: $TMPDIR, else /tmp: where
+ *  ba_renderer_open() makes its workers' folders) whose consumer process no
+ *  longer exists, owned by this user; nothing else is touched. The library
+ *  never does this by itself: a program calls it, e.g. before opening a
+ *  renderer (the blendarray command and the Python Renderer do). BA_OK, or
+ *  BA_EIO (errno set) when the folder cannot be read; each removal is best
+ *  effort. */
+BA_API int ba_tmp_sweep(const char *tmpdir);
 
 /* One array of a frame. */
 typedef struct ba_frame_array {
@@ -673,12 +744,16 @@ typedef struct ba_frame {
 } ba_frame;
 
 /*! ba_renderer_open() : start the workers and load the scene in each (they
- *  start side by side). On failure *out is still set when it is not NULL,
- *  so that ba_renderer_message() can say why; close it. */
-BA_API int ba_renderer_open(ba_renderer **out, const ba_renderer_options *opts);
+ *  start side by side). What it needs of opts is copied: opts may be changed
+ *  or freed right after. On failure *out is NULL, and
+ *  ba_renderer_options_message(opts) / ba_renderer_options_error_json(opts)
+ *  say why (opts is written to for that only). BA_EINTR is not a failure:
+ *  a signal arrived while a worker was starting; *out is set and
+ *  ba_renderer_start() finishes starting it (or ba_renderer_close()). */
+BA_API int ba_renderer_open(ba_renderer **out, ba_renderer_options *opts);
 
 /*! ba_renderer_start() : wait for the workers still starting, and start again
- *  any that is stopped (one that died while starting, within `retries`).
+ *  any that is stopped (one that died while starting, within BA_OPT_RETRIES).
  *  ba_renderer_open() (and a call that restarts a worker) returns BA_EINTR when
  *  a signal arrives while a worker starts: call this (or go on) to finish
  *  starting it. */
@@ -688,8 +763,8 @@ BA_API int ba_renderer_start(ba_renderer *r);
  *  its RNG's seed: default_rng([seed, index])) and comes back in the frame.
  *  params_json: NULL or a JSON object: "frame" (the scene frame number),
  *  per-frame settings ("engine", "samples", "resolution": [w, h], "denoise",
- *  "threads"), "seed" (this frame's seed instead of opts.seed: a non-negative
- *  integer or a non-empty array of them, the hook's RNG then being
+ *  "threads"), "seed" (this frame's seed instead of BA_OPT_SEED: a
+ *  non-negative integer or a non-empty array of them, the hook's RNG then being
  *  default_rng([*seed, index])), and any other key, handed to a 4-argument
  *  hook as params.
  *  The frame goes to a worker at once when one has room (a stopped worker
@@ -708,11 +783,12 @@ enum ba_next_flags {
 /*! ba_renderer_next() : wait up to timeout_ms (-1: no limit) for the next
  *  frame; *out is valid until ba_renderer_release(). Returns BA_OK;
  *  BA_EDONE when nothing submitted is left; BA_ETIMEDOUT; BA_EINTR when a
- *  signal arrived (call again to go on) or *opts.stop was set; BA_EFULL when
- *  frames wait but every ring slot is held by frames not released;
- *  BA_ERENDER (Blender or the setup hook reported an error for a frame, in
- *  its turn) or BA_EWORKER (a worker failed more than `retries` times for a
- *  frame, broke the protocol, or could not be started). After an error the
+ *  signal arrived (call again to go on) or the stop flag
+ *  (ba_renderer_options_set_stop) was set; BA_EFULL when frames wait but
+ *  every ring slot is held by frames not released; BA_ERENDER (Blender or
+ *  the setup hook reported an error for a frame, in its turn) or
+ *  BA_EWORKER (a worker failed more than BA_OPT_RETRIES times for a frame,
+ *  broke the protocol, or could not be started). After an error the
  *  others' frames go on: ba_renderer_cancel() drops them.
  *  ba_renderer_message() and ba_renderer_error_json() say what happened. */
 BA_API int ba_renderer_next(ba_renderer *r, int flags, int timeout_ms, const ba_frame **out);
@@ -837,6 +913,21 @@ BA_API int ba_rle_from_string(const char *s, size_t len, uint32_t *counts, size_
 BA_API int ba_rle_decode(const uint32_t *counts, size_t n, size_t height, size_t width,
                          uint8_t *dst, size_t row_stride, uint8_t value);
 
+/*! ba_rle_measure() : the pixels a COCO compressed RLE string of `len`
+ *  bytes covers (the sum of its counts) and how many of them are in the mask
+ *  (its area: the odd counts), without storing the counts. BA_EFORMAT for a
+ *  string that is not one (as ba_rle_from_string); pixels and ones (either
+ *  may be NULL) are then 0. */
+BA_API int ba_rle_measure(const char *s, size_t len, uint64_t *pixels, uint64_t *ones);
+
+/*! ba_rle_decode_string() : ba_rle_from_string() then ba_rle_decode() in one
+ *  call, with no allocation: paint the (height, width) mask of the COCO
+ *  compressed RLE string `s` (`len` bytes) into dst, as ba_rle_decode().
+ *  BA_EFORMAT (dst untouched) for a string that is not COCO RLE or whose
+ *  counts do not sum to height * width. */
+BA_API int ba_rle_decode_string(const char *s, size_t len, size_t height, size_t width,
+                                uint8_t *dst, size_t row_stride, uint8_t value);
+
 /*! ba_cryptomatte_hash() : Cryptomatte's hash of a name (MurmurHash3_x86_32,
  *  seed 0, of its `len` bytes): what a Cryptomatte manifest lists, as 8
  *  lower-case hex digits, for the name. */
@@ -914,6 +1005,135 @@ BA_API int ba_display_rows(const ba_display *d, uint8_t *dst, const float *src,
 
 /*! ba_display_free() : NULL ok. */
 BA_API void ba_display_free(ba_display *d);
+
+/* ====================================================================== */
+/*  .blend files: which Blender saved one                                  */
+/* ====================================================================== */
+
+/* A Blender that cannot read a file saved by a newer one says only "not a
+ * blend file"; the header says which version saved it. */
+
+/* The most of a file's first bytes ba_blend_version() reads: a zstd-compressed
+ * file's first block (at most 128 KiB) and the headers before it. */
+#define BA_BLEND_HEAD_MAX (128 * 1024 + 64)
+
+/*! ba_blend_version() : the version of the Blender that saved a .blend file,
+ *  from the file's first `size` bytes at `head` (BA_BLEND_HEAD_MAX of them,
+ *  or the whole file if shorter): e.g. *major 3, *minor 4 for Blender 3.4
+ *  (a file records its Blender's major and minor version, not the patch).
+ *  Reads each header Blender writes: "BLENDER", '_' or '-' (4- or 8-byte
+ *  pointers), 'v' or 'V' (little or big endian), 3 digits (e.g.
+ *  "BLENDER-v304": Blender 2.x to 4.x); "BLENDER17-01v" and 4 digits (e.g.
+ *  "BLENDER17-01v0500": Blender 5.0 on); either one compressed with gzip
+ *  (Blender before 3.0) or zstd (3.0 on). Returns BA_OK; BA_EFORMAT when
+ *  the bytes are not the beginning of a .blend file (no "BLENDER" at the
+ *  start, plain or decompressed; corrupt compressed data; too few bytes);
+ *  BA_EUNSUPPORTED for "BLENDER" followed by a header of a format this
+ *  reader does not know (Blender calls that a file of a future version);
+ *  BA_ENOMEM; BA_EINVAL for NULL. *major and *minor are written on BA_OK
+ *  only. */
+BA_API int ba_blend_version(const void *head, size_t size, int *major, int *minor);
+
+/*! ba_blend_version_fd() : the same for the file open as `fd`, read from its
+ *  start with pread() (its file offset stays where it was). BA_EIO (errno
+ *  set) when it cannot be read. */
+BA_API int ba_blend_version_fd(int fd, int *major, int *minor);
+
+/* ====================================================================== */
+/*  COCO datasets                                                          */
+/* ====================================================================== */
+
+/* A COCO dataset written as frames arrive, for pycocotools and the tools that
+ * read COCO: DIR/images/000000.png ... (each frame's display image) and
+ * DIR/annotations.json ("info", "images", "categories", "annotations"; the
+ * annotations are the instances of each frame's metadata, docs/labels.md:
+ * masks as COCO compressed RLE, boxes, areas, the 8 box corners as
+ * keypoints, "blendarray": {"name", "instance_id"}; instances without a
+ * category are left out and counted).
+ *
+ * Memory stays flat in the number of frames: each image is written as it
+ * comes, its records are appended to temporary files, and annotations.json
+ * is assembled from them at the end; only the categories are kept.
+ * The dataset is filled in a folder beside DIR, ".<name>.coco-<pid>-XXXXXX",
+ * and renamed into place by ba_coco_finish(): DIR is complete or untouched.
+ * A process killed meanwhile leaves that folder behind: the library does not
+ * sweep; a caller may remove those whose process is gone.
+ *
+ *     ba_coco_writer *w = NULL;
+ *     int err = ba_coco_new(&w);
+ *     if (!err) err = ba_coco_open(w, "out/coco", 0);
+ *     for (each frame and while !err)
+ *         err = ba_coco_add(w, display, width, height, 0, frame_meta_json, -1);
+ *     if (!err) err = ba_coco_finish(w, NULL);
+ *     if (err) fprintf(stderr, "%s\n", ba_coco_message(w));
+ *     ba_coco_free(w);   // removes the unfinished folder, if any
+ *
+ * Not thread-safe on one writer: one call at a time. */
+typedef struct ba_coco_writer ba_coco_writer;
+
+/* What ba_coco_count() counts. Values are fixed once released: append only. */
+enum ba_coco_count {
+    BA_COCO_IMAGES = 0,      /* images added */
+    BA_COCO_ANNOTATIONS = 1, /* annotations written (instances with a category) */
+    BA_COCO_CATEGORIES = 2,  /* distinct categories seen */
+    BA_COCO_SKIPPED = 3,     /* instances left out: no category */
+};
+
+/*! ba_coco_new() : a writer, not open yet (BA_ENOMEM: *out NULL). Made
+ *  apart from ba_coco_open() so that a failed open can say why. */
+BA_API int ba_coco_new(ba_coco_writer **out);
+
+/*! ba_coco_open() : start the dataset DIR (trailing slashes ignored), in a
+ *  new folder beside it with images/ in it. DIR must be new, an empty folder,
+ *  or (overwrite != 0) a folder with files, replaced at finish. Errors, with
+ *  ba_coco_message() saying which: BA_EEXIST (DIR holds files and overwrite
+ *  is 0), BA_EINVAL (DIR is "", "/", "." or "..", or exists and is not a
+ *  folder, a symbolic link included), BA_EIO (DIR cannot be read, or no
+ *  folder can be made beside it: its parent is missing, read-only, ...),
+ *  BA_ESTATE (opened already), BA_ENOMEM. A writer that failed to open is
+ *  unusable: free it. */
+BA_API int ba_coco_open(ba_coco_writer *w, const char *dir, int overwrite);
+
+/*! ba_coco_add() : one image and its annotations. rgba: the (height, width)
+ *  8-bit RGBA display image, row 0 the top, rows `row_stride` bytes apart (0:
+ *  packed), written now as images/<image id, 6 digits or more>.png.
+ *  meta_json: the frame's metadata, a JSON object holding "annotations"
+ *  (docs/labels.md: "instances", "categories", "keypoints"), as a blendarray
+ *  frame's meta is; an integer "frame" in it is kept in the image's record.
+ *  image_id: >= 0, or -1 for one more than the largest so far (0 first).
+ *  Everything is checked before anything is written: BA_EFORMAT when the
+ *  labels are not as docs/labels.md describes them (the message says what:
+ *  "malformed labels in its metadata: instance 2: \"area\" is not the
+ *  mask's pixel count"; every mask must be COCO RLE of the image's size),
+ *  BA_EINVAL for a bad argument or an image id given before; the writer then
+ *  stays usable. BA_EIO (errno set), BA_ENOMEM, when writing failed: a
+ *  failed PNG leaves the writer usable, a failed record ends the dataset
+ *  (BA_ESTATE after). BA_ESTATE when not open, failed or finished. */
+BA_API int ba_coco_add(ba_coco_writer *w, const uint8_t *rgba, uint32_t width, uint32_t height,
+                       size_t row_stride, const char *meta_json, int64_t image_id);
+
+/*! ba_coco_finish() : write annotations.json and move the folder into place
+ *  (onto DIR when it is new or empty; with overwrite, DIR with files is
+ *  swapped for it and removed). info_json: NULL or a JSON object whose keys
+ *  go into the dataset's "info" over its defaults ("description",
+ *  "version": this library's, "date_created": now, UTC); one that is not an
+ *  object is BA_EINVAL and nothing happens. Categories are listed by id.
+ *  On any other failure nothing is left of the dataset (DIR as it was):
+ *  BA_EEXIST when files appeared in DIR meanwhile and overwrite is 0,
+ *  BA_EIO, BA_ENOMEM. The writer then takes no more calls (BA_ESTATE) but
+ *  ba_coco_count() and ba_coco_message(). */
+BA_API int ba_coco_finish(ba_coco_writer *w, const char *info_json);
+
+/*! ba_coco_count() : an enum ba_coco_count so far (0 for NULL or an unknown one). */
+BA_API uint64_t ba_coco_count(const ba_coco_writer *w, int what);
+
+/*! ba_coco_message() : what went wrong in the last call that failed, with
+ *  the path and the system's words where they help ("" when none; valid
+ *  until the next call on w). */
+BA_API const char *ba_coco_message(const ba_coco_writer *w);
+
+/*! ba_coco_free() : remove an unfinished dataset's folder and free w (NULL ok). */
+BA_API void ba_coco_free(ba_coco_writer *w);
 
 #ifdef __cplusplus
 }

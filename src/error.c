@@ -1,4 +1,6 @@
-/* error.c — error messages and the version string. */
+/* error.c — error messages, the version string, and ba_free. */
+#include <stdlib.h>
+
 #include "internal.h"
 
 #define BA_STR2(x) #x
@@ -39,4 +41,11 @@ unsigned ba_version_number(void)
 const char *ba_version_string(void)
 {
     return BA_STR(BA_VERSION_MAJOR) "." BA_STR(BA_VERSION_MINOR) "." BA_STR(BA_VERSION_PATCH);
+}
+
+/* The library's outputs are malloc'd here: freed here, by the same allocator
+ * (a program may use another malloc than the library's). */
+void ba_free(void *p)
+{
+    free(p);
 }

@@ -68,6 +68,12 @@ int ba_internal_parse_int(const char *s, long long lo, long long hi, long long *
  * best effort (what cannot be removed stays). */
 void ba_internal_rmtree(const char *path);
 
+/* worker.c: whether `dir` is a blendarray package folder that workers can run
+ * (it has blender/worker_main.py): 0 with the version its _version.py names in
+ * `version` ("" when it has none), or -1. The library's default package folder
+ * and the command's search (cli/locate.c) take only their own version's. */
+int ba_internal_package_version(const char *dir, char *version, size_t cap);
+
 /* npy.c: bytes of a C-order array of `dtype` and `shape` (each dimension at
  * most INT64_MAX, and the byte size of the non-zero dimensions too, even when
  * another is 0, as NumPy requires); BA_EOVERFLOW if it does not fit. */

@@ -78,19 +78,54 @@ typedef struct ba_err {
     json_t *json;          /* NULL: "{}" */
 } ba_err;
 
+/* The numbers a renderer keeps of its options (set through the
+ * ba_renderer_options_set_* calls, within their bounds). */
+typedef struct ba_params {
+    long long seed;        /* the hook's RNG: default_rng([seed, index]) */
+    int workers;
+    int ring;              /* slots per worker */
+    int retries;
+    double timeout;        /* seconds a frame may take, 0: no limit */
+    int verbose;
+    volatile const int *stop;
+} ba_params;
+
+/* The options object: only the library knows its layout (the public header
+ * declares it opaque), so it may grow. BA_TEST_GROW_OPTIONS, defined for the
+ * ABI test's second build of the library (tests/c/meson.build), grows it in
+ * front of and behind its fields as a later version might. */
+struct ba_renderer_options {
+#ifdef BA_TEST_GROW_OPTIONS
+    char grown_front[3000];
+#endif
+    char *blender, *python, *package_dir, *scene; /* NULL: the default */
+    json_t *settings, *setup;                     /* parsed when set; NULL: none */
+    ba_params p;
+    ba_err e;              /* the last failure: a setter's or ba_renderer_open's */
+    char *err_text;        /* ba_renderer_options_error_json()'s last answer */
+#ifdef BA_TEST_GROW_OPTIONS
+    double grown_back[500];
+#endif
+};
+
 /* ---- worker.c ---------------------------------------------------------- */
 
 typedef struct worker_cmd {
     const char *blender;   /* a binary's path/name, or "bpy" */
     const char *python;    /* for bpy */
     const char *package;   /* the blendarray package's folder (its __init__.py) */
+    const char *lib;       /* the libblendarray it loads ($BLENDARRAY_LIB); NULL: the
+                              one beside its package (python/blendarray/_lib.py) */
     int verbose;
     volatile const int *stop;
 } worker_cmd;
 
 double ba_now(void);
+/* Where workers' folders are made: $TMPDIR, else /tmp. */
 const char *ba_tmp_root(void);
-void ba_sweep_stale(const char *tmp);
+/* The library a worker of `package` should load (see worker_cmd.lib): BA_OK
+ * with *lib malloc'd or NULL (the package's own), or BA_ENOMEM. */
+int ba_worker_lib(const char *package, char **lib);
 /* Start the process (no message sent yet). */
 int ba_worker_spawn(worker *w, const worker_cmd *c, ba_err *e);
 /* Read what Blender printed (non-blocking). */
@@ -121,6 +156,8 @@ int ba_err_worker(ba_err *e, worker *w, const char *fmt, ...)
 /* An {"ok": false} reply's error, for `index` (-1: none). */
 int ba_err_reply(ba_err *e, json_t *reply, int64_t index, int worker);
 
+/* `text` as a JSON object, or NULL with e saying "<what> must be a JSON object, ...". */
+json_t *ba_parse_object(const char *text, const char *what, ba_err *e);
 json_t *ba_init_message(const ba_renderer_options *o, const char *scene, ba_err *e);
 json_t *ba_render_message(const job *jb);
 /* Split per-frame params (a JSON object) into known settings and the user's keys. */

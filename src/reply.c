@@ -89,76 +89,40 @@ int ba_err_reply(ba_err *e, json_t *reply, int64_t index, int worker)
 /*  requests                                                               */
 /* ---------------------------------------------------------------------- */
 
-static json_t *null_or_int(long long v)
-{
-    return v ? json_integer(v) : json_null();
-}
-
 static json_t *null_or_str(const char *s)
 {
     return s ? json_string(s) : json_null();
 }
 
-static json_t *parse_object(const char *text, const char *what, ba_err *e)
+json_t *ba_parse_object(const char *text, const char *what, ba_err *e)
 {
     json_error_t jerr;
     json_t *j = json_loads(text, 0, &jerr);
     if (!j || !json_is_object(j)) {
+        int parsed = j != NULL; /* JSON, not an object: jerr says nothing */
         json_decref(j);
-        ba_err_set(e, BA_EINVAL, NULL, "%s must be a JSON object, not %.200s (%s)", what, text,
-                   jerr.text);
+        ba_err_set(e, BA_EINVAL, NULL, "%s must be a JSON object, not %.200s%s%s%s", what, text,
+                   parsed ? "" : " (", parsed ? "" : jerr.text, parsed ? "" : ")");
         return NULL;
     }
     return j;
 }
 
-static json_t *settings_of(const ba_renderer_options *o)
-{
-    json_t *s = json_object();
-    if (!s) return NULL;
-    json_object_set_new(s, "engine", null_or_str(o->engine));
-    json_object_set_new(s, "samples", null_or_int(o->samples));
-    json_object_set_new(s, "resolution", o->width > 0 && o->height > 0
-                                             ? json_pack("[i,i]", o->width, o->height)
-                                             : json_null());
-    json_object_set_new(s, "denoise", o->denoise < 0 ? json_null() : json_boolean(o->denoise));
-    json_object_set_new(s, "threads", null_or_int(o->threads));
-    json_object_set_new(s, "display", json_boolean(o->display));
-    json_object_set_new(s, "annotations", json_boolean(o->annotations));
-    json_t *list = json_null();
-    if (o->passes) {
-        list = json_array();
-        char *copy = strdup(o->passes), *save = NULL;
-        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
-            if (*t) json_array_append_new(list, json_string(t));
-        if (!copy) {
-            json_decref(list);
-            list = NULL;
-        }
-        free(copy);
-    }
-    json_object_set_new(s, "passes", list);
-    return s;
-}
-
+/* The settings and the hook as the options hold them, parsed when set: copied,
+ * so that the message owns its own (the options may be freed after open). */
 json_t *ba_init_message(const ba_renderer_options *o, const char *scene, ba_err *e)
 {
-    json_t *settings = o->settings_json ? parse_object(o->settings_json, "settings", e)
-                                        : settings_of(o);
-    if (!settings) return NULL;
-    json_t *setup = json_null();
-    if (o->setup_json) {
+    json_t *settings = o->settings ? json_deep_copy(o->settings) : json_object();
+    json_t *setup = o->setup ? json_deep_copy(o->setup) : json_null();
+    json_t *m = settings && setup
+                    ? json_pack("{s:s,s:i,s:o,s:o,s:o,s:I}", "op", "init", "protocol",
+                                BA_PROTOCOL_VERSION, "scene", null_or_str(scene), "settings",
+                                settings, "setup", setup, "seed", (json_int_t)o->p.seed)
+                    : NULL;
+    if (!settings || !setup) { /* not packed: json_pack's "o" takes its values, even failing */
+        json_decref(settings);
         json_decref(setup);
-        if (!(setup = parse_object(o->setup_json, "the setup hook's description", e))) {
-            json_decref(settings);
-            return NULL;
-        }
-    } else if (o->setup) { /* the worker reads the string as Python's setup= does */
-        setup = json_pack("{s:s,s:s}", "kind", "string", "spec", o->setup);
     }
-    json_t *m = json_pack("{s:s,s:i,s:o,s:o,s:o,s:I}", "op", "init", "protocol",
-                          BA_PROTOCOL_VERSION, "scene", null_or_str(scene), "settings", settings,
-                          "setup", setup, "seed", (json_int_t)o->seed);
     if (!m) ba_err_set(e, BA_ENOMEM, NULL, "out of memory");
     return m;
 }
@@ -191,7 +155,7 @@ int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_
 {
     *params = json_object();
     *user = json_object();
-    json_t *all = params_json ? parse_object(params_json, "per-frame params", e) : json_object();
+    json_t *all = params_json ? ba_parse_object(params_json, "per-frame params", e) : json_object();
     json_t *seed = NULL;
     int err = BA_OK;
     if (!*params || !*user || (!all && !params_json)) {

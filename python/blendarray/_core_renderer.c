@@ -12,6 +12,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 
 #include "blendarray.h"
 #include "_core.h"
@@ -95,11 +96,11 @@ typedef struct {
     ba_renderer *r;        /* NULL once closed */
 } RendererObject;
 
-/* The renderer's last error as the exception blendarray raises for it
- * (blendarray._errors.from_json: SetupError, WorkerError with its output, ...). */
-static PyObject *raise_renderer(ba_renderer *r, int err)
+/* An error as the exception blendarray raises for it (its JSON, from
+ * ba_renderer_error_json or ba_renderer_options_error_json, through
+ * blendarray._errors.from_json: SetupError, WorkerError with its output, ...). */
+static PyObject *raise_json(const char *json, int err)
 {
-    const char *json = r ? ba_renderer_error_json(r) : "{}";
     PyObject *mod = PyImport_ImportModule("blendarray._errors");
     PyObject *exc = mod ? PyObject_CallMethod(mod, "from_json", "sis", json, err,
                                               ba_strerror(err)) : NULL;
@@ -111,38 +112,77 @@ static PyObject *raise_renderer(ba_renderer *r, int err)
     return NULL;
 }
 
-static int opt_str(PyObject *o, const char **out)
+static PyObject *raise_renderer(ba_renderer *r, int err)
 {
-    if (o == Py_None) {
-        *out = NULL;
-        return 1;
+    return raise_json(ba_renderer_error_json(r), err);
+}
+
+/* The Python arguments, through the options' setters: 0, or -1 with the
+ * exception set (a value the library refuses: its message). */
+static int fill_options(ba_renderer_options *o, PyObject *const strs[6], long long seed,
+                        int workers, int ring, int retries, double timeout, int verbose)
+{
+    static const int str_opts[6] = {BA_OPT_BLENDER, BA_OPT_PYTHON, BA_OPT_PACKAGE_DIR,
+                                    BA_OPT_SCENE, BA_OPT_SETTINGS, BA_OPT_SETUP};
+    int err = BA_OK;
+    for (int i = 0; i < 6 && err == BA_OK; i++) {
+        if (strs[i] == Py_None)
+            continue;
+        const char *text = PyUnicode_AsUTF8(strs[i]);
+        if (text == NULL)
+            return -1;
+        err = ba_renderer_options_set_str(o, str_opts[i], text);
     }
-    *out = PyUnicode_AsUTF8(o);
-    return *out != NULL;
+    if (err == BA_OK && !(timeout >= 0 && timeout <= INT32_MAX / 1000.0)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "timeout must be 0 (no limit) to %d seconds, not %g",
+                 INT32_MAX / 1000, timeout);
+        PyObject *cls = ba_py_error_type();
+        if (cls != NULL) {
+            PyErr_SetString(cls, msg);
+            Py_DECREF(cls);
+        }
+        return -1;
+    }
+    /* whole milliseconds, rounded up: a timeout > 0 never becomes 0 (no limit) */
+    long long ms = (long long)ceil(timeout * 1000);
+    const struct { int opt; long long value; } ints[] = {
+        {BA_OPT_SEED, seed}, {BA_OPT_WORKERS, workers}, {BA_OPT_RING, ring},
+        {BA_OPT_RETRIES, retries}, {BA_OPT_TIMEOUT_MS, ms}, {BA_OPT_VERBOSE, verbose}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints && err == BA_OK; i++)
+        err = ba_renderer_options_set_int(o, ints[i].opt, ints[i].value);
+    if (err != BA_OK) {
+        raise_json(ba_renderer_options_error_json(o), err);
+        return -1;
+    }
+    return 0;
 }
 
 static PyObject *Renderer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"blender", "python", "package_dir", "scene", "settings", "setup",
                              "seed", "workers", "ring", "retries", "timeout", "verbose", NULL};
-    PyObject *o_bl, *o_py, *o_pkg, *o_scene, *o_settings, *o_setup;
-    ba_renderer_options o;
-    ba_renderer_options_init(&o);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOLiiidp:Renderer", kwlist, &o_bl, &o_py,
-                                     &o_pkg, &o_scene, &o_settings, &o_setup, &o.seed, &o.workers,
-                                     &o.ring, &o.retries, &o.timeout, &o.verbose))
+    PyObject *strs[6];
+    long long seed;
+    int workers, ring, retries, verbose;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOLiiidp:Renderer", kwlist, &strs[0],
+                                     &strs[1], &strs[2], &strs[3], &strs[4], &strs[5], &seed,
+                                     &workers, &ring, &retries, &timeout, &verbose))
         return NULL;
-    if (!opt_str(o_bl, &o.blender) || !opt_str(o_py, &o.python) ||
-        !opt_str(o_pkg, &o.package_dir) || !opt_str(o_scene, &o.scene) ||
-        !opt_str(o_settings, &o.settings_json) || !opt_str(o_setup, &o.setup_json))
+    ba_renderer_options *o = NULL;
+    if (ba_renderer_options_new(&o) != BA_OK)
+        return PyErr_NoMemory();
+    RendererObject *self = NULL;
+    if (fill_options(o, strs, seed, workers, ring, retries, timeout, verbose) != 0 ||
+        (self = (RendererObject *)type->tp_alloc(type, 0)) == NULL) {
+        ba_renderer_options_free(o);
         return NULL;
-    RendererObject *self = (RendererObject *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
+    }
     ba_renderer *r = NULL;
     int err;
     Py_BEGIN_ALLOW_THREADS
-    err = ba_renderer_open(&r, &o);
+    err = ba_renderer_open(&r, o);
     Py_END_ALLOW_THREADS
     /* a signal while Blender starts: run its handler; unless it raised, go on */
     while (err == BA_EINTR && r != NULL && PyErr_CheckSignals() == 0) {
@@ -151,17 +191,43 @@ static PyObject *Renderer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         Py_END_ALLOW_THREADS
     }
     if (err != BA_OK) {
-        if (!PyErr_Occurred())
-            raise_renderer(r, err);
+        if (!PyErr_Occurred()) /* open failed (r is NULL): the options say why */
+            raise_json(r ? ba_renderer_error_json(r) : ba_renderer_options_error_json(o), err);
         Py_BEGIN_ALLOW_THREADS
         ba_renderer_close(r);
         Py_END_ALLOW_THREADS
+        ba_renderer_options_free(o);
         Py_DECREF(self);
         return NULL;
     }
+    ba_renderer_options_free(o);
     self->r = r;
     return (PyObject *)self;
 }
+
+PyDoc_STRVAR(tmp_sweep_doc,
+"tmp_sweep(tmpdir=None)\n--\n\n"
+"Remove the temporary folders that killed consumers left (ba_tmp_sweep;\n"
+"tmpdir None: $TMPDIR, else /tmp). Best effort: returns the library's\n"
+"error code, 0 when the folder could be read.");
+
+static PyObject *tmp_sweep(PyObject *module, PyObject *args)
+{
+    (void)module;
+    const char *tmpdir = NULL;
+    if (!PyArg_ParseTuple(args, "|z:tmp_sweep", &tmpdir))
+        return NULL;
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = ba_tmp_sweep(tmpdir);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(err);
+}
+
+static PyMethodDef module_functions[] = {
+    {"tmp_sweep", (PyCFunction)tmp_sweep, METH_VARARGS, tmp_sweep_doc},
+    {NULL, NULL, 0, NULL},
+};
 
 static int closed(RendererObject *self)
 {
@@ -391,5 +457,5 @@ int ba_py_add_renderer(PyObject *m)
         Py_DECREF(&Renderer_Type);
         return -1;
     }
-    return 0;
+    return PyModule_AddFunctions(m, module_functions);
 }

@@ -2,6 +2,8 @@
 
 Used by the code that runs inside Blender: ctypes works with whatever Python a
 Blender embeds, where a compiled extension would be tied to one Python version.
+It binds only what that code calls (python/blendarray/blender/, the add-on);
+the consumer side (blendarray.labels, Renderer, ...) uses the extension, _core.
 """
 import ctypes
 import os
@@ -56,10 +58,6 @@ _SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py
     "ba_rle_string_bound": (_c_size, [_c_size]),
     "ba_rle_to_string": (ctypes.c_int, [ctypes.POINTER(ctypes.c_uint32), _c_size, ctypes.c_char_p,
                                         _c_size, ctypes.POINTER(_c_size)]),
-    "ba_rle_from_string": (ctypes.c_int, [ctypes.c_char_p, _c_size, _ptr, _c_size,
-                                          ctypes.POINTER(_c_size)]),
-    "ba_rle_decode": (ctypes.c_int, [_ptr, _c_size, _c_size, _c_size, _ptr, _c_size,
-                                     ctypes.c_uint8]),
     "ba_cryptomatte_hash": (ctypes.c_uint32, [ctypes.c_char_p, _c_size]),
     "ba_cryptomatte_id": (ctypes.c_uint32, [ctypes.c_uint32]),
     "ba_flow_from_vector": (ctypes.c_int, [_ptr, _c_size, _c_size, _ptr, _ptr]),
@@ -68,6 +66,8 @@ _SIG = {  # the C prototypes, as ctypes sees them (tests/python/test_bindings.py
                                       ctypes.c_int]),
     "ba_display_rows": (ctypes.c_int, [_ptr, _ptr, _ptr, _c_size, _c_size]),
     "ba_display_free": (None, [_ptr]),
+    "ba_blend_version_fd": (ctypes.c_int, [ctypes.c_int, ctypes.POINTER(ctypes.c_int),
+                                           ctypes.POINTER(ctypes.c_int)]),
 }
 
 
@@ -224,27 +224,6 @@ def instances(ids, max_instances=1 << 16):
         lib.ba_instances_free(handle)
 
 
-def rle_from_string(s):
-    """The uncompressed counts (numpy uint32) of a COCO compressed RLE string."""
-    import numpy as np
-    b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
-    counts = np.empty(len(b), np.uint32)  # at most one count per character
-    n = _c_size()
-    check(lib.ba_rle_from_string(b, len(b), counts.ctypes.data, len(b), ctypes.byref(n)),
-          "RLE string", "not a COCO compressed RLE string")
-    return counts[:n.value].copy()
-
-
-def rle_decode(counts, height, width):
-    """The (height, width) uint8 mask (0/1) of uncompressed COCO RLE counts."""
-    import numpy as np
-    counts = np.ascontiguousarray(counts, dtype=np.uint32)
-    mask = np.zeros((height, width), np.uint8)
-    check(lib.ba_rle_decode(counts.ctypes.data, counts.size, height, width, mask.ctypes.data,
-                            width, 1), "RLE decode", f"counts for a {height}x{width} mask")
-    return mask
-
-
 def cryptomatte_hash(name):
     """Cryptomatte's MurmurHash3 (seed 0) of the UTF-8 bytes of `name`."""
     b = name.encode("utf-8")
@@ -254,6 +233,28 @@ def cryptomatte_hash(name):
 def cryptomatte_id(hash_):
     """The bits of the float32 a Cryptomatte pass stores for `hash_`."""
     return lib.ba_cryptomatte_id(hash_)
+
+
+BA_EIO, BA_EFORMAT, BA_EUNSUPPORTED = 4, 5, 6
+
+
+def blend_version(path):
+    """(major, minor) of the Blender that saved the .blend file at `path`, from its
+    header (plain, gzip or zstd): (5, 0) for Blender 5.0; None when it is no
+    .blend file, "future" for a Blender header of a format newer than any this
+    library knows; OSError when it cannot be read."""
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    with open(path, "rb") as f:
+        err = lib.ba_blend_version_fd(f.fileno(), ctypes.byref(major), ctypes.byref(minor))
+    if err == BA_EFORMAT:
+        return None
+    if err == BA_EUNSUPPORTED:
+        return "future"
+    if err == BA_EIO:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), path)
+    check(err, f"read the header of {path}")
+    return major.value, minor.value
 
 
 DITHER_SINES, DITHER_HASH = 0, 1  # enum ba_dither_noise

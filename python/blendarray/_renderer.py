@@ -25,7 +25,8 @@ from ._errors import BlendArrayError, BlendArrayWarning, BlenderNotFoundError
 from ._frame import Frame
 from . import _protocol
 from ._hooks import make_spec
-from ._checks import check_display, check_passes, check_resolution, check_scene
+from ._checks import check_scene
+from ._settings import frame_params, takes_settings
 
 INSTALL_HINT = ("install one: `apt-get install blender` (Debian/Ubuntu) or `pip install bpy` "
                 "(a Python matching the bpy wheel), or name one with blender='/path/to/blender' "
@@ -125,6 +126,7 @@ def load_core():
     return core
 
 
+@takes_settings
 class Renderer:
     """Warm Blender workers that render frames into shared memory.
 
@@ -135,7 +137,7 @@ class Renderer:
                 frame["rgba"], frame.meta["index"]
 
     workers: Blender processes kept warm (`.workers`, `.ring` tell the
-      numbers). threads: render threads per worker.
+      numbers).
     setup: a function (scene, index, rng[, params]) run in the worker before
       each render; its returned dict is merged into frame.meta. A def (sent as
       source), 'file.py[:function]' or 'module:function'. rng is
@@ -145,20 +147,13 @@ class Renderer:
     ring: shared-memory slots per worker (frames you may hold at once, per worker).
     retries: re-renders of a frame whose worker crashed, before giving up.
     timeout: seconds a frame may take before its worker is stopped (and retried).
-    blender, python: which Blender renders, as in blendarray.render().
-    depth_background: what `depth` holds where no geometry was seen: None keeps
-      the engine's own marker (1e10 Cycles/Workbench, 65504 EEVEE before 4.2,
-      ~clip_end EEVEE Next); float("inf"), float("nan") or any number replaces it.
-    annotations: each frame's labels in frame.meta["annotations"] (docs/labels.md):
-      visible objects with ids, names, categories, areas, boxes, COCO RLE masks,
-      poses and projected 3D boxes (also captures cryptomatte_object_00). Cycles
-      and EEVEE. Passes "flow_forward"/"flow_backward" give optical flow.
+    blender, python, verbose: which Blender renders, as in blendarray.render().
+    A frame's params (frames()) may change some settings for that frame only
+    (help(blendarray.Settings) says which), checked as the Settings' fields are.
     """
 
-    def __init__(self, scene=None, workers=1, passes=None, engine=None, samples=None,
-                 resolution=None, display=False, denoise=None, threads=None, setup=None,
-                 seed=0, ring=4, retries=1, blender=None, python=None, timeout=None,
-                 verbose=False, depth_background=None, annotations=False):
+    def __init__(self, scene=None, workers=1, *, setup=None, seed=0, ring=4, retries=1,
+                 blender=None, python=None, timeout=None, verbose=False, settings=None):
         self._c = None
         self._busy = False
         self.workers, self.ring = int(workers), int(ring)
@@ -166,18 +161,16 @@ class Renderer:
             raise BlendArrayError(f"workers must be >= 1, got {workers}")
         if self.ring < 1:
             raise BlendArrayError(f"ring must be >= 1 slot per worker, got {ring}")
-        settings = {"engine": engine, "samples": samples,
-                    "resolution": check_resolution(resolution), "denoise": denoise,
-                    "threads": threads, "passes": check_passes(passes), "display": check_display(display),
-                    "depth_background": _depth_background(depth_background),
-                    "annotations": bool(annotations)}
         spec = make_spec(setup)
         core = load_core()  # before any Blender starts: a missing extension is the consumer's problem
         flavour, exe = find_blender(blender, python)
+        # the folders of consumers that were killed: the library leaves their removal
+        # to its callers. Best effort (an unreadable $TMPDIR fails the start, saying so)
+        core.tmp_sweep()
         self._c = core.Renderer(
             blender="bpy" if flavour == "bpy" else exe, python=exe if flavour == "bpy" else None,
             package_dir=os.path.dirname(os.path.abspath(core.__file__)), scene=check_scene(scene) if scene is not None else None,
-            settings=_protocol.dumps(settings),
+            settings=settings.to_json(),
             setup=None if spec is None else _protocol.dumps(spec),
             seed=int(seed), workers=self.workers, ring=self.ring, retries=int(retries),
             timeout=float(timeout or 0), verbose=bool(verbose))
@@ -222,9 +215,7 @@ class Renderer:
                     except StopIteration:
                         exhausted = True
                         break
-                    if "resolution" in params:
-                        params["resolution"] = check_resolution(params["resolution"])
-                    c.submit(index, _protocol.dumps(params))
+                    c.submit(index, _protocol.dumps(frame_params(params)))
                 got = [c.next(ordered)]
                 if got[0] is None:
                     return
@@ -273,17 +264,11 @@ class Renderer:
 
 def _frame(meta_json, arrays):
     meta = json.loads(meta_json)
-    for m in meta.get("warnings") or ():
+    fixes = meta.get("warning_fixes") or ()  # per warning: the settings that silence it
+    for k, m in enumerate(meta.get("warnings") or ()):
+        fix = fixes[k] if k < len(fixes) else None
+        if fix:  # in this API's words: denoise=False
+            m += f" (pass {', '.join(f'{n}={v!r}' for n, v in fix.items())} to silence this)"
         warnings.warn(m, BlendArrayWarning, stacklevel=4)  # shown once per message
     return Frame({name: np.frombuffer(buf, dtype).reshape(shape)
                   for name, buf, dtype, shape in arrays}, meta)
-
-
-def _depth_background(value):
-    if value is None:
-        return None
-    try:
-        return repr(float(value))  # a string: JSON has no inf/nan
-    except (TypeError, ValueError):
-        raise BlendArrayError(f"depth_background must be a number (e.g. float('inf')) or None, "
-                              f"not {value!r}") from None

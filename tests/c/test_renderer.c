@@ -44,28 +44,51 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Options for a fake worker in `mode`; ROGUE_DELAY back to 0. */
-static void rogue_opts(ba_renderer_options *o, const char *mode, int workers, int ring)
+/* Set an option that must be taken. */
+static void opt_int(ba_renderer_options *o, int option, int64_t value)
 {
-    ba_renderer_options_init(o);
-    o->blender = g_rogue;
-    o->package_dir = g_pkg;
-    o->workers = workers;
-    o->ring = ring;
-    setenv("ROGUE", mode, 1);
-    setenv("ROGUE_DELAY", "0", 1);
+    int err = ba_renderer_options_set_int(o, option, value);
+    if (err != BA_OK)
+        T_REPORT("option %d = %lld: %s: %s", option, (long long)value, ba_strerror(err),
+                 ba_renderer_options_message(o));
 }
 
-/* Open, or report why not (the renderer is closed then). */
-static ba_renderer *open_or_report(const ba_renderer_options *o)
+static void opt_str(ba_renderer_options *o, int option, const char *value)
 {
-    ba_renderer *r = NULL;
-    int err = ba_renderer_open(&r, o);
+    int err = ba_renderer_options_set_str(o, option, value);
+    if (err != BA_OK)
+        T_REPORT("option %d = %s: %s: %s", option, value, ba_strerror(err),
+                 ba_renderer_options_message(o));
+}
+
+/* Options for a fake worker in `mode`; ROGUE_DELAY back to 0. NULL when out
+ * of memory (reported). */
+static ba_renderer_options *rogue_opts(const char *mode, int workers, int ring)
+{
+    ba_renderer_options *o = NULL;
+    CHECK_RC(ba_renderer_options_new(&o), BA_OK);
+    if (!o) return NULL;
+    opt_str(o, BA_OPT_BLENDER, g_rogue);
+    opt_str(o, BA_OPT_PACKAGE_DIR, g_pkg);
+    opt_int(o, BA_OPT_WORKERS, workers);
+    opt_int(o, BA_OPT_RING, ring);
+    setenv("ROGUE", mode, 1);
+    setenv("ROGUE_DELAY", "0", 1);
+    return o;
+}
+
+/* Open, or report why not; the options are freed at once (the renderer keeps
+ * its own copy of what it needs: ASan sees any use after that). */
+static ba_renderer *open_or_report(ba_renderer_options *o)
+{
+    ba_renderer *r = (ba_renderer *)1;
+    int err = o ? ba_renderer_open(&r, o) : BA_ENOMEM;
     if (err != BA_OK) {
-        T_REPORT("ba_renderer_open: %s: %s", ba_strerror(err), ba_renderer_message(r));
-        ba_renderer_close(r);
-        return NULL;
+        T_REPORT("ba_renderer_open: %s: %s", ba_strerror(err), ba_renderer_options_message(o));
+        if (o && r != NULL) T_REPORT("a failed open left *out set");
+        r = NULL;
     }
+    ba_renderer_options_free(o);
     return r;
 }
 
@@ -196,9 +219,8 @@ static void body_then_nothing_left(void)
 
 static void test_good_ordered_then_any(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 2, 4);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("good", 2, 4);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     CHECK_INT(ba_renderer_workers(r), 2);
     int pid0 = ba_renderer_worker_pid(r, 0), pid1 = ba_renderer_worker_pid(r, 1);
@@ -258,9 +280,8 @@ static void *release_in_thread(void *arg)
 
 static void test_back_pressure(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 1);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("good", 1, 1);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 6);
 
@@ -302,9 +323,8 @@ static void test_back_pressure(void)
 
 static void test_close_with_frames_held(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 2);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("good", 1, 2);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 4);
     /* frame 0 lies in its own memfd, frame 1 in a ring slot: both kinds */
@@ -327,29 +347,36 @@ static void test_close_with_frames_held(void)
 
 static void test_version_mismatch(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "version", 2, 4);
-    ba_renderer *r = NULL;
+    ba_renderer_options *o = rogue_opts("version", 2, 4);
+    REQUIRE(o);
+    ba_renderer *r = (ba_renderer *)1;
     double t0 = now();
-    CHECK_RC(ba_renderer_open(&r, &o), BA_EWORKER);
+    CHECK_RC(ba_renderer_open(&r, o), BA_EWORKER);
     CHECK(now() - t0 < 20);
-    REQUIRE(r);
-    CHECK_CONTAINS(ba_renderer_message(r), "speaks worker protocol version 99");
-    CHECK_CONTAINS(ba_renderer_message(r), "worker 0");
-    json_t *j = error_json(r);
+    CHECK(r == NULL); /* a failed open leaves nothing to close: worker 1 went too */
+    /* why: in the options */
+    CHECK_CONTAINS(ba_renderer_options_message(o), "speaks worker protocol version 99");
+    CHECK_CONTAINS(ba_renderer_options_message(o), "worker 0");
+    json_error_t jerr;
+    json_t *j = json_loads(ba_renderer_options_error_json(o), 0, &jerr);
     CHECK(has_type(j, "WorkerError"));
     CHECK_INT(json_integer_value(json_object_get(j, "worker")), 0);
     CHECK_CONTAINS(err_str(j, "message"), "speaks worker protocol version 99");
     json_decref(j);
-    ba_renderer_close(r); /* worker 1, started alongside, must go too */
+    /* a later failure replaces it; a success clears it */
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_RING, 0), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "ring");
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_RING, 2), BA_OK);
+    CHECK(strcmp(ba_renderer_options_message(o), "") == 0);
+    CHECK(strcmp(ba_renderer_options_error_json(o), "{}") == 0);
+    ba_renderer_options_free(o);
 }
 
 static void test_malformed_reply(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "malformed", 1, 4);
-    o.retries = 1;
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("malformed", 1, 4);
+    opt_int(o, BA_OPT_RETRIES, 1);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 1);
     const ba_frame *f = NULL;
@@ -369,10 +396,9 @@ static void test_malformed_reply(void)
 
 static void test_array_outside_its_memory(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "outside", 1, 4);
-    o.retries = 1;
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("outside", 1, 4);
+    opt_int(o, BA_OPT_RETRIES, 1);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 1);
     const ba_frame *f = NULL;
@@ -402,11 +428,10 @@ static void test_array_outside_its_memory(void)
  * its restarted worker answers index 3 correctly. */
 static void test_bad_reply_with_another_frame_in_flight(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "badslot", 1, 4);
-    o.retries = 1;
+    ba_renderer_options *o = rogue_opts("badslot", 1, 4);
+    opt_int(o, BA_OPT_RETRIES, 1);
     unlink(g_marker);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 6);
     int seen[6] = {0}, failed = 0, err;
@@ -437,9 +462,8 @@ static void test_bad_reply_with_another_frame_in_flight(void)
 
 static void test_hook_error(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "hookerror", 1, 4);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("hookerror", 1, 4);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     int pid = ba_renderer_worker_pid(r, 0);
     submit_range(r, 0, 3);
@@ -469,11 +493,10 @@ static void test_hook_error(void)
 
 static void test_worker_dies_and_is_restarted(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "die", 1, 4);
-    o.retries = 1;
+    ba_renderer_options *o = rogue_opts("die", 1, 4);
+    opt_int(o, BA_OPT_RETRIES, 1);
     unlink(g_marker);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     int pid = ba_renderer_worker_pid(r, 0);
     CHECK(pid > 0);
@@ -491,11 +514,10 @@ static void test_worker_dies_and_is_restarted(void)
  * the renderer goes on with a new worker */
 static void test_worker_dies_without_retries(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "die", 1, 4);
-    o.retries = 0;
+    ba_renderer_options *o = rogue_opts("die", 1, 4);
+    opt_int(o, BA_OPT_RETRIES, 0);
     unlink(g_marker);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 3);
     expect_frame(r, 0);
@@ -527,10 +549,9 @@ static void test_worker_dies_without_retries(void)
 
 static void test_next_timeout(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 4);
+    ba_renderer_options *o = rogue_opts("good", 1, 4);
     setenv("ROGUE_DELAY", "0.5", 1);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 1);
     const ba_frame *f = (const ba_frame *)1;
@@ -550,12 +571,11 @@ static void test_next_timeout(void)
 /* opts.timeout: a worker that takes too long is stopped; retries = 0 */
 static void test_frame_timeout(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 4);
-    o.timeout = 0.3;
-    o.retries = 0;
+    ba_renderer_options *o = rogue_opts("good", 1, 4);
+    opt_int(o, BA_OPT_TIMEOUT_MS, 300);
+    opt_int(o, BA_OPT_RETRIES, 0);
     setenv("ROGUE_DELAY", "5", 1);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 1);
     const ba_frame *f = NULL;
@@ -575,10 +595,9 @@ static void test_frame_timeout(void)
 
 static void test_cancel(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 2);
+    ba_renderer_options *o = rogue_opts("good", 1, 2);
     setenv("ROGUE_DELAY", "0.1", 1);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     int pid = ba_renderer_worker_pid(r, 0);
 
@@ -620,9 +639,8 @@ static void test_cancel(void)
  * "user" (the good worker puts them in its meta). */
 static void test_user_params(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 4);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("good", 1, 4);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     CHECK_RC(ba_renderer_submit(r, 7, "{\"frame\": 12, \"light\": [1, 2], \"name\": \"x\"}"),
              BA_OK);
@@ -655,12 +673,11 @@ static void test_user_params(void)
 static void test_stop_flag(void)
 {
     static volatile int stop;
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 4);
+    ba_renderer_options *o = rogue_opts("good", 1, 4);
     setenv("ROGUE_DELAY", "0.3", 1);
-    o.stop = &stop;
+    CHECK_RC(ba_renderer_options_set_stop(o, &stop), BA_OK);
     stop = 0;
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     submit_range(r, 0, 1);
     stop = 1;
@@ -674,7 +691,8 @@ static void test_stop_flag(void)
     ba_renderer_close(r);
 }
 
-/* open removes the folders of consumers that no longer exist, and only those */
+/* ba_tmp_sweep removes the folders of consumers that no longer exist, and only
+ * those; ba_renderer_open leaves them to its caller */
 static void test_sweeps_stale_folders(void)
 {
     pid_t dead = fork();
@@ -690,14 +708,27 @@ static void test_sweeps_stale_folders(void)
     if (fp) fclose(fp);
     CHECK_INT(mkdir(alive, 0700), 0);
 
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 4);
-    ba_renderer *r = open_or_report(&o);
+    char stale_plain[PATH_MAX + 64];
+    snprintf(stale_plain, sizeof stale_plain, "%s/blendarray-%d-file00", g_tmp, (int)dead);
+    fp = fopen(stale_plain, "w"); /* a file, not a folder: not ours to remove */
+    if (fp) fclose(fp);
+
+    /* the library never sweeps by itself: opening a renderer leaves them */
+    ba_renderer_options *o = rogue_opts("good", 1, 4);
+    ba_renderer *r = open_or_report(o);
     struct stat st;
+    CHECK(stat(stale, &st) == 0);
+    ba_renderer_close(r);
+    /* its caller asks ($TMPDIR: g_tmp) */
+    CHECK_RC(ba_tmp_sweep(NULL), BA_OK);
     CHECK(stat(stale, &st) != 0 && errno == ENOENT); /* its consumer is gone */
     CHECK(stat(alive, &st) == 0);                    /* its consumer (our parent) lives */
-    ba_renderer_close(r);
+    CHECK(stat(stale_plain, &st) == 0);
+    errno = 0;
+    CHECK_RC(ba_tmp_sweep("/nonexistent/tmp"), BA_EIO);
+    CHECK_INT(errno, ENOENT);
     rmdir(alive);
+    unlink(stale_plain);
     unlink(stale_file);
     rmdir(stale);
 }
@@ -724,9 +755,8 @@ static int on_frame(const ba_frame *f, void *user)
 
 static void test_run(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 2, 2);
-    ba_renderer *r = open_or_report(&o);
+    ba_renderer_options *o = rogue_opts("good", 2, 2);
+    ba_renderer *r = open_or_report(o);
     REQUIRE(r);
     int64_t frames[7] = {100, 101, 102, 103, 104, 105, 106};
     run_state s = {0, -1};
@@ -746,21 +776,27 @@ static void test_run(void)
 
 static void test_bad_arguments(void)
 {
-    ba_renderer_options o;
-    rogue_opts(&o, "good", 1, 4);
-    ba_renderer *r = NULL;
-    CHECK_RC(ba_renderer_open(NULL, &o), BA_EINVAL);
+    ba_renderer_options *o = rogue_opts("good", 1, 4);
+    REQUIRE(o);
+    ba_renderer *r = (ba_renderer *)1;
+    CHECK_RC(ba_renderer_open(NULL, o), BA_EINVAL);
     CHECK_RC(ba_renderer_open(&r, NULL), BA_EINVAL);
-    o.workers = 0;
-    CHECK_RC(ba_renderer_open(&r, &o), BA_EINVAL);
-    CHECK_CONTAINS(ba_renderer_message(r), "workers");
-    ba_renderer_close(r);
-    o.workers = 1;
-    o.ring = 0;
-    CHECK_RC(ba_renderer_open(&r, &o), BA_EINVAL);
-    ba_renderer_close(r);
-    o.ring = 4;
-    r = open_or_report(&o);
+    CHECK(r == NULL);
+    /* a package folder that is not one, a scene that does not exist: *out NULL */
+    r = (ba_renderer *)1;
+    opt_str(o, BA_OPT_PACKAGE_DIR, g_tmp);
+    CHECK_RC(ba_renderer_open(&r, o), BA_EINVAL);
+    CHECK(r == NULL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "is not a blendarray package folder");
+    opt_str(o, BA_OPT_PACKAGE_DIR, g_pkg);
+    opt_str(o, BA_OPT_SCENE, "/nonexistent/scene.blend");
+    r = (ba_renderer *)1;
+    CHECK_RC(ba_renderer_open(&r, o), BA_EINVAL);
+    CHECK(r == NULL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "/nonexistent/scene.blend");
+    CHECK_CONTAINS(ba_renderer_options_error_json(o), "\"SceneError\"");
+    opt_str(o, BA_OPT_SCENE, NULL); /* back to the demo scene */
+    r = open_or_report(o);
     REQUIRE(r);
     const ba_frame *f = NULL;
     CHECK_RC(ba_renderer_submit(r, 0, "[1, 2]"), BA_EINVAL);
@@ -774,6 +810,93 @@ static void test_bad_arguments(void)
     ba_renderer_release(r, NULL); /* NULL ok */
     ba_renderer_close(r);
     ba_renderer_close(NULL);
+}
+
+/* The options: each int option's bounds as the header documents them (both
+ * sides taken or refused), the kinds, unknown options, JSON options parsed
+ * when set; a refused value leaves the option as it was. */
+static void test_options(void)
+{
+    static const struct { int option; int64_t min, max; } want[] = {
+        {BA_OPT_SEED, 0, INT64_MAX},        {BA_OPT_WORKERS, 1, 256},
+        {BA_OPT_RING, 1, 1024},             {BA_OPT_RETRIES, 0, 2147483647},
+        {BA_OPT_TIMEOUT_MS, 0, 2147483647}, {BA_OPT_VERBOSE, 0, 1}};
+    ba_renderer_options *o = NULL;
+    CHECK_RC(ba_renderer_options_new(NULL), BA_EINVAL);
+    CHECK_RC(ba_renderer_options_new(&o), BA_OK);
+    REQUIRE(o);
+    CHECK(strcmp(ba_renderer_options_message(o), "") == 0);
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        int64_t lo = 0, hi = 0;
+        int opt = want[i].option;
+        CHECK_RC(ba_renderer_option_bounds(opt, &lo, &hi), BA_OK);
+        CHECK_INT(lo, want[i].min);
+        CHECK_INT(hi, want[i].max);
+        CHECK_RC(ba_renderer_options_set_int(o, opt, want[i].min), BA_OK);
+        CHECK_RC(ba_renderer_options_set_int(o, opt, want[i].max), BA_OK);
+        if (want[i].max < INT64_MAX)
+            CHECK_RC(ba_renderer_options_set_int(o, opt, want[i].max + 1), BA_EINVAL);
+        CHECK_RC(ba_renderer_options_set_int(o, opt, want[i].min - 1), BA_EINVAL);
+        CHECK(ba_renderer_options_message(o)[0] != '\0');
+        CHECK_RC(ba_renderer_options_set_str(o, opt, "1"), BA_EINVAL); /* an int option */
+        CHECK_CONTAINS(ba_renderer_options_message(o), "ba_renderer_options_set_int");
+    }
+    CHECK_RC(ba_renderer_option_bounds(BA_OPT_WORKERS, NULL, NULL), BA_OK);
+    int64_t untouched = 7;
+    CHECK_RC(ba_renderer_option_bounds(BA_OPT_SETTINGS, &untouched, NULL), BA_EINVAL);
+    CHECK_RC(ba_renderer_option_bounds(0, &untouched, NULL), BA_EINVAL);
+    CHECK_RC(ba_renderer_option_bounds(13, &untouched, NULL), BA_EINVAL);
+    CHECK_INT(untouched, 7);
+    /* the str options: an int is the other kind; unknown numbers are refused */
+    const int strs[] = {BA_OPT_BLENDER, BA_OPT_PYTHON, BA_OPT_PACKAGE_DIR, BA_OPT_SCENE,
+                        BA_OPT_SETTINGS, BA_OPT_SETUP};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+        CHECK_RC(ba_renderer_options_set_int(o, strs[i], 1), BA_EINVAL);
+        CHECK_CONTAINS(ba_renderer_options_message(o), "ba_renderer_options_set_str");
+        CHECK_RC(ba_renderer_options_set_str(o, strs[i], ""), BA_EINVAL);
+        CHECK_RC(ba_renderer_options_set_str(o, strs[i], NULL), BA_OK);
+    }
+    CHECK_RC(ba_renderer_options_set_int(o, 0, 1), BA_EINVAL);
+    CHECK_RC(ba_renderer_options_set_str(o, 13, "x"), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "no renderer option 13");
+    CHECK_RC(ba_renderer_options_set_int(NULL, BA_OPT_SEED, 1), BA_EINVAL);
+    CHECK_RC(ba_renderer_options_set_str(NULL, BA_OPT_SCENE, "x"), BA_EINVAL);
+    CHECK_RC(ba_renderer_options_set_stop(NULL, NULL), BA_EINVAL);
+    CHECK(strcmp(ba_renderer_options_message(NULL), "") == 0);
+    CHECK(strcmp(ba_renderer_options_error_json(NULL), "{}") == 0);
+    /* JSON options: an object, or refused with what was wrong */
+    CHECK_RC(ba_renderer_options_set_str(o, BA_OPT_SETTINGS, "{\"samples\": 4}"), BA_OK);
+    CHECK_RC(ba_renderer_options_set_str(o, BA_OPT_SETTINGS, "[\"rgba\"]"), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "settings must be a JSON object");
+    CHECK_RC(ba_renderer_options_set_str(o, BA_OPT_SETTINGS, "{\"samples\": "), BA_EINVAL);
+    CHECK_RC(ba_renderer_options_set_str(o, BA_OPT_SETUP, "file.py:fn"), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "setup hook's description");
+    json_error_t jerr;
+    json_t *j = json_loads(ba_renderer_options_error_json(o), 0, &jerr);
+    CHECK(has_type(j, "BlendArrayError"));
+    CHECK_CONTAINS(err_str(j, "message"), "setup hook's description");
+    json_decref(j);
+    ba_renderer_options_free(o);
+    ba_renderer_options_free(NULL);
+
+    /* refused values leave what was set: 2 workers and a 3-slot ring stay */
+    o = rogue_opts("good", 2, 3);
+    REQUIRE(o);
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_WORKERS, 0), BA_EINVAL);
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_WORKERS, 257), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "workers");
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_RING, 1025), BA_EINVAL);
+    ba_renderer *r = open_or_report(o);
+    REQUIRE(r);
+    CHECK_INT(ba_renderer_workers(r), 2);
+    submit_range(r, 0, 12); /* every slot held: 2 first frames + 2 x 3 ring slots */
+    const ba_frame *held[12];
+    int n = 0, err;
+    while (n < 12 && (err = ba_renderer_next(r, BA_NEXT_ANY, 10000, &held[n])) == BA_OK) n++;
+    CHECK_RC(err, BA_EFULL);
+    CHECK(n >= 6 && n <= 8); /* each worker's first frame may hold its own memory */
+    for (int i = 0; i < n; i++) ba_renderer_release(r, held[i]);
+    ba_renderer_close(r);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -856,6 +979,7 @@ int main(void)
     RUN_CLEAN(test_sweeps_stale_folders);
     RUN_CLEAN(test_run);
     RUN_CLEAN(test_bad_arguments);
+    RUN_CLEAN(test_options);
 
     unlink(g_marker);
     if (rmdir(g_tmp) != 0) {

@@ -147,8 +147,8 @@ def parse(cli):  # cli: the build is up to date
     fn.restype = ctypes.c_int
     fn.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)),
                    ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t]
-    free = ctypes.CDLL(None).free
-    free.argtypes = [ctypes.c_void_p]
+    free = lib.ba_free  # the library's memory, freed by the library
+    free.restype, free.argtypes = None, [ctypes.c_void_p]
 
     def call(spec, max_count):
         frames = ctypes.POINTER(ctypes.c_int64)()

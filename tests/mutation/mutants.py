@@ -105,7 +105,9 @@ MUTANTS = [
     {
         "id": "no-sweep-at-start",
         "promise": "a killed consumer's temporary folder is removed by the next consumer",
-        "edits": [("src/renderer.c", "    ba_sweep_stale(ba_tmp_root());\n", "")],
+        "edits": [("python/blendarray/_renderer.py", "        core.tmp_sweep()\n", ""),
+                  ("cli/open.c", "    if (ba_tmp_sweep(NULL) != BA_OK && c->verbose)",
+                   "    if (c->verbose)")],
         "tests": [["pytest", T_RR, "-k", "sweeps_what_a_killed and blender"],
                   ["pytest", "tests/cli/test_faults_cli.py", "-k", "stale_temp_folders"]],
     },
@@ -375,3 +377,7 @@ MUTANTS += DISPLAY_MUTANTS
 from mutants_tiers import TIER_MUTANTS  # noqa: E402  (issue 20: the test cache and tiers)
 
 MUTANTS += TIER_MUTANTS
+
+from mutants_settings import SETTINGS_MUTANTS  # noqa: E402  (issue 22: one settings object)
+
+MUTANTS += SETTINGS_MUTANTS

@@ -9,6 +9,13 @@ T_FAULTS = "tests/cli/test_faults_cli.py"
 T_CLI = "tests/cli/test_render_cli.py"
 
 
+# test_renderer (the C API against the fake worker), as meson test runs it
+C_RENDERER = ["sh", "-c", "ninja -C build/dev tests/c/test_renderer >/dev/null && "
+                          "BLENDARRAY_REPO=$PWD ROGUE_PYTHONPATH=$PWD/build/dev/python "
+                          "BLENDARRAY_LIB=$PWD/build/dev/python/blendarray/libblendarray.so "
+                          "build/dev/tests/c/test_renderer"]
+
+
 def _replay(target):
     """Build the target's replay program (plain gcc; the checks abort by themselves)
     and replay its corpus."""
@@ -49,7 +56,7 @@ CLI_MUTANTS = [
     {
         "id": "cli-bpy-python-ignored",
         "promise": "--blender bpy --python PATH runs the worker in that Python",
-        "edits": [("src/renderer.c", 'r->python = strdup(first_of(opts->python, "BLENDARRAY_PYTHON", "python3"));',
+        "edits": [("src/renderer.c", 'r->python = strdup(opts->python ? opts->python : "python3");',
                    'r->python = strdup("python3");')],
         "tests": [["pytest", T_FAULTS, "-k", "bpy_flavour"]],
     },
@@ -173,8 +180,8 @@ CLI_MUTANTS = [
     {
         "id": "cli-python-default-ignored",
         "promise": "installed, with no blender on PATH, the CLI renders with bpy in the python3 beside it",
-        "edits": [("cli/render.c", "opts.python = cli_default_python(python, sizeof python);",
-                   "(void)python;")],
+        "edits": [("cli/open.c", "if (!py) py = cli_default_python(python, sizeof python);",
+                   "if (!py) (void)python;")],
         "tests": [["pytest", T_FAULTS, "-k", "installed_cli_finds"]],
     },
     {
@@ -197,6 +204,20 @@ CLI_MUTANTS = [
         "edits": [("src/renderer.c", "        if (died && r->o.retries > 0) {",
                    "        if (died && r->o.retries > 0 && 0) {")],
         "tests": [["pytest", T_FAULTS, "-k", "before-its-init"]],
+    },
+    # -- the C API's options: opaque, copied at open; a failed open says why ----------
+    {
+        "id": "failed-open-says-nothing",
+        "promise": "a renderer that cannot start leaves *out NULL and says why in its options",
+        "edits": [("src/renderer.c", "    opts->e.json = r->e.json;\n    r->e.json = NULL;\n", "")],
+        "tests": [C_RENDERER],
+    },
+    {
+        "id": "refused-option-changes-it",
+        "promise": "an option set out of its bounds is refused and keeps its value",
+        "edits": [("src/renderer.c", "    if (value < io->min || value > io->max)",
+                   "    if (value < io->min || (value > io->max && option != BA_OPT_WORKERS))")],
+        "tests": [C_RENDERER],
     },
     {
         "id": "cancel-never-waits",

@@ -7,7 +7,8 @@
 - `pip wheel` with Python 3.13, the wheel installed with the [bpy] extra (bpy
   5.2): the same, rendering with bpy (no blender on PATH).
 - `meson install` of the C library: a C program builds against it with
-  pkg-config and runs.
+  pkg-config and runs; the C install (Python disabled) renders, from a C
+  program and from its `blendarray render`, with no environment variable.
 - A machine without the libraries' development files: the error names them.
 
 Each venv is new (pip's cache and this machine's package mirror make it
@@ -16,10 +17,12 @@ quick): what a new user gets, not what the checkout happens to have.
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,7 +33,6 @@ from support import ROOT, find_python, user_env
 pytestmark = [pytest.mark.slow, pytest.mark.blender]
 
 with open(os.path.join(ROOT, "meson.build")) as f:
-    import re
     VERSION = re.search(r"^\s*version: '([0-9.]+)'", f.read(), re.M).group(1)
 
 
@@ -153,34 +155,114 @@ def test_wheel_with_bpy_for_python_3_13(tmp_path):
     _check_user_run(venv, tmp_path, env, "5")
 
 
-def test_c_library_installs_like_a_c_library(tmp_path):
-    """`meson install` puts the header, the libraries and blendarray.pc under the
-    prefix; a C program builds against them with pkg-config and runs."""
+@pytest.fixture(scope="module")
+def c_install(tmp_path_factory):
+    """`meson install` of a C build (Python disabled) to a new prefix, meson's
+    default layout (the libraries in lib/<multiarch> on Debian): (prefix, libdir)."""
     meson = os.path.join(os.path.dirname(sys.executable), "meson")
-    prefix = tmp_path / "prefix"
-    build = tmp_path / "build"
-    for cmd in ([meson, "setup", str(build), ROOT, f"--prefix={prefix}", "--libdir=lib",
-                 "-Dpython=disabled", "-Dtests=false"], [meson, "install", "-C", str(build)]):
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    tmp = tmp_path_factory.mktemp("c-install")
+    prefix, build = tmp / "prefix", tmp / "build"
+    for cmd in ([meson, "setup", str(build), ROOT, f"--prefix={prefix}", "-Dpython=disabled",
+                 "-Dtests=false"], [meson, "install", "-C", str(build)]):
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert (prefix / "include" / "blendarray.h").exists()
-    assert (prefix / "include" / "blendarray_version.h").exists()
-    assert (prefix / "lib" / "libblendarray.a").exists()
-    assert (prefix / "bin" / "blendarray").exists()
-    env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"))
+    found = glob.glob(str(prefix / "lib*" / "**" / "libblendarray.so"), recursive=True)
+    assert len(found) == 1, found
+    return prefix, Path(os.path.dirname(found[0]))
+
+
+def _build_use_installed(prefix, libdir, exe, *extra):
+    """tests/c/use_installed.c built as a user builds it: pkg-config's flags."""
+    env = dict(os.environ, PKG_CONFIG_PATH=str(libdir / "pkgconfig"))
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "blendarray"], env=env,
                            capture_output=True, text=True, check=True).stdout.split()
-    exe = tmp_path / "use_installed"
     p = subprocess.run(["cc", "-Wall", "-Wextra", "-Werror", os.path.join(ROOT, "tests", "c", "use_installed.c"),
-                        "-o", str(exe), *flags, f"-Wl,-rpath,{prefix / 'lib'}"],
-                       capture_output=True, text=True)
+                        "-o", str(exe), *flags, *extra], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_c_library_installs_like_a_c_library(c_install, tmp_path):
+    """`meson install` puts the header, the libraries and blendarray.pc under the
+    prefix; a C program builds against them with pkg-config and runs. The soname
+    says which releases are binary compatible: 0.MINOR while 0.x."""
+    prefix, libdir = c_install
+    assert (prefix / "include" / "blendarray.h").exists()
+    assert (prefix / "include" / "blendarray_version.h").exists()
+    assert (libdir / "libblendarray.a").exists()
+    assert (prefix / "bin" / "blendarray").exists()
+    major, minor, _ = VERSION.split(".")
+    soname = f"libblendarray.so.{major}" if major != "0" else f"libblendarray.so.0.{minor}"
+    dyn = subprocess.run(["objdump", "-p", str(libdir / "libblendarray.so")], capture_output=True,
+                         text=True, check=True).stdout
+    assert re.search(r"SONAME\s+(\S+)", dyn).group(1) == soname, dyn
+    assert (libdir / soname).exists()
+    pc = (libdir / "pkgconfig" / "blendarray.pc").read_text()
+    assert "URL:" not in pc and "github" not in pc, pc  # no made-up project address
+    exe = tmp_path / "use_installed"
+    _build_use_installed(prefix, libdir, exe, f"-Wl,-rpath,{libdir}")
     ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True).stdout
-    assert str(prefix / "lib" / "libblendarray.so") in ldd, ldd  # the installed copy, shared
+    assert str(libdir / soname) in ldd, ldd  # the installed copy, shared
     p = subprocess.run([str(exe), str(tmp_path / "out.npy")], capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == f"blendarray {VERSION}", p.stdout + p.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"),
                                   np.array([[0.5, 1.5, 2.5], [-1, 0, 42]], np.float32))
+
+
+def _not_flat(rgba, shape):
+    assert rgba.shape == shape and rgba.dtype == np.float32, (rgba.shape, rgba.dtype)
+    assert np.isfinite(rgba).all()
+    assert rgba[..., :3].std() > 0.01, "a flat image: nothing was rendered"
+    assert (rgba[..., 3] > 0).any()
+
+
+def test_c_install_renders_with_no_environment_variable(c_install, tmp_path):
+    """The C install renders: a C program built with pkg-config, run with no
+    BLENDARRAY_* variable and only LD_LIBRARY_PATH to find the library, renders
+    the built-in demo scene with Debian's Blender (the installed package files
+    under <prefix>/share, the library the program loaded); so does the installed
+    `blendarray render`. Without those files, both say what to reinstall."""
+    prefix, libdir = c_install
+    share = prefix / "share" / "blendarray" / "python" / "blendarray"
+    assert (share / "blender" / "worker_main.py").exists()
+    assert f'version = "{VERSION}"' in (share / "_version.py").read_text()
+    assert not list(share.glob("*.c")) and not list(share.glob("*.so"))  # Python files only
+    exe = tmp_path / "use_installed"
+    _build_use_installed(prefix, libdir, exe)  # no rpath: LD_LIBRARY_PATH finds it
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = user_env(LD_LIBRARY_PATH=str(libdir), TMPDIR=str(tmp))
+    settings = json.dumps({"resolution": [32, 24], "samples": 1, "passes": ["rgba"]})
+    p = subprocess.run([str(exe), str(tmp_path / "rgba.npy"), settings], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    _not_flat(np.load(tmp_path / "rgba.npy"), (24, 32, 4))
+    # the installed command (statically linked): no environment variable either
+    cli = prefix / "bin" / "blendarray"
+    out = tmp_path / "cli.npz"
+    p = subprocess.run([str(cli), "render", "-p", "rgba", "-s", "1", "--size", "32x24", "-q",
+                        "-o", str(out)], env=user_env(TMPDIR=str(tmp)), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    with np.load(out) as z:
+        _not_flat(z["rgba"][0], (24, 32, 4))
+        assert json.loads(z["meta.json"])[0]["blender_version"].split(".")[0] == "3"
+    assert os.listdir(tmp) == []  # the workers' folders are gone
+    # no package files: each says what to do, and the C install's command not pip
+    moved = tmp_path / "moved"
+    os.rename(share.parent.parent, moved)
+    try:
+        p = subprocess.run([str(exe), str(tmp_path / "none.npy"), settings], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1 and "BA_OPT_PACKAGE_DIR" in p.stderr, p.stderr
+        assert str(share) in p.stderr and "meson install" in p.stderr, p.stderr
+        p = subprocess.run([str(cli), "render", "-p", "rgba", "-o", str(tmp_path / "none.npz")],
+                           env=user_env(TMPDIR=str(tmp)), capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 1, p.stderr
+        assert "meson install" in p.stderr and "pip install" not in p.stderr, p.stderr
+        assert "BLENDARRAY_PACKAGE" in p.stderr, p.stderr
+    finally:
+        os.rename(moved, share.parent.parent)
 
 
 def test_missing_development_files_are_named(tmp_path):

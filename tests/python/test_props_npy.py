@@ -47,8 +47,6 @@ READ_DTYPES = ["|b1", "|i1", "|u1"] + [o + k for o in "<>" for k in
 
 P = ctypes.c_void_p
 L = ctypes.CDLL(_lib.lib._name)  # a handle of our own: its prototypes are set here only
-libc = ctypes.CDLL(None)
-libc.free.argtypes = [P]
 
 
 class NpyInfo(ctypes.Structure):  # ba_npy_info
@@ -77,7 +75,8 @@ for _name, _res, _args in [
                                        ctypes.POINTER(P)]),
         ("ba_npz_read_bytes", ctypes.c_int, [P, ctypes.c_int, ctypes.POINTER(P),
                                              ctypes.POINTER(ctypes.c_size_t)]),
-        ("ba_npz_read_close", None, [P])]:
+        ("ba_npz_read_close", None, [P]),
+        ("ba_free", None, [P])]:  # what the readers hand out
     getattr(L, _name).restype, getattr(L, _name).argtypes = _res, _args
 
 
@@ -127,7 +126,7 @@ def read_npz(path):
                     out.append((name, rc))
                     continue
                 raw = ctypes.string_at(d, info.nbytes)
-                libc.free(d)
+                L.ba_free(d)
                 out.append((name, (info.descr.decode(), bool(info.fortran_order),
                                    tuple(info.shape[:info.ndim]), raw)))
             else:
@@ -138,7 +137,7 @@ def read_npz(path):
                     out.append((name, rc))
                     continue
                 raw = ctypes.string_at(d, n.value + 1)
-                libc.free(d)
+                L.ba_free(d)
                 assert raw[-1] == 0  # NUL-terminated, not counted
                 out.append((name, raw[:-1]))
     finally:

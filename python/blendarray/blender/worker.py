@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from .. import _hooks, _lib, _protocol
-from .._checks import check_display
+from .._settings import Settings
 from .._errors import BlendArrayError, SceneError, WorkerError as WorkerProtocolError
 from . import configure, render as _render, scenes
 
@@ -124,6 +124,9 @@ class Worker:
     def init(self, msg):
         if msg.get("protocol") != _protocol.VERSION:
             raise WorkerProtocolError(_protocol.mismatch(msg.get("protocol"), "consumer"))
+        # checked before the scene loads, by the Python API's own checks: a client
+        # that is not Python (the CLI, a C program) gets the same errors
+        st = Settings.from_json(msg.get("settings") or {})
         path = msg.get("scene")
         if path is None:
             scenes.build_demo()
@@ -131,15 +134,12 @@ class Worker:
             try:
                 bpy.ops.wm.open_mainfile(filepath=path, load_ui=False)
             except RuntimeError as e:
-                raise SceneError(f"Blender cannot open {path}: {str(e).strip()}") from None
-        st = msg.get("settings") or {}
-        configure(**{k: st.get(k) for k in SETTINGS})
-        self.passes = st.get("passes")
-        self.display = check_display(st.get("display"))
-        self.annotations = bool(st.get("annotations"))
-        # a string ("inf", "nan", "0.0"): JSON has no infinities
-        db = st.get("depth_background")
-        self.depth_background = None if db is None else float(db)
+                raise scenes.open_error(path, e) from None
+        configure(**{k: getattr(st, k) for k in SETTINGS})
+        self.passes = None if st.passes is None else list(st.passes)
+        self.display = st.display
+        self.annotations = st.annotations
+        self.depth_background = st.depth_background
         self.base = _Settings(bpy.context.scene)  # what a frame's own settings fall back to
         self.hook = _hooks.load(msg.get("setup"), {"bpy": bpy})
         self.seed = int(msg.get("seed") or 0)
