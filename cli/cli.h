@@ -20,25 +20,6 @@ int cli_find_package(char *out, size_t cap);
 
 /* What the render command's options say about its renderer (render.c fills
  * it; NULL / 0: the default, denoise -1: the scene's). */
-typedef struct cli_render_opts {
-    const char *blender, *python, *scene, *passes, *engine, *setup;
-    int samples, width, height, threads, denoise, display, annotations;
-    long long seed;
-    int workers, ring, retries;
-    double timeout; /* seconds, 0: no limit */
-    int verbose;
-    volatile const int *stop;
-} cli_render_opts;
-
-/* The defaults: 1 worker, ring 4, 1 retry, denoise -1 (open.c). */
-void cli_render_opts_init(cli_render_opts *o);
-
-/* The library's options for c (open.c): its settings as JSON, the package
- * folder, and $BLENDARRAY_BLENDER / $BLENDARRAY_PYTHON where c leaves them
- * unset; killed runs' temporary folders are swept first. 0 with *out to free
- * (ba_renderer_options_free), or 1 with the reason on stderr. */
-int cli_renderer_options(const cli_render_opts *c, const char *package, ba_renderer_options **out);
-
 /* The Python beside this program (a venv's bin/python3) or NULL: with bpy,
  * the default Python of the bpy flavour. buf holds the path. */
 const char *cli_default_python(char *buf, size_t cap);

@@ -106,7 +106,7 @@ MUTANTS = [
         "id": "no-sweep-at-start",
         "promise": "a killed consumer's temporary folder is removed by the next consumer",
         "edits": [("python/blendarray/_renderer.py", "        core.tmp_sweep()\n", ""),
-                  ("cli/open.c", "    if (ba_tmp_sweep(NULL) != BA_OK && c->verbose)",
+                  ("cli/render_open.c", "    if (ba_tmp_sweep(NULL) != BA_OK && c->verbose)",
                    "    if (c->verbose)")],
         "tests": [["pytest", T_RR, "-k", "sweeps_what_a_killed and blender"],
                   ["pytest", "tests/cli/test_faults_cli.py", "-k", "stale_temp_folders"]],
@@ -208,20 +208,20 @@ MUTANTS = [
     {
         "id": "cli-meta-not-written",
         "promise": "every CLI output keeps each frame's metadata",
-        "edits": [("cli/render.c", "int merr = o->mode == OUT_NONE ? BA_OK : write_meta(o, f);",
-                   "int merr = o->mode == OUT_NONE ? BA_OK : 0 && write_meta(o, f);")],
+        "edits": [("cli/render_outputs.c", "if (!err && o->mode != OUT_NONE) err = write_meta(o, f);",
+                   "if (0 && !err && o->mode != OUT_NONE) err = write_meta(o, f);")],
         "tests": [["pytest", T_CLI, "-k", "metadata_equals_python_api"]],
     },
     {
         "id": "cli-any-extension",
         "promise": "an output that is not .npz, a folder or - is refused",
-        "edits": [("cli/render.c", 'strcasecmp(output + olen - 4, ".npz") != 0', "0")],
+        "edits": [("cli/render_outputs.c", 'strcasecmp(output + olen - 4, ".npz") == 0', "1")],
         "tests": [["pytest", T_CLI, "-k", "unknown_output_is_refused"]],
     },
     {
         "id": "cli-warnings-silent",
         "promise": "the CLI says on stderr when it rendered other than the scene asked",
-        "edits": [("cli/render.c", "    print_warnings(o, f);\n", "    if (0) print_warnings(o, f);\n")],
+        "edits": [("cli/render_outputs.c", "    print_warnings(o, f);\n", "    if (0) print_warnings(o, f);\n")],
         "tests": [["pytest", T_CLI, "-k", "default_scene and cycles"]],
     },
     {
@@ -267,8 +267,8 @@ MUTANTS += [
     {
         "id": "cli-folder-names-collide",
         "promise": "a folder output never overwrites one frame with another (--count, repeats)",
-        "edits": [("cli/render.c", "    o.by_index = count > 0 || params || (frames && has_repeats(frames, total));",
-                   "    o.by_index = 0 && (count > 0 || params || (frames && has_repeats(frames, total)));")],
+        "edits": [("cli/render_args.c", "p->by_index = a->count > 0 || p->params || (p->frames && has_repeats(p->frames, p->total));",
+                   "p->by_index = 0 && (a->count > 0 || p->params || (p->frames && has_repeats(p->frames, p->total)));")],
         "tests": [["pytest", "tests/cli/test_render_cli.py", "-k", "numbers_files_by_index"]],
     },
     {

@@ -64,23 +64,23 @@ CLI_MUTANTS = [
     {
         "id": "cli-stack-not-aborted",
         "promise": "Ctrl-C with --stack removes the incomplete stacks",
-        "edits": [("cli/render.c", "        ba_npy_stack_abort(o->passes[i].stack);",
+        "edits": [("cli/render_outputs.c", "        ba_npy_stack_abort(o->passes[i].stack);",
                    "        (void)ba_npy_stack_finish(o->passes[i].stack);")],
         "tests": [["pytest", T_FAULTS, "-k", "ctrl_c_in_stack_mode"]],
     },
     {
         "id": "cli-folder-message-lies",
         "promise": "Ctrl-C in folder mode says how many complete frames it kept",
-        "edits": [("cli/render.c",
-                   'cli_fail("interrupted: workers stopped; kept %zu complete frame%s in %s; "\n'
-                   '                         "nothing partial left", o.done, s, o.target);',
+        "edits": [("cli/render_outputs.c",
+                   'cli_fail("interrupted: workers stopped; kept %zu complete frame%s in %s/; "\n'
+                   '                     "nothing partial left", o->done, s, o->target);',
                    'cli_fail("interrupted: workers stopped, partial output removed");')],
         "tests": [["pytest", T_FAULTS, "-k", "ctrl_c_in_folder_mode"]],
     },
     {
         "id": "cli-partial-frame-kept",
         "promise": "a folder output holds whole frames only, even when the disk fills mid-frame",
-        "edits": [("cli/render.c", "    end_frame_files(o, 0);\n", "")],
+        "edits": [("cli/render_outputs.c", "    end_frame_files(o, 0);\n", "")],
         "tests": [["pytest", T_FAULTS, "-k", "disk_full_mid_frame"]],
     },
     # -- temporary folders of killed consumers -----------------------------------------
@@ -180,7 +180,7 @@ CLI_MUTANTS = [
     {
         "id": "cli-python-default-ignored",
         "promise": "installed, with no blender on PATH, the CLI renders with bpy in the python3 beside it",
-        "edits": [("cli/open.c", "if (!py) py = cli_default_python(python, sizeof python);",
+        "edits": [("cli/render_open.c", "if (!py) py = cli_default_python(python, sizeof python);",
                    "if (!py) (void)python;")],
         "tests": [["pytest", T_FAULTS, "-k", "installed_cli_finds"]],
     },
@@ -225,5 +225,38 @@ CLI_MUTANTS = [
         "edits": [("src/renderer.c", "        if (!wait || !any_inflight(r)) break;",
                    "        if (!wait || !any_inflight(r) || 1) break;")],
         "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "stopping_early"]],
+    },
+    # -- the command's options: one table, the Python API's settings ------------------
+    {
+        "id": "cli-depth-background-lost",
+        "promise": "--depth-background reaches the worker as depth_background= does",
+        "edits": [("cli/render_args.c", "snprintf(text, sizeof text, \"%.17g\", x);",
+                   "snprintf(text, sizeof text, \"%.17g\", 1e10);")],
+        "tests": [["pytest", "tests/cli/test_cli_settings.py", "-k", "settings_the_cli_lacked"]],
+    },
+    {
+        "id": "cli-display-blender-ignored",
+        "promise": "--display blender asks for Blender's own display route",
+        "edits": [("cli/render_args.c", "v ? json_string(v) : json_true()", "json_true()")],
+        "tests": [["pytest", "tests/cli/test_cli_settings.py", "-k", "settings_the_cli_lacked"]],
+    },
+    {
+        "id": "cli-progress-without-index",
+        "promise": "-n N progress lines tell the renders of one scene frame apart",
+        "edits": [("cli/render_outputs.c", "    } else if (o->by_index) {", "    } else if (0) {")],
+        "tests": [["pytest", "tests/cli/test_cli_settings.py", "-k", "progress_lines"]],
+    },
+    {
+        "id": "cli-folder-double-slash",
+        "promise": "-o frames/ names its files frames/x.npy, not frames//x.npy",
+        "edits": [("cli/render_outputs.c", "    while (n > 1 && name[n - 1] == '/') n--;\n", "")],
+        "tests": [["pytest", "tests/cli/test_cli_settings.py", "-k", "one_slash"]],
+    },
+    {
+        "id": "cli-option-typo-unhelped",
+        "promise": "a misspelt long option gets a suggestion",
+        "edits": [("cli/render_args.c", "return best && d > 0 && d <= (strlen(word) + 2) / 3 ? best : NULL;",
+                   "return best && 0 ? best : NULL;")],
+        "tests": [["pytest", "tests/cli/test_cli_settings.py", "-k", "usage_errors"]],
     },
 ]

@@ -26,7 +26,7 @@ INTEGRATION_MUTANTS = [
     {
         "id": "cli-params-nul-hides-a-line",
         "promise": "a --params line is read whole: a NUL byte in it is an error, not a shorter line",
-        "edits": [("cli/render.c", "json_t *j = json_loadb(line, (size_t)got, 0, &jerr);",
+        "edits": [("cli/render_args.c", "json_t *j = json_loadb(line, (size_t)got, 0, &jerr);",
                    "json_t *j = json_loads(line, 0, &jerr);")],
         "tests": [["pytest", "tests/cli/test_props_frames.py", "-k", "params_file"]],
     },

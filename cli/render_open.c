@@ -1,4 +1,4 @@
-/* open.c — the render command's renderer options, as the library takes them:
+/* render_open.c — the render command's renderer options, as the library takes them:
  * the render settings as one JSON object (the same "settings" the Python API
  * sends, docs/protocol.md), the rest through the options' setters, and the
  * command's environment variables, which the library leaves to its callers:
@@ -20,53 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-
-void cli_render_opts_init(cli_render_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->denoise = -1;
-    o->workers = 1;
-    o->ring = 4;
-    o->retries = 1;
-}
-
-/* The comma-separated passes as a JSON array (empty items skipped). */
-static json_t *pass_list(const char *passes)
-{
-    json_t *list = json_array();
-    char *copy = strdup(passes), *save = NULL;
-    for (char *t = copy && list ? strtok_r(copy, ",", &save) : NULL; t;
-         t = strtok_r(NULL, ",", &save))
-        if (*t && json_array_append_new(list, json_string(t)) != 0) break;
-    if (!copy) {
-        json_decref(list);
-        list = NULL;
-    }
-    free(copy);
-    return list;
-}
-
-/* The render settings the command's options give, as JSON text (malloc'd),
- * keys the user did not set left out (the scene's own); NULL when out of
- * memory. */
-static char *settings_json(const cli_render_opts *c)
-{
-    json_t *s = json_object();
-    int bad = !s;
-    if (!bad && c->passes) bad |= json_object_set_new(s, "passes", pass_list(c->passes));
-    if (!bad && c->engine) bad |= json_object_set_new(s, "engine", json_string(c->engine));
-    if (!bad && c->samples) bad |= json_object_set_new(s, "samples", json_integer(c->samples));
-    if (!bad && c->width > 0 && c->height > 0)
-        bad |= json_object_set_new(s, "resolution", json_pack("[i,i]", c->width, c->height));
-    if (!bad && c->denoise >= 0) bad |= json_object_set_new(s, "denoise", json_boolean(c->denoise));
-    if (!bad && c->threads) bad |= json_object_set_new(s, "threads", json_integer(c->threads));
-    if (!bad && c->display) bad |= json_object_set_new(s, "display", json_true());
-    if (!bad && c->annotations) bad |= json_object_set_new(s, "annotations", json_true());
-    char *text = bad ? NULL : json_dumps(s, JSON_COMPACT);
-    json_decref(s);
-    return text;
-}
+#include "render.h"
 
 /* --setup's string, described as the worker reads Python's setup= string. */
 static char *setup_json(const char *spec)
@@ -83,7 +37,7 @@ static const char *env_or(const char *value, const char *name)
     return value ? value : env && *env ? env : NULL;
 }
 
-int cli_renderer_options(const cli_render_opts *c, const char *package, ba_renderer_options **out)
+int render_options(const render_args *c, const char *package, ba_renderer_options **out)
 {
     /* the folders that killed runs left, before this run makes its own: best
      * effort (a $TMPDIR that cannot be read fails the workers' start, saying so) */
@@ -93,7 +47,8 @@ int cli_renderer_options(const cli_render_opts *c, const char *package, ba_rende
     ba_renderer_options *o = NULL;
     int err = ba_renderer_options_new(&o);
     if (err != BA_OK) return cli_fail("out of memory");
-    char *settings = settings_json(c), *setup = c->setup ? setup_json(c->setup) : NULL;
+    char *settings = json_dumps(c->settings, JSON_COMPACT);
+    char *setup = c->setup ? setup_json(c->setup) : NULL;
     char python[PATH_MAX + 16];
     const char *py = env_or(c->python, "BLENDARRAY_PYTHON");
     if (!py) py = cli_default_python(python, sizeof python);
