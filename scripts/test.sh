@@ -11,9 +11,10 @@
 #                               (tests/mutation: every deliberate bug must make its tests
 #                               fail) and a sample of generated mutants, GENERATED_SECONDS
 #                               long (default 30; MUTATION=0 skips both), then every
-#                               Python and CLI test with every Blender of the README's
-#                               table, JOBS at a time (default: one more than the cores;
-#                               the mutants likewise).
+#                               Python and CLI test with every Blender of the table in
+#                               docs/testing.md ("Blender versions tested"), JOBS at a
+#                               time (default: one more than the cores; the mutants
+#                               likewise).
 #   ./scripts/test.sh --quick   the inner loop (about 3 minutes), from a built checkout
 #                               (./scripts/install.sh once): the C tests, the Python and
 #                               CLI tests that need no Blender (run with none to be found,

@@ -4,7 +4,6 @@ import os
 
 from ._errors import SceneError, SceneNotFoundError
 from ._settings import frame_params
-from ._settings import check_resolution  # noqa: F401  (blender/__init__.py imports it from here)
 
 _BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip, zstd
 

@@ -13,8 +13,9 @@ int ba_py_dtype_of(const char *fmt);
 /* _core_renderer.c: add Renderer to the module; -1 with an exception set. */
 int ba_py_add_renderer(PyObject *m);
 
-/* _core_labels.c: add the label kernels (rle_decode, cryptomatte_coverage,
- * cryptomatte_id); -1 with an exception set. */
+/* _core_labels.c: add the label kernels (rle_decode, rle_decode_counts,
+ * rle_counts, cryptomatte_coverage, cryptomatte_id) and CocoWriter (the
+ * library's COCO writer, ba_coco_writer); -1 with an exception set. */
 int ba_py_add_labels(PyObject *m);
 
 #endif

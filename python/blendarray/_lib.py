@@ -93,7 +93,8 @@ def _load():
         lib = ctypes.CDLL(path, use_errno=True)
     except OSError as e:
         raise BlendArrayError(f"cannot load the blendarray C library at {path}: {e}; "
-                              "reinstall blendarray (pip install blendarray)") from None
+                              "reinstall blendarray: pip install /path/to/blendarray (a checkout) "
+                              "or the wheel you built") from None
     for name, (res, args) in _SIG.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
@@ -101,7 +102,8 @@ def _load():
     if got != _package_version:  # the ABI behind _SIG is this version's
         raise BlendArrayError(f"{path} is libblendarray {got}, but the blendarray package "
                               f"{_here} is {_package_version}: a mixed install; reinstall "
-                              "blendarray (pip install blendarray, and the Blender add-on)")
+                              "blendarray (pip install /path/to/blendarray, a checkout, or the wheel "
+                              "you built; and the Blender add-on)")
     return lib
 
 

@@ -105,8 +105,8 @@ def load_core():
     here = os.path.dirname(os.path.abspath(__file__))
     v = sys.version_info
     this = f"this Python ({v.major}.{v.minor}.{v.micro}, {sys.executable})"
-    fix = (f"install blendarray for this Python: `{sys.executable} -m pip install blendarray` "
-           f"(or `pip install /path/to/checkout`)")
+    fix = (f"install blendarray for this Python: `{sys.executable} -m pip install "
+           f"/path/to/blendarray` (a checkout) or the wheel you built")
     try:
         from . import _core as core
     except ImportError as e:

@@ -28,9 +28,13 @@ from ._errors import BlendArrayError, PassError, SceneError, did_you_mean
 MAX_SIDE = 65536          # Blender's own limit
 MAX_PIXELS = 1 << 28      # 268 Mpx: 4 GiB for one RGBA float32 pass
 MAX_THREADS = 1024        # Blender's (BLENDER_MAX_THREADS)
-ENGINES = ("CYCLES", "EEVEE", "WORKBENCH")
-# Blender's own identifiers are taken too (the worker maps each to this Blender's)
-_ENGINE_IDS = ENGINES + ("BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH")
+# The engines: each name, and Blender's identifiers for it that the worker tries in
+# turn (EEVEE is BLENDER_EEVEE_NEXT in 4.2-4.5, BLENDER_EEVEE before and since 5.0).
+# Blender's own identifiers are taken as names too.
+ENGINE_IDS = {"CYCLES": ("CYCLES",), "EEVEE": ("BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"),
+              "WORKBENCH": ("BLENDER_WORKBENCH",)}
+ENGINES = tuple(ENGINE_IDS)
+_ENGINE_OF = {i: name for name, ids in ENGINE_IDS.items() for i in (name,) + ids}
 
 
 # -- the checks of each field: a value as given -> the value kept, or a clear error ----
@@ -52,13 +56,21 @@ def check_passes(passes):
 
 
 def check_engine(engine):
+    """The engine's name as given, upper-cased (one of ENGINES, or a Blender
+    identifier: engine_ids() gives what to set), or a SceneError naming the
+    close ones."""
     if engine is None:
         return None
     name = engine.upper() if isinstance(engine, str) else str(engine)
-    if name not in _ENGINE_IDS:
+    if name not in _ENGINE_OF:
         raise SceneError(f"unknown engine {engine!r}{did_you_mean(name, ENGINES)}; use "
                          f"{', '.join(ENGINES[:-1])} or {ENGINES[-1]}")
     return name
+
+
+def engine_ids(engine):
+    """Blender's identifiers for `engine` (checked as check_engine does), to try in turn."""
+    return ENGINE_IDS[_ENGINE_OF[check_engine(engine)]]
 
 
 def _integer(name, value, low, high, what):

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from . import _core
+from ._errors import BlendArrayError
 
 __all__ = ["mask", "masks", "coverage", "CocoWriter", "write_coco"]
 
@@ -190,13 +191,20 @@ class CocoWriter:
     Memory stays flat in the number of frames. The dataset is filled in a folder
     beside `dir` and moved into place by finish() (at the end of a `with` block
     that raised nothing): `dir` is complete or untouched. `dir` must be new or an
-    empty folder, unless overwrite=True (a folder with files is then replaced).
+    empty folder, unless overwrite=True (a folder with files is then replaced);
+    the folders above it are made when missing (as mkdir -p), and left.
     Instances without a category are left out (COCO needs one; docs/labels.md).
     """
 
     def __init__(self, dir, overwrite=False):
         self.dir = os.fspath(dir)
         self._path = None  # annotations.json's, once finished
+        parent = os.path.dirname(os.path.abspath(self.dir))
+        try:
+            os.makedirs(parent, exist_ok=True)  # "out/coco" with no out/ yet
+        except OSError as e:
+            raise BlendArrayError(f"cannot make the folder {parent} for the COCO dataset "
+                                  f"{self.dir}: {e.strerror}") from None
         _sweep(self.dir)
         self._w = _core.CocoWriter(self.dir, bool(overwrite))
 

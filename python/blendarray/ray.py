@@ -46,14 +46,16 @@ not running: call ray.init(address=...) first to use a cluster. Each actor
 takes num_cpus logical CPUs (1 by default) whatever its Blenders use; leave
 some free for Ray Data's own tasks (write_*, select_columns, ...), or they
 wait for the actors to finish. On a cluster every node that runs render actors
-needs blendarray and a Blender: pip install 'blendarray[bpy]' into the Python
-Ray runs there (a Python bpy has wheels for), or apt-get install blender (a
-runtime_env can do either); and the scene, and a 'file.py' hook, at the same
-path on each (a shared filesystem), or a relative path in the working_dir of
-runtime_env={"working_dir": ...}. A node without Blender fails the run with an
-error that names the node and says what to install.
+needs blendarray and a Blender: pip install "/path/to/blendarray[bpy]" (a
+checkout, or the wheel you built) into the Python Ray runs there (a Python bpy
+has wheels for), or apt-get install blender (a runtime_env can do either); and
+the scene, and a 'file.py' hook, at the same path on each (a shared
+filesystem), or a relative path in the working_dir of runtime_env={"working_dir":
+...}. A node without Blender fails the run with an error that names the node
+and says what to install.
 
-Needs Ray Data: pip install 'blendarray[ray]'.
+Needs Ray Data: pip install "/path/to/blendarray[ray]" (blendarray is not on
+PyPI: a checkout's path, or the wheel you built).
 """
 import inspect
 import json
@@ -67,7 +69,8 @@ try:
     import ray.data
 except ImportError as e:  # Ray is an optional extra
     raise ImportError(f"blendarray.ray needs Ray Data, which cannot be imported ({e}); install "
-                      f"it: pip install 'blendarray[ray]' (or pip install 'ray[data]')") from e
+                      f"it: pip install 'ray[data]' pydantic, or reinstall blendarray with the extra: "
+                      f"pip install \"/path/to/blendarray[ray]\" (a checkout)") from e
 
 import numpy as np
 

@@ -32,7 +32,8 @@ PyTorch: the batch is stacked straight into shared memory).
 detection_target(meta) turns a frame's labels (annotations=True) into the
 target dict torchvision's detection models take (boxes, labels, masks).
 
-Needs PyTorch: pip install 'blendarray[torch]'.
+Needs PyTorch: pip install "/path/to/blendarray[torch]" (blendarray is not on
+PyPI: a checkout's path, or the wheel you built).
 """
 import math
 
@@ -41,7 +42,8 @@ try:
     from torch.utils.data import IterableDataset, get_worker_info
 except ImportError as e:  # torch is an optional extra
     raise ImportError(f"blendarray.torch needs PyTorch, which cannot be imported ({e}); install "
-                      f"it: pip install 'blendarray[torch]' (or pip install torch)") from e
+                      f"it: pip install torch, or reinstall blendarray with the extra: "
+                      f"pip install \"/path/to/blendarray[torch]\" (a checkout)") from e
 
 import numpy as np
 

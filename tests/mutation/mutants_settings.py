@@ -41,4 +41,12 @@ SETTINGS_MUTANTS = [
                    'if k not in ("resolution", "engine")})')],
         "tests": [["pytest", T_SETTINGS, "-k", "refuses_what_python_refuses"]],
     },
+    {
+        "id": "worker-trusts-frame-params",
+        "promise": "a frame's own params from any client (--params, a C program) get the Settings' checks",
+        "edits": [("python/blendarray/blender/__init__.py",
+                   "    s = frame_params(dict(engine=engine, samples=samples, resolution=resolution,\n",
+                   "    s = (lambda p: p)(dict(engine=engine, samples=samples, resolution=resolution,\n")],
+        "tests": [["pytest", T_SETTINGS, "-k", "per_frame_params_as_python"]],
+    },
 ]

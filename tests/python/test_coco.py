@@ -169,8 +169,9 @@ def test_folder_refusals_leave_everything_as_it_was(tmp_path):
     file.write_text("x")
     with pytest.raises(ba.BlendArrayError, match="exists and is not a folder"):
         labels.CocoWriter(file, overwrite=True)
-    with pytest.raises(ba.BlendArrayError, match="does not exist"):
-        labels.CocoWriter(tmp_path / "missing" / "d")
+    with pytest.raises(ba.BlendArrayError, match=r"cannot make the folder .*/file for the COCO "
+                                                 r"dataset .*/file/d: File exists"):
+        labels.CocoWriter(file / "d")  # a folder above it is a file
     assert (full / "mine.txt").read_text() == "keep" and file.read_text() == "x"
     assert sorted(os.listdir(tmp_path)) == ["file", "full"]
     # overwrite: replaced at the end, and only then
@@ -179,6 +180,18 @@ def test_folder_refusals_leave_everything_as_it_was(tmp_path):
         assert (full / "mine.txt").exists()
     assert sorted(os.listdir(full)) == ["annotations.json", "images"]
     assert sorted(os.listdir(tmp_path)) == ["file", "full"]
+
+
+def test_missing_folders_above_the_dataset_are_made(tmp_path, monkeypatch):
+    """write_coco(frames, "out/coco") with no out/ yet: made, as `mkdir -p` would."""
+    f, _ = _frame(4)
+    monkeypatch.chdir(tmp_path)
+    path = labels.write_coco([f], "out/coco")
+    assert path == os.path.join("out", "coco", "annotations.json")
+    assert sorted(os.listdir(tmp_path / "out" / "coco")) == ["annotations.json", "images"]
+    with labels.CocoWriter(tmp_path / "a" / "b" / "c") as w:
+        w.add(f)
+    assert len(COCO(str(tmp_path / "a" / "b" / "c" / "annotations.json")).imgs) == 1
 
 
 def test_an_exception_in_the_with_leaves_nothing(tmp_path):

@@ -414,4 +414,4 @@ def test_node_without_blender_is_named(cluster):
 
 
 def test_import_without_ray_names_the_extra():
-    assert "pip install 'blendarray[ray]'" in import_without("ray")
+    assert 'pip install "/path/to/blendarray[ray]"' in import_without("ray")

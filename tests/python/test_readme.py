@@ -7,7 +7,8 @@ with neither, a name no test runs and a test whose block is gone all fail
 (test_every_code_block_is_run_or_marked). Blocks run in the test's own temporary
 folder, never in the checkout.
 
-Also: no page says `pip install blendarray` (it is not on PyPI: a path or a wheel
+Also: no page, and no message or docstring in python/, blender_addon/, examples/
+or scripts/, says `pip install blendarray` (it is not on PyPI: a path or a wheel
 is the form that works), docs/cli.md's copies of the `--help` texts are the
 command's own, and scripts/demo.sh installs only what the demo runs.
 """
@@ -153,8 +154,11 @@ def test_no_page_installs_blendarray_from_an_index():
                  'pip install "blendarray-0.3.0-cp311-cp311-linux_x86_64.whl[torch]"',
                  "pip install --no-build-isolation -e .", "pip install bpy"]:
         assert not UNPUBLISHED.search(good), good
-    files = DOCS + [os.path.join(d, n) for d in ("examples", "blender_addon")
-                    for n in sorted(os.listdir(os.path.join(ROOT, d))) if n.endswith(".py")]
+    # the documentation, and the messages and docstrings of the sources a user reads
+    files = DOCS + sorted(os.path.relpath(os.path.join(d, n), ROOT)
+                          for top in ("examples", "blender_addon", "python", "scripts")
+                          for d, _, names in os.walk(os.path.join(ROOT, top))
+                          for n in names if n.endswith((".py", ".sh", ".c", ".h")))
     found = [f"{rel}:{i}: {line.strip()}" for rel in files
              for i, line in enumerate(_read(rel).splitlines(), 1) if UNPUBLISHED.search(line)]
     assert not found, "blendarray is not on PyPI: say `pip install /path/to/blendarray`:\n" + "\n".join(found)
@@ -261,7 +265,7 @@ def test_python_example(tmp_path):
 def test_python_coco_example(tmp_path):
     from PIL import Image
     out = _python("python-coco", tmp_path).split()
-    ann = tmp_path / "coco" / "annotations.json"
+    ann = tmp_path / "out" / "coco" / "annotations.json"  # out/ made by write_coco
     assert len(out) == 1 and (tmp_path / out[0]).resolve() == ann.resolve(), out  # the path it wrote
     doc = json.loads(ann.read_text())
     assert len(doc["images"]) == 3 and len(doc["annotations"]) > 0

@@ -278,10 +278,10 @@ def _core_renderer(settings_json):
                           ring=1, retries=0, timeout=120.0, verbose=False)
 
 
-def _first_frame(settings_json):
+def _first_frame(settings_json, params=None):
     c = _core_renderer(settings_json)
     try:
-        c.submit(0, json.dumps({"frame": 1}))
+        c.submit(0, json.dumps(dict({"frame": 1}, **(params or {}))))
         return c.next(True)
     finally:
         c.close()
@@ -303,6 +303,21 @@ def test_worker_refuses_what_python_refuses(sent, python_kw):
         _first_frame(sent)
     assert type(worker.value) is type(py.value), (worker.value, py.value)
     assert str(worker.value) == str(py.value)
+
+
+@pytest.mark.blender
+@pytest.mark.parametrize("params", [{"samples": 0}, {"engine": "cycels"}, {"resolution": [0, 5]},
+                                    {"threads": 0}, {"denoise": "yes"}, {"samples": 2.5}])
+def test_worker_refuses_per_frame_params_as_python_does(params):
+    """A frame's own params sent untouched (the CLI's --params, a C program's
+    submit): the worker's error is frame_params' (Renderer.frames'), type and words,
+    after the frame's index that the library puts before a frame's error."""
+    with pytest.raises(ba.BlendArrayError) as py:
+        frame_params(dict(params))
+    with pytest.raises(ba.BlendArrayError) as worker:
+        _first_frame("{}", params)
+    assert type(worker.value) is type(py.value), (worker.value, py.value)
+    assert str(worker.value) == f"index 0: {py.value}"
 
 
 @pytest.mark.blender

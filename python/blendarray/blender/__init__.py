@@ -49,8 +49,8 @@ def check_blender_version(version):
 check_blender_version(bpy.app.version)
 
 from .. import _lib
-from .._checks import check_resolution
 from .._frame import Frame
+from .._settings import ENGINE_IDS, check_resolution, engine_ids, frame_params
 from . import routes as _cap
 from . import display as _display
 from . import labels as _labels
@@ -59,10 +59,6 @@ from .meta import frame_meta
 
 __all__ = ["render", "capture", "configure", "Frame"]
 
-_EEVEE_IDS = ("BLENDER_EEVEE_NEXT", "BLENDER_EEVEE")
-_ENGINES = {"CYCLES": ("CYCLES",), "EEVEE": _EEVEE_IDS, "BLENDER_EEVEE": _EEVEE_IDS,
-            "BLENDER_EEVEE_NEXT": _EEVEE_IDS, "WORKBENCH": ("BLENDER_WORKBENCH",),
-            "BLENDER_WORKBENCH": ("BLENDER_WORKBENCH",)}
 _WORKBENCH_AA = {1: "OFF", 5: "5", 8: "8", 11: "11", 16: "16", 32: "32"}
 
 
@@ -73,10 +69,7 @@ def _rendering_layers(scene):
 
 
 def _set_engine(scene, engine):
-    ids = _ENGINES.get(str(engine).upper())
-    if ids is None:
-        raise SceneError(f"unknown engine {engine!r}; use CYCLES, EEVEE or WORKBENCH")
-    for ident in ids:
+    for ident in engine_ids(engine):  # the first this Blender has
         try:
             scene.render.engine = ident
             return
@@ -87,22 +80,25 @@ def _set_engine(scene, engine):
 
 def configure(scene=None, engine=None, samples=None, resolution=None, frame=None,
               denoise=None, threads=None):
-    """Apply render settings to `scene` (default: the context scene). None keeps a setting."""
+    """Apply render settings to `scene` (default: the context scene). None keeps a setting.
+
+    The settings are checked as blendarray.Settings checks them (the same errors and
+    messages), before any is applied."""
     scene = scene or bpy.context.scene
+    s = frame_params(dict(engine=engine, samples=samples, resolution=resolution,
+                          denoise=denoise, threads=threads))
+    engine, samples, resolution, denoise, threads = (
+        s["engine"], s["samples"], s["resolution"], s["denoise"], s["threads"])
     if engine is not None:
         _set_engine(scene, engine)
     if resolution is not None:
-        w, h = check_resolution(resolution)
-        scene.render.resolution_x, scene.render.resolution_y = w, h
+        scene.render.resolution_x, scene.render.resolution_y = resolution
         scene.render.resolution_percentage = 100
     if samples is not None:
-        samples = int(samples)
-        if samples < 1:
-            raise SceneError(f"samples must be >= 1, got {samples}")
         e = scene.render.engine
         if e == "CYCLES":
             scene.cycles.samples = samples
-        elif e in _EEVEE_IDS:
+        elif e in ENGINE_IDS["EEVEE"]:
             scene.eevee.taa_render_samples = samples
         elif e == "BLENDER_WORKBENCH":
             if samples not in _WORKBENCH_AA:
@@ -117,7 +113,7 @@ def configure(scene=None, engine=None, samples=None, resolution=None, frame=None
         scene.cycles.use_denoising = bool(denoise)
     if threads is not None:
         scene.render.threads_mode = "FIXED"
-        scene.render.threads = int(threads)
+        scene.render.threads = threads
     if frame is not None:
         scene.frame_set(int(frame))
     return scene

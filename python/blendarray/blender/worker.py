@@ -16,12 +16,11 @@ import bpy
 import numpy as np
 
 from .. import _hooks, _lib, _protocol
-from .._settings import Settings
-from .._errors import BlendArrayError, SceneError, WorkerError as WorkerProtocolError
+from .._errors import BlendArrayError, WorkerError as WorkerProtocolError
+from .._settings import PER_FRAME, Settings
 from . import configure, render as _render, scenes
 
 PAGE = mmap.PAGESIZE
-SETTINGS = ("engine", "samples", "resolution", "denoise", "threads")
 
 
 def _layout(specs, start=0):
@@ -135,7 +134,7 @@ class Worker:
                 bpy.ops.wm.open_mainfile(filepath=path, load_ui=False)
             except RuntimeError as e:
                 raise scenes.open_error(path, e) from None
-        configure(**{k: getattr(st, k) for k in SETTINGS})
+        configure(**{k: getattr(st, k) for k in PER_FRAME})
         self.passes = None if st.passes is None else list(st.passes)
         self.display = st.display
         self.annotations = st.annotations
@@ -156,11 +155,13 @@ class Worker:
 
     def render(self, msg):
         index, params = int(msg["index"]), msg.get("params") or {}
-        own = {k: params[k] for k in ("frame",) + SETTINGS if k in params}
+        own = {k: params[k] for k in ("frame",) + PER_FRAME if k in params}
         if self.changed:  # the last frame's own settings must not leak into this one
             self.base.restore(bpy.context.scene)
+        # checked there by _settings.frame_params, as Renderer.frames' dicts are: a
+        # client that is not Python (the CLI's --params, a C program) hears the same errors
+        self.changed = bool(own)  # before: a setting that fails may follow one applied
         scene = configure(**own)
-        self.changed = bool(own)
         extra = {}
         if self.hook is not None:
             seed = params.get("seed", self.seed)  # a per-frame seed: an int or a list
