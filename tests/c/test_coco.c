@@ -370,10 +370,14 @@ static void test_open_refusals(void)
     /* a path so long that the images' paths in the folder beside it would not fit */
     char longpath[PATH_MAX];
     int len = snprintf(longpath, sizeof longpath, "%s/missing", base);
-    while (len + 201 < PATH_MAX - 30) {
-        memset(longpath + len, 'x', 201);
+    /* exactly PATH_MAX - 30 bytes whatever the length of base ($TMPDIR's): name
+     * components of at most 200 bytes */
+    while (len < PATH_MAX - 30) {
+        int left = PATH_MAX - 30 - len; /* never a last component of "/" alone */
+        int n = left <= 201 ? left : left - 201 < 2 ? 199 : 201;
+        memset(longpath + len, 'x', (size_t)n);
         longpath[len] = '/';
-        len += 201;
+        len += n;
         longpath[len] = '\0';
     }
     CHECK_RC(open_rc(longpath, 0, "the path is too long"), BA_EINVAL);
