@@ -351,7 +351,7 @@ def test_params_file_against_the_model(cli, tmp_path, lines, end):
 
 # -- a frame list that repeats a number, rendered -------------------------------------------
 #
-# What each output does with a repeated frame (cli/render.c): .npz, --stack and
+# What each output does with a repeated frame (cli/render_outputs.c): .npz, --stack and
 # -o - hold frames by position (a leading frame axis, a list of metadata, a stream),
 # --coco names its images by index; a folder names its files by frame number unless
 # the list repeats one (or --count, --params): then by index. So a folder is the one

@@ -117,8 +117,8 @@ AREAS = {
         slow=True),
     "frames": dict(
         files={"src/frames.c": None,
-               "cli/render.c": ["file_number", "cmp_i64", "has_repeats", "free_params",
-                                "read_params"]},
+               "cli/render_args.c": ["cmp_i64", "has_repeats", "free_params", "read_params"],
+               "cli/render_outputs.c": ["file_number"]},
         tests=[_c_test("test_frames"), _c_test("test_nomem"), _pytest("tests/cli/test_props_frames.py")]),
 }
 

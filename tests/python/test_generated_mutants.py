@@ -83,15 +83,15 @@ def test_keys_survive_edits_elsewhere():
 
 
 def test_function_ranges():
-    """cli/render.c's mutants are those of the frame-handling functions only."""
-    ms = generated.mutants_of("cli/render.c", ["has_repeats"])
-    with open(os.path.join(ROOT, "cli/render.c")) as f:
+    """cli/render_args.c's mutants are those of the frame-handling functions only."""
+    ms = generated.mutants_of("cli/render_args.c", ["has_repeats"])
+    with open(os.path.join(ROOT, "cli/render_args.c")) as f:
         lines = f.read().split("\n")
     first = next(i for i, line in enumerate(lines) if line.startswith("static int has_repeats("))
     last = next(i for i in range(first, len(lines)) if lines[i] == "}")
     assert ms and all(first + 1 <= m["line"] <= last + 1 for m in ms)
     with pytest.raises(SystemExit, match="nope"):
-        generated.mutants_of("cli/render.c", ["nope"])
+        generated.mutants_of("cli/render_args.c", ["nope"])
 
 
 def test_sample_is_the_seeds_and_deals_every_area():
