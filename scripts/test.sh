@@ -6,7 +6,7 @@
 #                               corpus replay (plain and under ASan/UBSan), the Python
 #                               extension's tests under ASan/UBSan, the command-line tool
 #                               under valgrind, every libFuzzer target for FUZZ_SECONDS
-#                               each (default 10, two at a time; FUZZ_SECONDS=0 skips;
+#                               each (default 5, two at a time; FUZZ_SECONDS=0 skips;
 #                               scripts/fuzz-long.sh is the long run), the mutation check
 #                               (tests/mutation: every deliberate bug must make its tests
 #                               fail) and a sample of generated mutants, GENERATED_SECONDS
@@ -25,7 +25,7 @@
 # ~/.cache/blendarray/tests (tests/python/blender_cache.py), compiler output by ccache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+FUZZ_SECONDS=${FUZZ_SECONDS:-5}
 MUTATION=${MUTATION:-1}
 QUICK=0
 if [ "${1:-}" = "--quick" ]; then

@@ -50,9 +50,9 @@ def pytest_configure(config):
 
 # Test files whose tests run in one process, in order, when pytest-xdist spreads the
 # others one by one over its workers (--dist loadgroup, scripts/test.sh): their module
-# fixtures are costly (a Ray cluster, torch's reference frames) or their tests share
-# files (the README's examples write out/ and scenes/ in the checkout).
-TOGETHER = ("test_ray.py", "test_torch.py", "test_readme.py")
+# fixtures are costly (a Ray cluster, torch's reference frames). (The documentation's
+# examples run each in its own temporary folder: spread like the rest.)
+TOGETHER = ("test_ray.py", "test_torch.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m reads the marks
