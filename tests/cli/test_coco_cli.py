@@ -149,7 +149,9 @@ def test_ctrl_c_leaves_no_coco_folder(cli, demo_blend, tmp_path):
         run_.p.send_signal(signal.SIGINT)
         t0 = time.time()
         rc = run_.wait(30)
-        assert time.time() - t0 < 5, "Ctrl-C took too long"
+        # the frames in flight take minutes: stopped, not waited for (generous: a loaded
+        # machine takes seconds to reap two Blenders)
+        assert time.time() - t0 < 15, "Ctrl-C waited for the frames in flight"
         assert rc == 130, run_.stderr
         run_.assert_clean()
         lines = _lines(run_.stderr)

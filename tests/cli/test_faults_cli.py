@@ -339,7 +339,9 @@ def test_ctrl_c_in_folder_mode_keeps_complete_frames(cli, demo_blend, tmp_path):
         run.p.send_signal(signal.SIGINT)
         t0 = time.time()
         rc = run.wait(30)
-        assert time.time() - t0 < 5, "Ctrl-C took too long"
+        # the frames in flight take minutes: stopped, not waited for (generous: a loaded
+        # machine takes seconds to reap two Blenders)
+        assert time.time() - t0 < 15, "Ctrl-C waited for the frames in flight"
         assert rc == 130, run.stderr
         run.assert_clean()
         lines = _lines(run.stderr)

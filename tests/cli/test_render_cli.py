@@ -215,7 +215,9 @@ def test_ctrl_c_stops_workers_and_removes_partial_output(cli, demo_blend, tmp_pa
         t0 = time.time()
         p.p.send_signal(signal.SIGINT)
         assert p.wait(30) == 130, p.stderr
-        assert time.time() - t0 < 3, "Ctrl-C took too long"
+        # the frames in flight take minutes: stopped, not waited for (generous: a loaded
+        # machine takes seconds to reap two Blenders)
+        assert time.time() - t0 < 15, "Ctrl-C waited for the frames in flight"
         assert p.stderr.strip().splitlines() == [
             f"blendarray: interrupted: workers stopped; {out} was not written (0 frames "
             "rendered, the incomplete archive removed)"], p.stderr
