@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The tests, in two tiers.
 #
-#   ./scripts/test.sh           the full tier (what CI runs, about 15 minutes on 2 cores):
+#   ./scripts/test.sh           the full tier (what CI runs, about 23 minutes on 2 cores):
 #                               install everything, then the C unit tests and the fuzz
 #                               corpus replay (plain and under ASan/UBSan), the Python
 #                               extension's tests under ASan/UBSan, the command-line tool
