@@ -7,7 +7,6 @@
  * annotations.json that jansson reads back with one image, one annotation per
  * instance with a category, each with the instance's segmentation, and each
  * instance's mask, decoded apart (ba_rle_decode_string), of its area. */
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,22 +16,10 @@
 #include <jansson.h>
 
 #include "blendarray.h"
+#include "fixtures.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rmtree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Every categorised instance of meta is an annotation of image 0 in doc, in order. */
 static void check_dataset(const json_t *meta, const json_t *doc, uint32_t h, uint32_t w)
@@ -67,7 +54,7 @@ static char base[4096]; /* one folder for the process's runs, removed at its exi
 
 static void remove_base(void)
 {
-    rmtree(base);
+    fx_rmdir(base);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -109,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* no other error for a well-formed call */
     }
     ba_coco_free(wr);
-    rmtree(dir);
+    fx_rmdir(dir);
     free(meta);
     return 0;
 }

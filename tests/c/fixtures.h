@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,20 +42,19 @@ static __attribute__((unused)) char *fx_join(const char *dir, const char *name)
 }
 
 /* Remove a directory and the plain files in it. */
+static __attribute__((unused)) int fx_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Remove dir and everything below it (links not followed). */
 static __attribute__((unused)) void fx_rmdir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *ent;
-        while ((ent = readdir(d))) {
-            if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
-            char *p = fx_join(dir, ent->d_name);
-            if (p) unlink(p);
-            free(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    nftw(dir, fx_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Number of entries in dir other than . and .. */

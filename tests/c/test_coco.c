@@ -7,7 +7,6 @@
  * parsed by jansson and compared field by field with what each frame's
  * metadata said. (tests/cli/test_coco_cli.py and tests/python/test_coco.py
  * read whole datasets back with pycocotools.) */
-#include <ftw.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <string.h>
@@ -27,15 +26,6 @@ static char *g_dir;
             T_REPORT("%s == \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)",          \
                      b_ ? b_ : "(null)");                                              \
     } while (0)
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 /* pycocotools.mask.encode of a 4x4 mask whose rows 1..2, columns 0..2 are set */
 static const char RLE_BLOCK[] = "1220003";
@@ -697,7 +687,7 @@ static void test_jansson_out_of_memory(void)
     long total = g_calls;
     CHECK_RC(rc, BA_OK);
     CHECK(total > 20);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rmdir(dir);
     for (g_fail_at = 1; g_fail_at <= total; g_fail_at++) {
         rc = coco_run(dir, msg, sizeof msg);
         if (rc == BA_OK) { /* a failure jansson gets over (a table not grown): all there */
@@ -712,7 +702,7 @@ static void test_jansson_out_of_memory(void)
             json_decref(doc);
             json_set_alloc_funcs(counting_malloc, free);
             free(path);
-            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            fx_rmdir(dir);
             continue;
         }
         /* jansson's parser says "syntax error" when it runs out of memory */
@@ -725,7 +715,7 @@ static void test_jansson_out_of_memory(void)
             T_REPORT("allocation %ld: message '%s'", g_fail_at, msg);
         if (exists(dir) || count_named(base, ".coco-") != 0) {
             T_REPORT("allocation %ld: something was left", g_fail_at);
-            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            fx_rmdir(dir);
         }
     }
     json_set_alloc_funcs(malloc, free);
@@ -749,7 +739,7 @@ int main(void)
     RUN(test_replace_and_races);
     RUN(test_memory_is_flat_in_frames);
     RUN(test_jansson_out_of_memory);
-    nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rmdir(g_dir);
     free(g_dir);
     return t_summary();
 }
