@@ -1,5 +1,6 @@
 /* render.c — `blendarray render`: frames from Blender workers into .npz,
- * .npy files, a stream of NPY arrays on stdout or a COCO dataset. The run:
+ * .npy files, a stream of NPY arrays on stdout, a COCO dataset or WebDataset
+ * shards. The run:
  * its options (render_args.c), its outputs (render_outputs.c), the library's
  * renderer (render_open.c), and what happened, said once. */
 #include <limits.h>
@@ -48,10 +49,14 @@ int cmd_render(int argc, char **argv)
                  render_options(&a, package, &opts);
     }
     if (status == 0) {
+        render_todo todo = {0};
         int err = ba_renderer_open(&r, opts);
+        if (err == BA_OK) err = outputs_start(out, &a, &plan, r, &todo);
         if (err == BA_OK)
-            err = ba_renderer_run(r, plan.frames, (const char *const *)plan.params, plan.total,
-                                  outputs_frame, out);
+            err = ba_renderer_run_indices(r, todo.indices, todo.frames,
+                                          (const char *const *)todo.params, todo.count,
+                                          outputs_frame, out);
+        render_todo_free(&todo);
         if (err == BA_OK) err = outputs_finish(out, a.scene);
         if (err != BA_OK) {
             int interrupted = err == BA_EINTR || stop_flag;

@@ -3,6 +3,7 @@
  *   render_args.c     its options, parsed from one table; the frames to render
  *   render_open.c     the library's renderer options, the environment variables
  *   render_outputs.c  the outputs: .npz, folders of .npy, stacks, stdout, COCO
+ *   render_shards.c   --shards: WebDataset shards through the library's writer, resumable
  *   render.c          the run: parse, open the outputs, render, report
  */
 #ifndef BLENDARRAY_CLI_RENDER_H
@@ -22,10 +23,14 @@
  * render settings as the JSON object the workers read (docs/protocol.md),
  * checked by the worker with the Python API's own code (blendarray.Settings). */
 typedef struct render_args {
-    const char *scene, *frames, *output, *params, *coco, *setup, *blender, *python;
+    const char *scene, *frames, *output, *params, *coco, *setup, *blender, *python, *shards;
     long long count, seed, workers, ring, retries;
+    long long shard_size, shard_bytes;              /* --shards: 1000, 0 (no byte limit) */
+    long long max_worker_frames, max_worker_memory; /* 0: none; memory -1: the library's */
     double timeout; /* seconds, 0: no limit */
     int stack, compress, force, quiet, verbose, f16;
+    int resume;     /* --resume: go on with the --shards folder's dataset */
+    int coco_flag;  /* --coco without a folder (with --shards: a COCO file per shard) */
     json_t *settings;
     volatile const int *stop;
 } render_args;
@@ -54,12 +59,40 @@ void render_plan_free(render_plan *p);
  * (ba_renderer_options_free), or 1 with the reason on stderr. */
 int render_options(const render_args *a, const char *package, ba_renderer_options **out);
 
+/* The indices a run renders (all of the plan's, or what a resumed dataset
+ * lacks): indices NULL means 0..count-1; frames[k] / params[k] as in the plan
+ * (NULL when the plan has none; params' strings are the plan's). */
+typedef struct render_todo {
+    int64_t *indices, *frames;
+    char **params;
+    size_t count;
+    int owned;      /* the arrays are the todo's (else the plan's) */
+} render_todo;
+void render_todo_free(render_todo *t);
+
+/* --shards DIR (render_shards.c): the library's shard writer. Each function
+ * that fails leaves its message in msg. */
+typedef struct shards_out shards_out;
+int shards_start(shards_out **out, const render_args *a, const render_plan *p, ba_renderer *r,
+                 render_todo *todo, char *msg, size_t cap);
+int shards_frame(shards_out *s, const ba_frame *f, char *msg, size_t cap);
+int shards_finish(shards_out *s, char *msg, size_t cap);
+uint64_t shards_count(const shards_out *s, int what);
+const char *shards_dir(const shards_out *s);
+void shards_free(shards_out *s);
+
 /* The outputs of a run (render_outputs.c). */
 typedef struct outputs outputs;
 
 /* Check and open the outputs -o and --coco name: 0; 1 or 2 (bad usage) after
  * a message. *out is set (to free with outputs_free) in every case. */
 int outputs_open(outputs **out, const render_args *a, const render_plan *p);
+
+/* Once the renderer is open: what to render (*todo: render_todo_free). For
+ * --shards, the writer opens here (its dataset's parameters are the
+ * renderer's identity): a refusal is an error, said by outputs_fail. */
+int outputs_start(outputs *o, const render_args *a, const render_plan *p, ba_renderer *r,
+                  render_todo *todo);
 
 /* ba_renderer_run's callback: write one frame, show progress. */
 int outputs_frame(const ba_frame *f, void *o);

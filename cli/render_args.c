@@ -24,6 +24,7 @@
 static const char HELP[] =
     "usage: blendarray render [SCENE.blend] [options] -o OUTPUT\n"
     "       blendarray render [SCENE.blend] [options] --coco DIR [-o OUTPUT]\n"
+    "       blendarray render [SCENE.blend] [options] --shards DIR [--coco] [--resume]\n"
     "\n"
     "Render frames with Blender workers and write every pass as arrays.\n"
     "Without SCENE, the built-in demo scene is rendered.\n"
@@ -44,6 +45,21 @@ static const char HELP[] =
     "                        a blendarray.Frame (pass name -> array, and .meta), reading a\n"
     "                        pipe strictly forwards (np.load seeks: it cannot read a pipe)\n"
     "  Any other -o (a.txt, out) is refused: a folder needs a trailing / unless it exists.\n"
+    "\n"
+    "datasets (docs/datasets.md):\n"
+    "  --shards DIR          WebDataset shards, for long runs: DIR/shard-000000.tar ...,\n"
+    "                        each sample <index>.<pass>.npy, <index>.display.png and\n"
+    "                        <index>.json (its metadata); a shard is written under a\n"
+    "                        temporary name and listed in DIR/shards.jsonl when complete\n"
+    "  --shard-size N        samples per shard (default 1000)\n"
+    "  --shard-bytes SIZE    also close a shard once it holds SIZE bytes (e.g. 1G)\n"
+    "  --coco                with --shards: a COCO file beside each shard\n"
+    "                        (shard-000000.coco.json; its images are the shard's PNGs)\n"
+    "  --resume              go on with DIR's dataset after a crash, Ctrl-C or kill:\n"
+    "                        render only the indices no complete shard holds; the\n"
+    "                        result equals an uninterrupted run, byte for byte. Refused\n"
+    "                        (saying what differs) when scene, settings, hook, seed or\n"
+    "                        frames are not those the dataset was made with\n"
     "\n"
     "labels (docs/labels.md):\n"
     "  --annotations         each frame's labels in its metadata (meta.json): instances\n"
@@ -106,6 +122,11 @@ static const char HELP[] =
     "      --ring N          shared-memory slots per worker (default 4)\n"
     "      --retries N       re-renders of a frame whose worker died (default 1)\n"
     "      --timeout SEC     stop a worker that takes longer for a frame (and retry it)\n"
+    "      --max-worker-frames N   replace a worker by a fresh Blender after N frames\n"
+    "                        (what a leaking --setup hook keeps goes with it)\n"
+    "      --max-worker-memory SIZE  replace a worker whose memory passed SIZE after a\n"
+    "                        frame (e.g. 4G; 0: never; default: half the machine's\n"
+    "                        memory shared by the workers)\n"
     "\n"
     "  -z, --compress        deflate the .npz (like numpy.savez_compressed)\n"
     "      --force           overwrite existing outputs\n"
@@ -121,12 +142,15 @@ static const char HELP[] =
     "for f in ba.read_stream(sys.stdin.buffer)]'\n"
     "  blendarray render scene.blend -n 1000 --setup randomize.py --seed 7 -o data.npz\n"
     "  blendarray render scene.blend -f 1-100 -e cycles --coco coco/\n"
+    "  blendarray render scene.blend -n 100000 --setup randomize.py --shards data/ \\\n"
+    "      --shard-size 1000 --coco -e cycles    (again with --resume after a crash)\n"
     "\n"
     "Every file is written under a temporary name and renamed when complete: an interrupted\n"
     "(Ctrl-C) or failed run leaves no partial file. An .npz or --stack output is complete or\n"
     "absent (an earlier complete file stays); a folder of .npy keeps the frames it completed\n"
     "(each frame's arrays and meta_NNNN.json; the message says how many); a stream ends\n"
-    "after its last complete frame; a --coco folder is complete or absent.\n"
+    "after its last complete frame; a --coco folder is complete or absent; a --shards\n"
+    "folder keeps its complete shards (--resume finishes it).\n"
     "Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted.\n";
 
 enum kind {
@@ -143,6 +167,9 @@ enum kind {
     S_TRUE,     /* settings[key] = true */
     S_DISPLAY,  /* settings[key] = true, or "blender" (--display blender) */
     S_NUMBER,   /* settings[key] = the number as text ("inf", "nan", "0.5": JSON has no inf) */
+    K_BYTES,    /* long long field: bytes, 4096, 64K, 1.5G (powers of 1024), lo..hi; "auto":
+                   -1 where lo is -1 */
+    K_COCO,     /* --coco DIR, or --coco alone (with --shards: a COCO file per shard) */
 };
 
 typedef struct opt {
@@ -177,10 +204,16 @@ static const opt OPTS[] = {
     {"ring", 0, K_INT, NULL, F(ring), 1, 1024},
     {"retries", 0, K_INT, NULL, F(retries), 0, 100},
     {"timeout", 0, K_SECONDS, NULL, F(timeout), 0, 0},
+    {"max-worker-frames", 0, K_INT, NULL, F(max_worker_frames), 0, LLONG_MAX},
+    {"max-worker-memory", 0, K_BYTES, NULL, F(max_worker_memory), -1, LLONG_MAX},
     {"output", 'o', K_STR, NULL, F(output), 0, 0},
     {"stack", 0, K_FLAG, NULL, F(stack), 0, 0},
     {"compress", 'z', K_FLAG, NULL, F(compress), 0, 0},
-    {"coco", 0, K_STR, NULL, F(coco), 0, 0},
+    {"coco", 0, K_COCO, NULL, F(coco), 0, 0},
+    {"shards", 0, K_STR, NULL, F(shards), 0, 0},
+    {"shard-size", 0, K_INT, NULL, F(shard_size), 1, INT32_MAX},
+    {"shard-bytes", 0, K_BYTES, NULL, F(shard_bytes), 1, LLONG_MAX},
+    {"resume", 0, K_FLAG, NULL, F(resume), 0, 0},
     {"force", 0, K_FLAG, NULL, F(force), 0, 0},
     {"quiet", 'q', K_FLAG, NULL, F(quiet), 0, 0},
     {"verbose", 'v', K_FLAG, NULL, F(verbose), 0, 0},
@@ -325,6 +358,34 @@ static int take(const opt *o, const char *v, render_args *a)
         if (v && strcmp(v, "blender") != 0)
             return bad_value(o, "nothing, or 'blender' (Blender's own route, always)", v);
         return set(a->settings, o->key, v ? json_string(v) : json_true()) ? 2 : 0;
+    case K_BYTES: {
+        long long lo = o->lo;
+        if (lo == -1 && strcmp(v, "auto") == 0) {
+            *(long long *)(base + o->field) = -1;
+            return 0;
+        }
+        x = strtod(v, &end);
+        double unit = 1;
+        const char *units = "KMGT";
+        const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+        if (u) {
+            for (const char *k = units; k <= u; k++) unit *= 1024;
+            end++;
+            if (*end == 'i' || *end == 'I') end++; /* 4GiB */
+            if (*end == 'b' || *end == 'B') end++;
+        }
+        x *= unit;
+        if (end == v || *end || !isfinite(x) || x < (lo < 0 ? 0 : lo) || x > 9.2e18 ||
+            (*v == '-'))
+            return bad_value(o, lo == -1 ? "a size in bytes, e.g. 4G, 512M or 0 (none), or auto"
+                                         : "a size in bytes >= 1, e.g. 1G or 512M", v);
+        *(long long *)(base + o->field) = (long long)x;
+        return 0;
+    }
+    case K_COCO:
+        if (v) a->coco = v;
+        else a->coco_flag = 1;
+        return 0;
     case S_NUMBER: {
         x = strtod(v, &end);
         if (end == v || *end) return bad_value(o, "a number, inf or nan", v);
@@ -363,8 +424,37 @@ static int check_scene(const char *scene)
 /* What the options say together: 0, 1 or 2 (bad usage) after a message. */
 static int check_args(render_args *a)
 {
-    if (!a->output && !a->coco) {
-        cli_fail("no output: give -o out.npz, -o folder/, -o - or --coco DIR (see --help)");
+    if (a->shards) {
+        const char *clash = a->output ? "-o" : a->coco ? "--coco DIR" : a->stack ? "--stack"
+                          : a->force ? "--force" : a->compress ? "--compress" : NULL;
+        if (clash) {
+            cli_fail("--shards DIR is the run's output: %s does not go with it%s", clash,
+                     a->coco ? " (--coco alone adds a COCO file per shard)"
+                     : a->force ? " (a shard folder is never overwritten: --resume goes on "
+                                  "with it, or choose another folder)" : "");
+            return 2;
+        }
+        if (!*a->shards) {
+            cli_fail("--shards wants a folder name");
+            return 2;
+        }
+        if (!a->shard_size) a->shard_size = 1000;
+    } else {
+        const char *lone = a->resume ? "--resume" : a->shard_size ? "--shard-size"
+                         : a->shard_bytes ? "--shard-bytes" : NULL;
+        if (lone) {
+            cli_fail("%s goes with --shards DIR", lone);
+            return 2;
+        }
+        if (a->coco_flag) {
+            cli_fail("--coco wants a folder (--coco DIR), or goes with --shards DIR (a COCO file "
+                     "per shard)");
+            return 2;
+        }
+    }
+    if (!a->output && !a->coco && !a->shards) {
+        cli_fail("no output: give -o out.npz, -o folder/, -o -, --coco DIR or --shards DIR "
+                 "(see --help)");
         return 2;
     }
     if (!!a->frames + !!a->count + !!a->params > 1) {
@@ -374,8 +464,8 @@ static int check_args(render_args *a)
     if (json_is_true(json_object_get(a->settings, "annotations")) && workbench(a))
         return cli_fail("--annotations come from Cryptomatte, which Workbench does not render: "
                         "use -e cycles or -e eevee");
-    if (a->coco) {
-        if (!*a->coco) {
+    if (a->coco || a->coco_flag) {
+        if (a->coco && !*a->coco) {
             cli_fail("--coco wants a folder name");
             return 2;
         }
@@ -391,6 +481,12 @@ static int check_args(render_args *a)
     return a->scene ? check_scene(a->scene) : 0;
 }
 
+static int ends_with_blend(const char *word)
+{
+    size_t n = strlen(word);
+    return n >= 6 && strcasecmp(word + n - 6, ".blend") == 0;
+}
+
 int render_parse_args(int argc, char **argv, render_args *a)
 {
     struct option longopts[NOPTS + 2];
@@ -398,7 +494,8 @@ int render_parse_args(int argc, char **argv, render_args *a)
     size_t ns = 0;
     for (size_t i = 0; i < NOPTS; i++) {
         int arg = OPTS[i].kind == K_FLAG || OPTS[i].kind == S_TRUE ? no_argument
-                : OPTS[i].kind == S_DISPLAY ? optional_argument : required_argument;
+                : OPTS[i].kind == S_DISPLAY || OPTS[i].kind == K_COCO ? optional_argument
+                : required_argument;
         longopts[i] = (struct option){OPTS[i].name, arg, 0, 256 + (int)i};
         if (OPTS[i].letter) {
             shorts[ns++] = (char)OPTS[i].letter;
@@ -413,6 +510,7 @@ int render_parse_args(int argc, char **argv, render_args *a)
     a->workers = 1;
     a->ring = 4;
     a->retries = 1;
+    a->max_worker_memory = -1; /* the library's default */
     if (!(a->settings = json_object())) return cli_fail("out of memory") + 1;
     optind = 1;
     opterr = 0; /* our own message, with a suggestion */
@@ -429,6 +527,11 @@ int render_parse_args(int argc, char **argv, render_args *a)
         const char *v = optarg;
         /* --display blender, with a space: getopt takes an optional value only after '=' */
         if (o->kind == S_DISPLAY && !v && optind < argc && strcmp(argv[optind], "blender") == 0)
+            v = argv[optind++];
+        /* --coco DIR, with a space: the next word is its folder unless it is an option or
+         * the scene (--coco alone goes with --shards) */
+        if (o->kind == K_COCO && !v && optind < argc && argv[optind][0] != '-' &&
+            !ends_with_blend(argv[optind]))
             v = argv[optind++];
         int err = take(o, v, a);
         if (err) return err;

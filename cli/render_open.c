@@ -66,7 +66,8 @@ int render_options(const render_args *c, const char *package, ba_renderer_option
     const struct { int option; int64_t value; } ints[] = {
         {BA_OPT_SEED, c->seed}, {BA_OPT_WORKERS, c->workers}, {BA_OPT_RING, c->ring},
         {BA_OPT_RETRIES, c->retries}, {BA_OPT_TIMEOUT_MS, c->timeout > 0 ? (int64_t)ms : 0},
-        {BA_OPT_VERBOSE, c->verbose}};
+        {BA_OPT_VERBOSE, c->verbose}, {BA_OPT_MAX_WORKER_FRAMES, c->max_worker_frames},
+        {BA_OPT_MAX_WORKER_MEMORY, c->max_worker_memory}};
     for (size_t i = 0; err == BA_OK && i < sizeof strs / sizeof *strs; i++)
         if (strs[i].value) err = ba_renderer_options_set_str(o, strs[i].option, strs[i].value);
     for (size_t i = 0; err == BA_OK && i < sizeof ints / sizeof *ints; i++)

@@ -1,7 +1,7 @@
 /* render_outputs.c — where `blendarray render` writes frames: one .npz
  * (arrays stacked in a private folder beside it, zipped at the end), a folder
- * of .npy per frame, a folder of stacks, NPY arrays on stdout, and a COCO
- * dataset (the library's writer). Every file is written under a temporary
+ * of .npy per frame, a folder of stacks, NPY arrays on stdout, a COCO
+ * dataset and WebDataset shards (the library's writers; render_shards.c). Every file is written under a temporary
  * name and renamed when whole: a failed run leaves no partial file. */
 #include <dirent.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 
 #include "render.h"
 
-enum mode { OUT_NPZ, OUT_DIR, OUT_STACK, OUT_STDOUT, OUT_NONE /* --coco only */ };
+enum mode { OUT_NPZ, OUT_DIR, OUT_STACK, OUT_STDOUT, OUT_NONE /* --coco only */, OUT_SHARDS };
 
 typedef struct pass_out {
     char name[128];        /* the pass name, made safe for a file name */
@@ -48,6 +48,10 @@ struct outputs {
     int nwarned;
     ba_coco_writer *coco;   /* --coco DIR (the library's writer), else NULL */
     const char *coco_dir;
+    shards_out *shards;     /* OUT_SHARDS: the library's shard writer */
+    const ba_renderer *r;   /* for the progress line: workers recycled */
+    size_t resumed;         /* OUT_SHARDS: samples complete before this run */
+    double last_line;       /* when the last progress line was printed (no terminal) */
 };
 typedef struct outputs out_state;
 
@@ -431,6 +435,30 @@ static int stack_array(out_state *o, const ba_frame *f, const ba_frame_array *a,
     return err ? out_error(o, po->path, err) : BA_OK;
 }
 
+/* --shards: a bar on a terminal; else a line for each shard completed and at
+ * most one every 10 s between (a long run's log stays readable). */
+static void shards_progress(out_state *o, int new_shard)
+{
+    double now = seconds(), dt = now - o->t0;
+    size_t mine = o->done - o->resumed;
+    double fps = dt > 0 ? (double)mine / dt : 0;
+    double eta = fps > 0 ? (double)(o->total - o->done) / fps : 0;
+    unsigned long long shards = shards_count(o->shards, BA_SHARDS_COMPLETE);
+    long long recycled = ba_renderer_stat(o->r, BA_STAT_RECYCLED);
+    char line[256];
+    snprintf(line, sizeof line, "%zu/%zu samples  %.1f fps  ETA %dh%02dm%02ds  %llu shard%s  "
+             "%lld worker%s recycled", o->done, o->total, fps, (int)(eta / 3600),
+             (int)eta % 3600 / 60, (int)eta % 60, shards, shards == 1 ? "" : "s", recycled,
+             recycled == 1 ? "" : "s");
+    if (o->tty) {
+        fprintf(stderr, "\r%s ", line);
+        if (o->done == o->total) fputc('\n', stderr);
+    } else if (new_shard || now - o->last_line >= 10 || o->done == o->total) {
+        fprintf(stderr, "%s\n", line);
+        o->last_line = now;
+    }
+}
+
 /* A progress bar on a terminal, else a line a frame. */
 static void progress(out_state *o, const ba_frame *f)
 {
@@ -456,6 +484,14 @@ int outputs_frame(const ba_frame *f, void *user)
 {
     out_state *o = user;
     print_warnings(o, f);
+    if (o->mode == OUT_SHARDS) {
+        unsigned long long before = shards_count(o->shards, BA_SHARDS_COMPLETE);
+        int err = shards_frame(o->shards, f, o->errbuf, sizeof o->errbuf);
+        if (err) return err;
+        o->done++;
+        if (!o->quiet) shards_progress(o, shards_count(o->shards, BA_SHARDS_COMPLETE) != before);
+        return 0;
+    }
     int err = o->coco ? coco_frame(o, f) : BA_OK;
     if (!err && o->mode != OUT_NONE) err = write_meta(o, f);
     for (int i = 0; !err && i < f->narrays && o->mode != OUT_NONE; i++) {
@@ -642,14 +678,19 @@ int outputs_open(outputs **out, const render_args *a, const render_plan *p)
     o->by_index = p->by_index;
     o->total = p->total;
     o->tty = isatty(2);
-    const char *name = a->output ? a->output : a->coco;
+    const char *name = a->shards ? a->shards : a->output ? a->output : a->coco;
     /* "frames/" is named "frames": no "frames//rgba_0001.npy" */
     size_t n = strlen(name);
     while (n > 1 && name[n - 1] == '/') n--;
     if (n >= sizeof o->target) return cli_fail("output path too long: %s", name);
     snprintf(o->target, sizeof o->target, "%.*s", (int)n, name);
-    int err = output_mode(o, a->output, a->stack);
+    int err = a->shards ? 0 : output_mode(o, a->output, a->stack);
     if (err) return err;
+    if (a->shards) { /* the writer opens once the renderer says what the run is */
+        o->mode = OUT_SHARDS;
+        o->t0 = seconds();
+        return 0;
+    }
     if (o->mode == OUT_STDOUT && isatty(1))
         return cli_fail("-o - writes binary NPY data: pipe it into a program, not a terminal");
     if (o->mode == OUT_DIR || o->mode == OUT_STACK) err = open_folder(o);
@@ -659,8 +700,44 @@ int outputs_open(outputs **out, const render_args *a, const render_plan *p)
     return err;
 }
 
+int outputs_start(outputs *o, const render_args *a, const render_plan *p, ba_renderer *r,
+                  render_todo *todo)
+{
+    o->r = r;
+    if (o->mode != OUT_SHARDS) {
+        *todo = (render_todo){NULL, p->frames, p->params, p->total, 0};
+        return BA_OK;
+    }
+    int err = shards_start(&o->shards, a, p, r, todo, o->errbuf, sizeof o->errbuf);
+    if (err) { /* refused (or failed) before anything was written: nothing to report but why */
+        shards_free(o->shards);
+        o->shards = NULL;
+        return err;
+    }
+    o->done = o->resumed = (size_t)shards_count(o->shards, BA_SHARDS_DONE);
+    if (o->resumed && !o->quiet)
+        fprintf(stderr, "blendarray: resuming %s: %zu of %zu samples are in %llu complete "
+                "shard%s; rendering the other %zu\n", o->target, o->resumed, o->total,
+                (unsigned long long)shards_count(o->shards, BA_SHARDS_COMPLETE),
+                shards_count(o->shards, BA_SHARDS_COMPLETE) == 1 ? "" : "s", todo->count);
+    o->t0 = seconds();
+    return BA_OK;
+}
+
 int outputs_finish(outputs *o, const char *scene)
 {
+    if (o->mode == OUT_SHARDS) {
+        int err = shards_finish(o->shards, o->errbuf, sizeof o->errbuf);
+        if (!err && !o->quiet) {
+            unsigned long long n = shards_count(o->shards, BA_SHARDS_COMPLETE);
+            fprintf(stderr, "blendarray: %s: %llu shard%s, %llu samples (%llu shard%s written "
+                    "by this run)\n", o->target, n, n == 1 ? "" : "s",
+                    (unsigned long long)shards_count(o->shards, BA_SHARDS_DONE),
+                    (unsigned long long)shards_count(o->shards, BA_SHARDS_WRITTEN),
+                    shards_count(o->shards, BA_SHARDS_WRITTEN) == 1 ? "" : "s");
+        }
+        return err;
+    }
     int err = finish_outputs(o);
     if (!err && o->coco) err = coco_finish(o, scene);
     return err;
@@ -673,6 +750,36 @@ void outputs_fail(outputs *o, int interrupted, const char *message, int err)
     o->coco = NULL;
     if (o->tty && !o->quiet && o->done) fputc('\n', stderr);
     const char *s = o->done == 1 ? "" : "s";
+    if (o->mode == OUT_SHARDS) {
+        /* what is complete stays; the shard being filled is gone with the writer */
+        int opened = o->shards != NULL;
+        unsigned long long n = shards_count(o->shards, BA_SHARDS_COMPLETE),
+                           done = shards_count(o->shards, BA_SHARDS_DONE);
+        shards_free(o->shards);
+        o->shards = NULL;
+        if (!interrupted) {
+            const char *m = o->errbuf[0] ? o->errbuf : message && *message ? message
+                                                                            : ba_strerror(err);
+            const char *nl = strchr(m, '\n');
+            cli_fail("%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
+            if (nl && (err == BA_EWORKER || err == BA_ERENDER))
+                for (const char *l = nl + 1; *l;) {
+                    const char *e = strchr(l, '\n');
+                    int len = e ? (int)(e - l) : (int)strlen(l);
+                    fprintf(stderr, "  | %.*s\n", len, l);
+                    l += len + (e ? 1 : 0);
+                }
+        }
+        if (!opened) {
+            if (interrupted) cli_fail("interrupted before %s was opened: nothing written", o->target);
+            return;
+        }
+        cli_fail("%s%s holds %llu complete shard%s (%llu of %zu samples); nothing partial "
+                 "left; the same command with --resume renders the rest",
+                 interrupted ? "interrupted: workers stopped; " : "", o->target, n,
+                 n == 1 ? "" : "s", done, o->total);
+        return;
+    }
     if (interrupted) { /* say exactly what is left: each output keeps whole files only */
         if (o->mode == OUT_DIR)
             cli_fail("interrupted: workers stopped; kept %zu complete frame%s in %s/; "
@@ -712,6 +819,7 @@ void outputs_free(outputs *o)
     if (!o) return;
     abort_outputs(o);
     ba_coco_free(o->coco);
+    shards_free(o->shards);
     free(o->half);
     free(o->written);
     for (int k = 0; k < o->nwarned; k++) free(o->warned[k]);

@@ -80,6 +80,7 @@ enum ba_errno {
     BA_EINTR = 17,       /* stopped on request (a signal) */
     BA_EDONE = 18,       /* nothing is left to wait for */
     BA_EFULL = 19,       /* every slot is held by frames not released */
+    BA_EBUSY = 20,       /* another process holds it (a shard folder's lock) */
 };
 
 /*! ba_strerror() : a static, human-readable message for an error code. */
@@ -617,6 +618,9 @@ BA_API int ba_parse_frames(const char *spec, int64_t **frames, size_t *count, si
  * or ba_renderer_run() with a callback. A worker that dies mid-frame (or
  * overruns the timeout, or breaks the protocol) is stopped, restarted when
  * work waits, and its frames are rendered again, up to BA_OPT_RETRIES times.
+ * A worker can also be replaced between frames, after so many frames or past
+ * a memory limit (BA_OPT_MAX_WORKER_FRAMES, BA_OPT_MAX_WORKER_MEMORY): a hook
+ * that leaks stays bounded, and no frame is lost, repeated or reordered.
  * Submitting only while ba_renderer_queued() is 0 keeps every worker busy
  * without queueing more than one frame ahead. One thread drives a renderer;
  * ba_renderer_release() may be called from any thread.
@@ -675,6 +679,23 @@ enum ba_renderer_option {
                                its worker is stopped; 0: no limit. A worker gets
                                max(timeout, 300 s) to start. Default: 0 */
     BA_OPT_VERBOSE = 12,    /* int 0..1: copy Blender's output to stderr. Default: 0 */
+    BA_OPT_MAX_WORKER_FRAMES = 13, /* int 0..INT64_MAX: a worker that has been given this
+                               many frames since it started is replaced by a fresh
+                               Blender after the last of them; 0: no limit. Default: 0 */
+    BA_OPT_MAX_WORKER_MEMORY = 14, /* int -1..INT64_MAX bytes: a worker whose memory
+                               passed this after a frame, or would pass it with the
+                               frames that may still be sent to it (at the rate it
+                               grew over its last two frames), is sent nothing more
+                               and replaced by a fresh Blender once the frames sent to
+                               it are in. Its memory: what it reports after each frame
+                               (docs/protocol.md), its resident memory less the
+                               memory it shares with the consumer (the ring), its
+                               children's included. 0: no limit; -1: half the
+                               machine's physical memory (or its cgroup's limit, when
+                               lower) divided by BA_OPT_WORKERS: the workers together
+                               leave the other half to the consumer and the rest of
+                               the machine, and a leak ends in a recycle, not in the
+                               kernel's OOM killer. Default: -1 */
 };
 
 /*! ba_renderer_options_new() : options with every default (above). On
@@ -822,6 +843,14 @@ typedef int (*ba_frame_fn)(const ba_frame *frame, void *user);
 BA_API int ba_renderer_run(ba_renderer *r, const int64_t *frames, const char *const *params,
                            size_t count, ba_frame_fn fn, void *user);
 
+/*! ba_renderer_run_indices() : ba_renderer_run() for the indices given
+ *  (indices[i] is the i-th frame's index: the hook's `index`, its RNG's seed
+ *  and the frame's index), e.g. the indices a resumed dataset still lacks;
+ *  frames[i] and params[i] as there. indices == NULL: 0, 1, 2, ... */
+BA_API int ba_renderer_run_indices(ba_renderer *r, const int64_t *indices, const int64_t *frames,
+                                   const char *const *params, size_t count, ba_frame_fn fn,
+                                   void *user);
+
 /*! ba_renderer_message() : what went wrong last, with Blender's last output
  *  where a worker failed ("" when nothing did). */
 BA_API const char *ba_renderer_message(const ba_renderer *r);
@@ -838,6 +867,48 @@ BA_API const char *ba_renderer_error_json(const ba_renderer *r);
  *  worker i's process id, 0 while it is stopped. */
 BA_API int ba_renderer_workers(const ba_renderer *r);
 BA_API int ba_renderer_worker_pid(const ba_renderer *r, int i);
+
+/* What ba_renderer_stat() counts. Values are fixed once released: append only. */
+enum ba_renderer_stat {
+    BA_STAT_RECYCLED = 0,    /* workers stopped to be replaced (a fresh one starts when
+                                work waits) for BA_OPT_MAX_WORKER_FRAMES or
+                                BA_OPT_MAX_WORKER_MEMORY */
+    BA_STAT_RESTARTED = 1,   /* workers started again after they died, overran the
+                                timeout or broke the protocol */
+    BA_STAT_FRAMES = 2,      /* frames received from the workers (and errors reported
+                                for a frame), whether handed out yet or not */
+    BA_STAT_OVER_MEMORY = 3, /* first frames after which a worker's memory was already
+                                over BA_OPT_MAX_WORKER_MEMORY: the limit is below what
+                                one frame of the scene needs. A limit the caller set
+                                still replaces such a worker (after that frame and the
+                                one already sent to it); the automatic one (-1) keeps
+                                it. Verbose says so once */
+    BA_STAT_MEMORY_LIMIT = 4, /* the memory limit in effect, bytes (-1 resolved); 0: none */
+    BA_STAT_MAX_MEMORY = 5,  /* the most memory a worker held after a frame, bytes, as
+                                BA_OPT_MAX_WORKER_MEMORY measures it (reported after
+                                every frame, limit or not): what to size a limit on */
+};
+
+/*! ba_renderer_stat() : one of the counts above, since ba_renderer_open();
+ *  -1 for NULL or an unknown `what`. */
+BA_API int64_t ba_renderer_stat(const ba_renderer *r, int what);
+
+/*! ba_renderer_identity() : what determines the frames this renderer makes,
+ *  as a JSON object in *json (NUL-terminated, compact, keys sorted; free it
+ *  with ba_free()), so that a dataset resumed with other parameters can be
+ *  refused. Its keys (more may be added, none removed):
+ *    "scene":    null (the built-in demo scene) or {"path": absolute path,
+ *                "size": bytes, "crc32": zlib's crc32 of its bytes}, read now
+ *    "settings": the BA_OPT_SETTINGS object ({} when none)
+ *    "setup":    the BA_OPT_SETUP object, or null
+ *    "seed":     BA_OPT_SEED
+ *    "blender":  the Blender version the workers run ("3.4.1", "5.0.1"), as
+ *                their init reply says it; null before a worker has started
+ *  Options that change how frames are made but not what they hold (workers,
+ *  ring, retries, timeout, recycling) are not in it. BA_OK, BA_EINVAL (NULL
+ *  arguments), BA_EIO (the scene cannot be read: ba_renderer_message() says
+ *  why) or BA_ENOMEM; *json is NULL on failure. */
+BA_API int ba_renderer_identity(const ba_renderer *r, char **json);
 
 /*! ba_renderer_close() : stop every worker (they also die with this process:
  *  PR_SET_PDEATHSIG) and free everything; frames not yet released stay
@@ -1134,6 +1205,138 @@ BA_API const char *ba_coco_message(const ba_coco_writer *w);
 
 /*! ba_coco_free() : remove an unfinished dataset's folder and free w (NULL ok). */
 BA_API void ba_coco_free(ba_coco_writer *w);
+
+/* ====================================================================== */
+/*  Sharded datasets                                                       */
+/* ====================================================================== */
+
+/* A dataset written as WebDataset shards (docs/datasets.md), resumable:
+ *
+ *   DIR/dataset.json        {"format": "blendarray-shards", "version": 1,
+ *                            "params", "shard_samples", "shard_bytes", "coco",
+ *                            "blendarray"}: written once, when DIR is made
+ *   DIR/shard-000000.tar .. POSIX ustar archives of whole samples: each
+ *                            sample's members "<key>.<name>.npy" (an array;
+ *                            a '/' of its name becomes '.'), "<key>.display.png"
+ *                            (the array "display"), "<key>.json" (its metadata
+ *                            less what is not a function of the seed and the
+ *                            index: "worker" and the "*_seconds" timings);
+ *                            key: the index, 9 digits or more
+ *   DIR/shard-NNNNNN.coco.json  with BA_SHARDS_COCO: the shard's COCO file
+ *   DIR/shards.jsonl        the index: one line per complete shard, appended
+ *                            and fsync'd after its rename: {"shard", "samples",
+ *                            "indices": [[first, last + 1], ...], "bytes",
+ *                            "crc32", "coco"}. A shard is complete when its
+ *                            line is there, and only then.
+ *
+ * A shard is filled under a temporary name in DIR (".shard-NNNNNN.tar.PID-XXXXXX")
+ * and closes when it holds BA_SHARDS_SAMPLES samples or its members reach
+ * BA_SHARDS_BYTES bytes; its bytes depend only on its samples, so a resumed
+ * dataset equals an uninterrupted one. A second writer on the same DIR is
+ * refused while the first lives (a lock on DIR/.lock). Memory stays flat in
+ * the number of samples (what is done is kept as ranges of indices).
+ *
+ *     ba_shard_writer *w = NULL;
+ *     int err = ba_shards_new(&w);
+ *     if (!err) err = ba_shards_set_int(w, BA_SHARDS_SAMPLES, 1000);
+ *     if (!err) err = ba_shards_set_int(w, BA_SHARDS_RESUME, 1);
+ *     if (!err) err = ba_shards_open(w, "out/shards", "{\"seed\": 0}");
+ *     for (each frame f whose index is not ba_shards_done(w, index), while !err)
+ *         err = ba_shards_add(w, f->index, f->arrays, f->narrays, f->meta_json);
+ *     if (!err) err = ba_shards_finish(w);
+ *     if (err) fprintf(stderr, "%s\n", ba_shards_message(w));
+ *     ba_shards_free(w);   // an unfinished shard's temporary file goes
+ *
+ * Not thread-safe on one writer: one call at a time. */
+typedef struct ba_shard_writer ba_shard_writer;
+
+/* The options of ba_shards_set_int(). Values are fixed once released: append only. */
+enum ba_shards_option {
+    BA_SHARDS_SAMPLES = 1, /* int 1..INT32_MAX: samples per shard. Default: 1000 */
+    BA_SHARDS_BYTES = 2,   /* int 0..INT64_MAX: a shard closes after the sample that brings
+                              its members (headers, data and padding; not the 1024-byte
+                              end of the archive) to this many bytes or more; 0: no
+                              byte limit. Default: 0 */
+    BA_SHARDS_COCO = 3,    /* 0/1: a COCO file beside each shard (each sample needs its
+                              "display" array and labels in its metadata). Default: 0 */
+    BA_SHARDS_RESUME = 4,  /* 0/1: continue the dataset DIR holds. Default: 0 */
+};
+
+/* What ba_shards_count() counts. Values are fixed once released: append only. */
+enum ba_shards_count {
+    BA_SHARDS_DONE = 0,     /* samples in complete shards: found at open, and written */
+    BA_SHARDS_COMPLETE = 1, /* complete shards in DIR */
+    BA_SHARDS_WRITTEN = 2,  /* shards completed by this writer */
+    BA_SHARDS_PENDING = 3,  /* samples added that no complete shard holds yet */
+};
+
+/*! ba_shards_new() : a writer, not open yet (BA_ENOMEM: *out NULL). Made
+ *  apart from ba_shards_open() so that a failed open can say why. */
+BA_API int ba_shards_new(ba_shard_writer **out);
+
+/*! ba_shards_set_int() : set an enum ba_shards_option, before open.
+ *  BA_EINVAL (ba_shards_message() says the bounds) for a value out of its
+ *  bounds or an unknown option, BA_ESTATE after open. */
+BA_API int ba_shards_set_int(ba_shard_writer *w, int option, int64_t value);
+
+/*! ba_shards_open() : start or continue the dataset in DIR. params_json:
+ *  what identifies the run (a JSON object: scene, settings, seed, the
+ *  frames' plan, ...; NULL: {}), stored in dataset.json as given.
+ *  - DIR missing (its parent must exist) or an empty folder: a new dataset.
+ *  - DIR with files but no dataset.json: BA_EEXIST, nothing touched.
+ *  - DIR with a dataset and BA_SHARDS_RESUME 0: BA_EEXIST (the message says
+ *    how many shards and samples it holds).
+ *  - With BA_SHARDS_RESUME 1: its params, shard samples, shard bytes and
+ *    COCO must equal this run's (BA_EEXIST naming the first that differs,
+ *    with both values); the index is read (a torn last line, left by a
+ *    writer that died while appending it, is cut away; any other bad line is
+ *    BA_EFORMAT with its number); every listed shard must have its listed
+ *    size and crc32 and be a tar of its listed samples (BA_EFORMAT naming
+ *    the shard, said to be damaged: the files are read whole); temporary
+ *    files of dead writers and shard files the index does not list (never
+ *    committed) are removed.
+ *  BA_EBUSY when another writer holds DIR; BA_EINVAL (DIR is "" or "/", or
+ *  not a folder), BA_EIO (with the path and errno's words), BA_ENOMEM,
+ *  BA_ESTATE (opened before). A writer that failed to open is unusable. */
+BA_API int ba_shards_open(ba_shard_writer *w, const char *dir, const char *params_json);
+
+/*! ba_shards_done() : 1 when a complete shard holds sample `index`, else 0
+ *  (samples added to the shard being written are not done yet). */
+BA_API int ba_shards_done(const ba_shard_writer *w, int64_t index);
+
+/*! ba_shards_add() : one sample: `narrays` arrays (names unique, a
+ *  case-insensitive match included, as webdataset lower-cases them; made of
+ *  parts that are neither empty nor hold a control character or a backslash,
+ *  joined by '/'; "display", when there, an (H, W, 4) uint8 image, written
+ *  as PNG) and meta_json, the frame's metadata (a JSON object). The shard
+ *  closes, and is committed, after this sample when it is full.
+ *  Everything is checked before anything is written: BA_EINVAL (a negative
+ *  index, one done already or added before, a bad array or name, meta_json
+ *  not an object, a member name over ustar's 100 bytes), BA_EFORMAT (with
+ *  COCO: labels docs/labels.md does not describe), BA_EOVERFLOW (an array
+ *  of 8 GiB or more); the writer then stays usable. BA_EIO (errno set; a
+ *  full disk), BA_ENOMEM: the shard being written is removed, complete
+ *  shards are untouched, and the writer takes no more samples (BA_ESTATE). */
+BA_API int ba_shards_add(ba_shard_writer *w, int64_t index, const ba_frame_array *arrays,
+                         int narrays, const char *meta_json);
+
+/*! ba_shards_finish() : complete the last shard (short, when it is not
+ *  full); the dataset is then complete, and DIR is unlocked. BA_EIO,
+ *  BA_ENOMEM as in ba_shards_add(); BA_ESTATE when not open or failed. */
+BA_API int ba_shards_finish(ba_shard_writer *w);
+
+/*! ba_shards_count() : an enum ba_shards_count (0 for NULL or an unknown one). */
+BA_API uint64_t ba_shards_count(const ba_shard_writer *w, int what);
+
+/*! ba_shards_message() : what went wrong in the last call that failed,
+ *  naming the folder or file and what to do ("" when none; valid until the
+ *  next call on w). */
+BA_API const char *ba_shards_message(const ba_shard_writer *w);
+
+/*! ba_shards_free() : remove the temporary file of an unfinished shard (its
+ *  samples are not done: a resume renders them again), unlock DIR, free w
+ *  (NULL ok). Complete shards stay. */
+BA_API void ba_shards_free(ba_shard_writer *w);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,13 @@
  * PNG at once, its image record and annotations appended to unlinked
  * temporary files, annotations.json assembled from them at the end (memory
  * flat in the number of frames: only the categories are kept). The dataset
- * is filled in a folder beside DIR and renamed into place when complete. */
+ * is filled in a folder beside DIR and renamed into place when complete.
+ *
+ * The same records without images (internal.h: ba_internal_coco_open_file,
+ * ba_internal_coco_add_record): one COCO file whose images a caller stores
+ * itself and names (the shard writer's shard-NNNNNN.coco.json, whose images
+ * are the shard's display members), written atomically at finish, with an
+ * "info" that holds no date, so that the same frames give the same bytes. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +32,8 @@ enum { ST_NEW, ST_OPEN, ST_FAILED, ST_DONE };
 struct ba_coco_writer {
     int state;
     int overwrite;
-    char *final;          /* DIR, without trailing slashes */
+    char *final;          /* DIR, without trailing slashes (file mode: the COCO file) */
+    int file_mode;        /* records only, into the file `final` (no folder, no PNG) */
     char *parent;         /* its folder */
     char *tmp;            /* the folder being filled beside DIR; NULL when none */
     FILE *images;         /* the image records so far (compact JSON, ",\n" apart) */
@@ -419,6 +426,49 @@ int ba_coco_add(ba_coco_writer *w, const uint8_t *rgba, uint32_t width, uint32_t
 }
 
 /* ---------------------------------------------------------------------- */
+/*  records only: a COCO file whose images the caller stores               */
+/* ---------------------------------------------------------------------- */
+
+int ba_internal_coco_open_file(ba_coco_writer *w, const char *path)
+{
+    if (!w || !path || !path[0]) return BA_EINVAL;
+    if (w->state != ST_NEW)
+        return fail(w, BA_ESTATE, "this writer was opened before: make a new one");
+    w->msg[0] = '\0';
+    w->state = ST_FAILED; /* until it is open */
+    if (strlen(path) >= PATH_MAX) return fail(w, BA_EINVAL, "%.80s...: the path is too long", path);
+    const char *slash = strrchr(path, '/');
+    w->final = strdup(path);
+    w->parent = !slash ? strdup(".") : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    w->categories = json_array();
+    if (!w->final || !w->parent || !w->categories) return fail(w, BA_ENOMEM, "out of memory");
+    w->file_mode = 1;
+    if (!(w->images = scratch_file(w->parent)) || !(w->annotations = scratch_file(w->parent)))
+        return broken(w, BA_EIO, "cannot make a scratch file beside it");
+    w->state = ST_OPEN;
+    return BA_OK;
+}
+
+int ba_internal_coco_add_record(ba_coco_writer *w, uint32_t width, uint32_t height,
+                                const struct json_t *meta, int64_t image_id, const char *file_name)
+{
+    if (!w || !meta || !file_name || image_id < 0) return BA_EINVAL;
+    if (w->state != ST_OPEN) return not_open(w);
+    w->msg[0] = '\0';
+    if (width == 0 || height == 0 || width > INT32_MAX || height > INT32_MAX)
+        return fail(w, BA_EINVAL, "the image is %" PRIu32 "x%" PRIu32 ": each side 1..%d",
+                    width, height, INT32_MAX);
+    int err = check_labels(w, meta, height, width);
+    if (!err) {
+        err = append_frame(w, meta, image_id, file_name, height, width);
+        if (err) err = broken(w, err, "cannot write its annotations");
+        else if (image_id >= w->next_id)
+            w->next_id = image_id < INT64_MAX ? image_id + 1 : INT64_MAX;
+    }
+    return err;
+}
+
+/* ---------------------------------------------------------------------- */
 /*  the end                                                                */
 /* ---------------------------------------------------------------------- */
 
@@ -429,7 +479,8 @@ static int cmp_category(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* {"description", "version", "date_created"} and the caller's keys over them. */
+/* {"description", "version", "date_created"} and the caller's keys over them
+ * (file mode: no date, the same bytes for the same frames). */
 static json_t *make_info(ba_coco_writer *w, const char *info_json, int *err)
 {
     char date[32];
@@ -437,8 +488,11 @@ static json_t *make_info(ba_coco_writer *w, const char *info_json, int *err)
     struct tm tm;
     if (!gmtime_r(&now, &tm) || !strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm))
         date[0] = '\0';
-    json_t *info = json_pack("{s:s, s:s, s:s}", "description", "made with blendarray", "version",
-                             ba_version_string(), "date_created", date);
+    json_t *info = w->file_mode
+                       ? json_pack("{s:s, s:s}", "description", "made with blendarray",
+                                   "version", ba_version_string())
+                       : json_pack("{s:s, s:s, s:s}", "description", "made with blendarray",
+                                   "version", ba_version_string(), "date_created", date);
     json_t *more = NULL;
     *err = info ? BA_OK : BA_ENOMEM;
     if (!*err && info_json) {
@@ -498,11 +552,12 @@ static int copy_items(ba_file_writer *f, FILE *from)
     return err;
 }
 
-/* annotations.json in the temporary folder. */
+/* annotations.json in the temporary folder (file mode: the file itself). */
 static int write_json(ba_coco_writer *w, json_t *info, json_t **cats, size_t nc)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/annotations.json", w->tmp); /* fits: TMP_TAIL */
+    if (w->file_mode) snprintf(path, sizeof path, "%s", w->final); /* checked at open */
+    else snprintf(path, sizeof path, "%s/annotations.json", w->tmp); /* fits: TMP_TAIL */
     ba_file_writer *f = NULL;
     errno = 0;
     int err = ba_file_open(&f, path, 0);
@@ -582,8 +637,9 @@ int ba_coco_finish(ba_coco_writer *w, const char *info_json)
     }
     free(cats);
     json_decref(info);
-    if (err) return broken(w, err, "cannot write annotations.json");
-    if ((err = publish(w)) != BA_OK) return broken(w, err, NULL);
+    if (err)
+        return broken(w, err, w->file_mode ? "cannot write it" : "cannot write annotations.json");
+    if (!w->file_mode && (err = publish(w)) != BA_OK) return broken(w, err, NULL);
     discard(w); /* the scratch files; after an exchange, the old DIR */
     w->state = ST_DONE;
     return BA_OK;

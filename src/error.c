@@ -29,6 +29,7 @@ const char *ba_strerror(int err)
     case BA_EINTR: return "interrupted";
     case BA_EDONE: return "nothing left to wait for";
     case BA_EFULL: return "every slot is held by frames not released";
+    case BA_EBUSY: return "in use by another process";
     default: return "unknown error";
     }
 }

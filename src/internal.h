@@ -79,4 +79,26 @@ int ba_internal_package_version(const char *dir, char *version, size_t cap);
  * another is 0, as NumPy requires); BA_EOVERFLOW if it does not fit. */
 int ba_internal_array_bytes(int dtype, int ndim, const uint64_t *shape, size_t *out);
 
+/* pngwrite.c: an 8-bit PNG of `channels` (1..4) encoded into memory, as
+ * ba_png_save() writes it to a file (fast != 0: one filter, Sub, on every
+ * row, not libpng's choice per row: about three times faster at level 1):
+ * into *buf (malloc'd, grown with realloc; *cap its size: the caller keeps it
+ * between calls and frees it), *len the PNG's bytes. The same pixels and
+ * settings give the same bytes. BA_OK, BA_EINVAL, BA_EOVERFLOW, BA_ENOMEM. */
+int ba_internal_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height,
+                           size_t row_stride, int channels, int compression, int fast,
+                           uint8_t **buf, size_t *cap, size_t *len);
+
+/* coco.c: a COCO file of records only, for a caller that stores the images
+ * itself (the shard writer): open_file starts the COCO file `path` (written
+ * atomically by ba_coco_finish(), with no date in its "info"; no folder, no
+ * PNG), add_record checks the labels of `meta` (a jansson object, the
+ * frame's metadata) and appends the image record (id `image_id`, file_name
+ * `file_name`, unique ids are the caller's to keep) and its annotations.
+ * Errors and states as ba_coco_open() / ba_coco_add(). */
+struct json_t;
+int ba_internal_coco_open_file(ba_coco_writer *w, const char *path);
+int ba_internal_coco_add_record(ba_coco_writer *w, uint32_t width, uint32_t height,
+                                const struct json_t *meta, int64_t image_id, const char *file_name);
+
 #endif

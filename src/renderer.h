@@ -54,6 +54,14 @@ typedef struct worker {
     job inflight[BA_MAX_INFLIGHT];
     int ninflight;
     double progress;       /* when it last answered (or got work while idle) */
+    /* recycling (BA_OPT_MAX_WORKER_*), counted since it was last spawned: */
+    int64_t given;         /* frames sent to it */
+    int64_t answered;      /* frames it answered (a frame or its error) */
+    int retiring;          /* 1: sent nothing more; replaced once its frames are in */
+    int memory_exempt;     /* 1: over the automatic memory limit after its first frame:
+                              not replaced for memory in this life (a fresh one would be too) */
+    int64_t last_memory;   /* its memory after its last frame (the reply's "memory"), -1: none */
+    int64_t last_growth;   /* how much that frame added, -1: not known yet */
 } worker;
 
 /* A finished frame (or a frame's error) waiting to be handed out, then
@@ -86,6 +94,8 @@ typedef struct ba_params {
     int ring;              /* slots per worker */
     int retries;
     double timeout;        /* seconds a frame may take, 0: no limit */
+    int64_t max_frames;    /* frames per worker life, 0: no limit */
+    int64_t max_memory;    /* resident bytes per worker, 0: no limit, -1: automatic */
     int verbose;
     volatile const int *stop;
 } ba_params;

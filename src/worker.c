@@ -379,6 +379,9 @@ int ba_worker_spawn(worker *w, const worker_cmd *c, ba_err *e)
     w->crash_attached = 0;
     w->returncode = 0;
     w->ninflight = 0;
+    w->given = w->answered = 0; /* a new life: recycling counts afresh */
+    w->retiring = w->memory_exempt = 0;
+    w->last_memory = w->last_growth = -1;
     snprintf(w->tmpdir, sizeof w->tmpdir, "%s/blendarray-%d-XXXXXX", ba_tmp_root(), (int)getpid());
     if (!mkdtemp(w->tmpdir)) {
         w->tmpdir[0] = '\0';

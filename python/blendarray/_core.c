@@ -9,7 +9,8 @@
  * with the library's message.
  *
  * The Renderer (ba_renderer, the consumer of the worker protocol) is in
- * _core_renderer.c, the label kernels in _core_labels.c. The transport
+ * _core_renderer.c, the label kernels in _core_labels.c, the shard writer
+ * in _core_shards.c. The transport
  * itself (ring, messages) has no binding here: the consumer reaches it only
  * through ba_renderer, and Blender's side binds it with ctypes
  * (blendarray._lib).
@@ -148,7 +149,7 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (ba_py_add_renderer(m) < 0 || ba_py_add_labels(m) < 0) {
+    if (ba_py_add_renderer(m) < 0 || ba_py_add_labels(m) < 0 || ba_py_add_shards(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -18,4 +18,8 @@ int ba_py_add_renderer(PyObject *m);
  * library's COCO writer, ba_coco_writer); -1 with an exception set. */
 int ba_py_add_labels(PyObject *m);
 
+/* _core_shards.c: add ShardWriter (ba_shard_writer: WebDataset shards,
+ * resumable); -1 with an exception set. */
+int ba_py_add_shards(PyObject *m);
+
 #endif

@@ -120,7 +120,8 @@ static PyObject *raise_renderer(ba_renderer *r, int err)
 /* The Python arguments, through the options' setters: 0, or -1 with the
  * exception set (a value the library refuses: its message). */
 static int fill_options(ba_renderer_options *o, PyObject *const strs[6], long long seed,
-                        int workers, int ring, int retries, double timeout, int verbose)
+                        int workers, int ring, int retries, double timeout, int verbose,
+                        PyObject *const recycling[2])
 {
     static const int str_opts[6] = {BA_OPT_BLENDER, BA_OPT_PYTHON, BA_OPT_PACKAGE_DIR,
                                     BA_OPT_SCENE, BA_OPT_SETTINGS, BA_OPT_SETUP};
@@ -151,6 +152,16 @@ static int fill_options(ba_renderer_options *o, PyObject *const strs[6], long lo
         {BA_OPT_RETRIES, retries}, {BA_OPT_TIMEOUT_MS, ms}, {BA_OPT_VERBOSE, verbose}};
     for (size_t i = 0; i < sizeof ints / sizeof *ints && err == BA_OK; i++)
         err = ba_renderer_options_set_int(o, ints[i].opt, ints[i].value);
+    /* None: the library's default (no frame limit; the automatic memory limit) */
+    static const int recycling_opts[2] = {BA_OPT_MAX_WORKER_FRAMES, BA_OPT_MAX_WORKER_MEMORY};
+    for (int i = 0; i < 2 && err == BA_OK; i++) {
+        if (recycling[i] == Py_None)
+            continue;
+        long long v = PyLong_AsLongLong(recycling[i]);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        err = ba_renderer_options_set_int(o, recycling_opts[i], v);
+    }
     if (err != BA_OK) {
         raise_json(ba_renderer_options_error_json(o), err);
         return -1;
@@ -161,20 +172,23 @@ static int fill_options(ba_renderer_options *o, PyObject *const strs[6], long lo
 static PyObject *Renderer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"blender", "python", "package_dir", "scene", "settings", "setup",
-                             "seed", "workers", "ring", "retries", "timeout", "verbose", NULL};
+                             "seed", "workers", "ring", "retries", "timeout", "verbose",
+                             "max_worker_frames", "max_worker_memory", NULL};
     PyObject *strs[6];
+    PyObject *recycling[2] = {Py_None, Py_None};
     long long seed;
     int workers, ring, retries, verbose;
     double timeout;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOLiiidp:Renderer", kwlist, &strs[0],
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOLiiidp|OO:Renderer", kwlist, &strs[0],
                                      &strs[1], &strs[2], &strs[3], &strs[4], &strs[5], &seed,
-                                     &workers, &ring, &retries, &timeout, &verbose))
+                                     &workers, &ring, &retries, &timeout, &verbose,
+                                     &recycling[0], &recycling[1]))
         return NULL;
     ba_renderer_options *o = NULL;
     if (ba_renderer_options_new(&o) != BA_OK)
         return PyErr_NoMemory();
     RendererObject *self = NULL;
-    if (fill_options(o, strs, seed, workers, ring, retries, timeout, verbose) != 0 ||
+    if (fill_options(o, strs, seed, workers, ring, retries, timeout, verbose, recycling) != 0 ||
         (self = (RendererObject *)type->tp_alloc(type, 0)) == NULL) {
         ba_renderer_options_free(o);
         return NULL;
@@ -380,6 +394,43 @@ static PyObject *Renderer_pids(RendererObject *self, PyObject *unused)
     return list;
 }
 
+PyDoc_STRVAR(Renderer_stat_doc,
+"stat(what)\n--\n\n"
+"One of ba_renderer_stat()'s counts (what: an enum ba_renderer_stat value,\n"
+"0 recycled, 1 restarted, 2 frames, 3 over_memory, 4 memory_limit,\n"
+"5 max_memory); -1 for an unknown one or a closed Renderer.");
+
+static PyObject *Renderer_stat(RendererObject *self, PyObject *args)
+{
+    int what;
+    if (!PyArg_ParseTuple(args, "i:stat", &what))
+        return NULL;
+    return PyLong_FromLongLong((long long)ba_renderer_stat(self->r, what));
+}
+
+PyDoc_STRVAR(Renderer_identity_doc,
+"identity()\n--\n\n"
+"What determines the frames (ba_renderer_identity): the JSON text of the\n"
+"scene (path, size, crc32; null: the demo scene), settings, setup, seed and\n"
+"the workers' Blender version. Reads the scene file (the GIL is released).");
+
+static PyObject *Renderer_identity(RendererObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (closed(self))
+        return NULL;
+    char *json = NULL;
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = ba_renderer_identity(self->r, &json);
+    Py_END_ALLOW_THREADS
+    if (err != BA_OK)
+        return raise_renderer(self->r, err);
+    PyObject *text = PyUnicode_FromString(json);
+    ba_free(json);
+    return text;
+}
+
 static PyObject *Renderer_get_queued(RendererObject *self, void *closure)
 {
     (void)closure;
@@ -413,6 +464,8 @@ static PyMethodDef Renderer_methods[] = {
      "close()\n--\n\nStop the workers; frames handed out stay valid."},
     {"pids", (PyCFunction)Renderer_pids, METH_NOARGS,
      "pids()\n--\n\nEach worker's process id (0 while it is stopped)."},
+    {"stat", (PyCFunction)Renderer_stat, METH_VARARGS, Renderer_stat_doc},
+    {"identity", (PyCFunction)Renderer_identity, METH_NOARGS, Renderer_identity_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -426,7 +479,8 @@ static PyGetSetDef Renderer_getset[] = {
 
 PyDoc_STRVAR(Renderer_doc,
 "Renderer(blender, python, package_dir, scene, settings, setup, seed, workers,\n"
-"         ring, retries, timeout, verbose)\n--\n\n"
+"         ring, retries, timeout, verbose, max_worker_frames=None,\n"
+"         max_worker_memory=None)\n--\n\n"
 "ba_renderer: warm Blender workers (settings and setup as JSON text, see\n"
 "docs/protocol.md). blendarray.Renderer is the Python API over it.");
 

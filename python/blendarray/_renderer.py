@@ -147,13 +147,22 @@ class Renderer:
     ring: shared-memory slots per worker (frames you may hold at once, per worker).
     retries: re-renders of a frame whose worker crashed, before giving up.
     timeout: seconds a frame may take before its worker is stopped (and retried).
+    max_worker_frames: replace each worker by a fresh Blender after this many
+      frames (None or 0: never), between frames: no frame is lost, repeated or
+      reordered, and each renders as in a worker never replaced.
+    max_worker_memory: replace a worker whose resident memory passed this many
+      bytes after a frame, once the frames already sent to it are in (0: no
+      limit; None or -1: half the machine's memory shared by the workers).
+      A hook that leaks (loads images, makes data-blocks per frame) stays
+      bounded; `.stats` counts the workers replaced.
     blender, python, verbose: which Blender renders, as in blendarray.render().
     A frame's params (frames()) may change some settings for that frame only
     (help(blendarray.Settings) says which), checked as the Settings' fields are.
     """
 
     def __init__(self, scene=None, workers=1, *, setup=None, seed=0, ring=4, retries=1,
-                 blender=None, python=None, timeout=None, verbose=False, settings=None):
+                 blender=None, python=None, timeout=None, verbose=False, settings=None,
+                 max_worker_frames=None, max_worker_memory=None):
         self._c = None
         self._busy = False
         self.workers, self.ring = int(workers), int(ring)
@@ -161,6 +170,8 @@ class Renderer:
             raise BlendArrayError(f"workers must be >= 1, got {workers}")
         if self.ring < 1:
             raise BlendArrayError(f"ring must be >= 1 slot per worker, got {ring}")
+        recycling = {"max_worker_frames": _check_limit("max_worker_frames", max_worker_frames, 0),
+                     "max_worker_memory": _check_limit("max_worker_memory", max_worker_memory, -1)}
         spec = make_spec(setup)
         core = load_core()  # before any Blender starts: a missing extension is the consumer's problem
         flavour, exe = find_blender(blender, python)
@@ -173,7 +184,7 @@ class Renderer:
             settings=settings.to_json(),
             setup=None if spec is None else _protocol.dumps(spec),
             seed=int(seed), workers=self.workers, ring=self.ring, retries=int(retries),
-            timeout=float(timeout or 0), verbose=bool(verbose))
+            timeout=float(timeout or 0), verbose=bool(verbose), **recycling)
         _live.add(self)
 
     def render(self, **params):
@@ -231,6 +242,24 @@ class Renderer:
         finally:
             self._busy = False
 
+    def write_shards(self, frames, dir, *, indices=None, shard_size=1000, shard_bytes=None,
+                     coco=False, resume=False, progress=None):
+        """Render `frames` (as frames() takes them: an int N, frame numbers, dicts of
+        per-frame params; indices as there) into WebDataset shards in the folder
+        `dir` (docs/datasets.md), in order; returns a blendarray.shards.ShardsWritten.
+
+        shard_size samples per shard, or (shard_bytes) a shard closes after the
+        sample that brings it to that many bytes; coco: a COCO file beside each
+        shard (render with display=True, annotations=True). A folder that holds a
+        dataset is refused unless resume=True: then only the indices no complete
+        shard holds are rendered, and the dataset ends equal, byte for byte, to an
+        uninterrupted run's; a resume whose scene, settings, hook, seed or frames
+        differ from the folder's is refused, naming what differs. progress: a
+        tqdm bar (True; None: when tqdm is installed and stderr is a terminal)."""
+        from .shards import render_into
+        return render_into(self, frames, dir, indices=indices, shard_size=shard_size,
+                           shard_bytes=shard_bytes, coco=coco, resume=resume, progress=progress)
+
     @property
     def held(self):
         """Frames handed out whose arrays are still alive. Each holds a ring slot
@@ -238,8 +267,32 @@ class Renderer:
         before every slot is held and frames() raises."""
         return self._c.held if self._c is not None else 0
 
+    @property
+    def stats(self):
+        """Counts since the Renderer started: "frames" received, workers
+        "recycled" (max_worker_frames / max_worker_memory) and "restarted" (after
+        a crash or a timeout), "over_memory" (first frames after which a worker
+        was already over the memory limit: the limit is too low for the scene),
+        "memory_limit" (bytes, 0: none) and "max_memory" (the most resident
+        memory a worker held after a frame, bytes)."""
+        c = self._c
+        if c is None:
+            return {}
+        return {name: c.stat(k) for k, name in enumerate(_STATS)}
+
+    def identity(self):
+        """What determines the frames this Renderer makes, as a dict: "scene"
+        (None for the demo scene, else its absolute "path", "size" and zlib
+        "crc32", read now), "settings", "setup" (the hook's description),
+        "seed" and "blender" (the workers' Blender version). Two Renderers
+        whose identities are equal render the same frame for the same index."""
+        if self._c is None:
+            raise BlendArrayError("the Renderer is closed")
+        return json.loads(self._c.identity())
+
     def worker_pids(self):
-        """Each worker's process id (0 while a crashed one waits to be restarted)."""
+        """Each worker's process id (0 while a crashed or recycled one waits to be
+        started again)."""
         return self._c.pids() if self._c is not None else []
 
     # -- lifetime --------------------------------------------------------------
@@ -260,6 +313,21 @@ class Renderer:
     def __del__(self):
         if getattr(self, "_c", None) is not None:
             self.close(kill=True)
+
+
+_STATS = ("recycled", "restarted", "frames", "over_memory", "memory_limit", "max_memory")
+
+
+def _check_limit(name, value, low):
+    """A recycling limit: None (the library's default) or an int low..2**63-1."""
+    if value is None:
+        return None
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise BlendArrayError(f"{name} must be an integer (or None), not {value!r}")
+    if not low <= value < 1 << 63:
+        what = "0 (no limit) or more" if low == 0 else "-1 (automatic), 0 (no limit) or more"
+        raise BlendArrayError(f"{name} must be {what}, not {value}")
+    return int(value)
 
 
 def _frame(meta_json, arrays):

@@ -78,8 +78,10 @@ class RenderDataset(IterableDataset):
       renders of the scene as it is, randomized by the hook: indices
       0..N-1), animation frame numbers (e.g. range(1, 251)), or dicts of
       per-frame params (as Renderer.frames takes them); frame i's index is i.
-    blender, python, timeout, retries, verbose: as blendarray.Renderer takes
-      them (annotations=True: the labels in item["meta"]["annotations"]).
+    blender, python, timeout, retries, verbose, max_worker_frames,
+      max_worker_memory: as blendarray.Renderer takes them (annotations=True:
+      the labels in item["meta"]["annotations"]); a recycled worker renders
+      each item as one never recycled would.
     setup: the hook run in Blender before each frame, (scene, index, rng[,
       params]) -> dict merged into meta; described here, at construction, so a
       hook that cannot be sent fails now, not in a DataLoader worker.
@@ -99,7 +101,8 @@ class RenderDataset(IterableDataset):
 
     def __init__(self, scene=None, frames=1, *, setup=None, seed=0, workers=1, batch_size=1,
                  ring=None, shuffle=False, shard=None, blender=None, python=None, timeout=None,
-                 retries=1, verbose=False, settings=None):
+                 retries=1, verbose=False, settings=None, max_worker_frames=None,
+                 max_worker_memory=None):
         super().__init__()
         self.scene = None if scene is None else check_scene(scene)
         self._frames = check_frames(frames)
@@ -110,8 +113,13 @@ class RenderDataset(IterableDataset):
         self.shuffle = bool(shuffle)
         self.shard = None if shard is None else _check_shard(shard)
         self.epoch = 0
+        from ._renderer import _check_limit  # checked now, not in a DataLoader worker
         self._render_kw = dict(settings=settings, setup=make_spec(setup), blender=blender,
-                               python=python, timeout=timeout, retries=retries, verbose=verbose)
+                               python=python, timeout=timeout, retries=retries, verbose=verbose,
+                               max_worker_frames=_check_limit("max_worker_frames",
+                                                              max_worker_frames, 0),
+                               max_worker_memory=_check_limit("max_worker_memory",
+                                                              max_worker_memory, -1))
         self._dist = None  # (rank, world) read in the process that pickled this dataset
 
     # -- which frames ----------------------------------------------------------

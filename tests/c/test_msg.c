@@ -511,7 +511,7 @@ static void test_strerror(void)
     CHECK(strcmp(ba_strerror(BA_EPERM), "peer not allowed") == 0);
     CHECK(strcmp(ba_strerror(BA_EWORKER), "a Blender worker failed") == 0);
     CHECK(strcmp(ba_strerror(BA_EINTR), "interrupted") == 0);
-    CHECK(strcmp(ba_strerror(BA_EFULL + 1), "unknown error") == 0);
+    CHECK(strcmp(ba_strerror(BA_EBUSY + 1), "unknown error") == 0);
     CHECK_INT(BA_EWORKER, 15);
     CHECK_INT(BA_ERENDER, 16);
     CHECK_INT(BA_EINTR, 17);

@@ -506,6 +506,9 @@ static void test_worker_dies_and_is_restarted(void)
     CHECK(access(g_marker, F_OK) == 0); /* it did die once */
     int pid2 = ba_renderer_worker_pid(r, 0);
     CHECK(pid2 > 0 && pid2 != pid);
+    CHECK_INT(ba_renderer_stat(r, BA_STAT_RESTARTED), 1); /* a crash, not a recycle */
+    CHECK_INT(ba_renderer_stat(r, BA_STAT_RECYCLED), 0);
+    CHECK_INT(ba_renderer_stat(r, BA_STAT_FRAMES), 6); /* the lost one is not counted */
     ba_renderer_close(r);
     unlink(g_marker);
 }
@@ -812,6 +815,181 @@ static void test_bad_arguments(void)
     ba_renderer_close(NULL);
 }
 
+/* ---------------------------------------------------------------------- */
+/*  recycling, stats, identity                                             */
+/* ---------------------------------------------------------------------- */
+
+/* Worker pid of each index the "plan" worker rendered, from its log ("end"
+ * lines, the last attempt of each index); -1 where none. */
+static void plan_pids(const char *plan, int *pids, int n)
+{
+    char path[2 * PATH_MAX];
+    snprintf(path, sizeof path, "%s.log", plan);
+    for (int i = 0; i < n; i++) pids[i] = -1;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        T_REPORT("no plan log %s: %s", path, strerror(errno));
+        return;
+    }
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        json_error_t jerr;
+        json_t *j = json_loads(line, 0, &jerr);
+        const char *ev = json_string_value(json_object_get(j, "ev"));
+        json_int_t i = json_integer_value(json_object_get(j, "index"));
+        if (ev && strcmp(ev, "end") == 0 && i >= 0 && i < n)
+            pids[i] = (int)json_integer_value(json_object_get(j, "pid"));
+        json_decref(j);
+    }
+    fclose(f);
+}
+
+/* Remove the plan worker's files (the plan, its log, its request counters). */
+static void plan_cleanup(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[2 * PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.') unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+/* max_worker_frames = 3 on one worker with a 2-frame pipeline: the worker is
+ * replaced after every 3rd frame it was given, between frames: each index comes
+ * once, in order, rendered by the worker its position says (the in-flight
+ * frame of a retiring worker is not lost), and the counts say so. */
+static void test_recycle_by_frames(void)
+{
+    char dir[PATH_MAX + 16], plan[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/plan-XXXXXX", g_tmp);
+    REQUIRE(mkdtemp(dir));
+    snprintf(plan, sizeof plan, "%s/plan.json", dir);
+    FILE *f = fopen(plan, "w");
+    REQUIRE(f);
+    fputs("{}", f);
+    fclose(f);
+    setenv("ROGUE_PLAN", plan, 1);
+    ba_renderer_options *o = rogue_opts("plan", 1, 4);
+    opt_int(o, BA_OPT_MAX_WORKER_FRAMES, 3);
+    opt_int(o, BA_OPT_MAX_WORKER_MEMORY, 0);
+    ba_renderer *r = open_or_report(o);
+    if (r) {
+        int first = ba_renderer_worker_pid(r, 0);
+        submit_range(r, 0, 8);
+        for (int64_t i = 0; i < 8; i++) expect_frame(r, i);
+        expect_done(r);
+        int pids[8];
+        plan_pids(plan, pids, 8);
+        CHECK_INT(pids[0], first);
+        for (int i = 1; i < 8; i++) {
+            if (i % 3 == 0 && pids[i] == pids[i - 1])
+                T_REPORT("index %d: rendered by pid %d, as index %d: not replaced after 3 "
+                         "frames", i, pids[i], i - 1);
+            if (i % 3 != 0 && pids[i] != pids[i - 1])
+                T_REPORT("index %d: rendered by pid %d, index %d by %d: replaced before 3 "
+                         "frames", i, pids[i], i - 1, pids[i - 1]);
+        }
+        CHECK_INT(ba_renderer_stat(r, BA_STAT_RECYCLED), 2); /* the third life is not done */
+        CHECK_INT(ba_renderer_stat(r, BA_STAT_RESTARTED), 0);
+        CHECK_INT(ba_renderer_stat(r, BA_STAT_FRAMES), 8);
+        CHECK_INT(ba_renderer_stat(r, BA_STAT_MEMORY_LIMIT), 0);
+        CHECK_INT(ba_renderer_stat(r, 1000), -1);
+        CHECK_INT(ba_renderer_stat(NULL, BA_STAT_FRAMES), -1);
+        ba_renderer_close(r);
+    }
+    unsetenv("ROGUE_PLAN");
+    plan_cleanup(dir);
+}
+
+/* The automatic memory limit: half the machine's memory shared by the workers. */
+static void test_memory_limit_default(void)
+{
+    ba_renderer_options *o = rogue_opts("good", 2, 2);
+    ba_renderer *r = open_or_report(o);
+    REQUIRE(r);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int64_t half = (int64_t)pages * page / 2 / 2;
+    int64_t got = ba_renderer_stat(r, BA_STAT_MEMORY_LIMIT);
+    /* a container's cgroup limit may be lower than the machine's memory */
+    CHECK(got > 0 && got <= half);
+    ba_renderer_close(r);
+}
+
+/* The identity: the scene's path, size and crc32 (of "123456789": 0xCBF43926,
+ * the CRC-32 check value), the settings, hook and seed as set, the Blender
+ * version the worker's init reply names ("rogue"); the demo scene is null. */
+static void test_identity(void)
+{
+    char scene[PATH_MAX + 16];
+    snprintf(scene, sizeof scene, "%s/scene.blend", g_tmp);
+    FILE *f = fopen(scene, "w");
+    REQUIRE(f);
+    fputs("123456789", f);
+    fclose(f);
+    ba_renderer_options *o = rogue_opts("good", 1, 2);
+    opt_str(o, BA_OPT_SCENE, scene);
+    opt_str(o, BA_OPT_SETTINGS, "{\"samples\": 4, \"passes\": [\"rgba\"]}");
+    opt_str(o, BA_OPT_SETUP, "{\"kind\": \"string\", \"spec\": \"hook.py:f\"}");
+    opt_int(o, BA_OPT_SEED, 7);
+    ba_renderer *r = open_or_report(o);
+    char *text = (char *)1;
+    CHECK_RC(ba_renderer_identity(NULL, &text), BA_EINVAL);
+    CHECK(text == NULL);
+    if (r) {
+        CHECK_RC(ba_renderer_identity(r, NULL), BA_EINVAL);
+        CHECK_RC(ba_renderer_identity(r, &text), BA_OK);
+        json_error_t jerr;
+        json_t *id = text ? json_loads(text, 0, &jerr) : NULL;
+        REQUIRE(json_is_object(id));
+        CHECK_INT(json_object_size(id), 5);
+        json_t *sc = json_object_get(id, "scene");
+        char real[PATH_MAX];
+        CHECK(realpath(scene, real) != NULL);
+        CHECK(json_string_value(json_object_get(sc, "path")) &&
+              strcmp(json_string_value(json_object_get(sc, "path")), real) == 0);
+        CHECK_INT(json_integer_value(json_object_get(sc, "size")), 9);
+        CHECK_INT(json_integer_value(json_object_get(sc, "crc32")), 0xCBF43926LL);
+        json_t *want = json_loads("{\"samples\": 4, \"passes\": [\"rgba\"]}", 0, &jerr);
+        CHECK(json_equal(json_object_get(id, "settings"), want));
+        json_decref(want);
+        want = json_loads("{\"kind\": \"string\", \"spec\": \"hook.py:f\"}", 0, &jerr);
+        CHECK(json_equal(json_object_get(id, "setup"), want));
+        json_decref(want);
+        CHECK_INT(json_integer_value(json_object_get(id, "seed")), 7);
+        CHECK(json_string_value(json_object_get(id, "blender")) &&
+              strcmp(json_string_value(json_object_get(id, "blender")), "rogue") == 0);
+        json_decref(id);
+        ba_free(text);
+        /* another file content, another identity; a scene gone: BA_EIO, saying so */
+        f = fopen(scene, "w");
+        if (f) {
+            fputs("123456780", f);
+            fclose(f);
+        }
+        CHECK_RC(ba_renderer_identity(r, &text), BA_OK);
+        CHECK(text && !strstr(text, "3421780262"));
+        ba_free(text);
+        unlink(scene);
+        CHECK_RC(ba_renderer_identity(r, &text), BA_EIO);
+        CHECK(text == NULL);
+        CHECK_CONTAINS(ba_renderer_message(r), "scene.blend");
+        ba_renderer_close(r);
+    }
+    unlink(scene);
+    /* the demo scene, no settings, no hook */
+    r = open_or_report(rogue_opts("good", 1, 2));
+    REQUIRE(r);
+    CHECK_RC(ba_renderer_identity(r, &text), BA_OK);
+    CHECK(text && strcmp(text, "{\"blender\":\"rogue\",\"scene\":null,\"seed\":0,"
+                              "\"settings\":{},\"setup\":null}") == 0);
+    ba_free(text);
+    ba_renderer_close(r);
+}
+
 /* The options: each int option's bounds as the header documents them (both
  * sides taken or refused), the kinds, unknown options, JSON options parsed
  * when set; a refused value leaves the option as it was. */
@@ -820,7 +998,8 @@ static void test_options(void)
     static const struct { int option; int64_t min, max; } want[] = {
         {BA_OPT_SEED, 0, INT64_MAX},        {BA_OPT_WORKERS, 1, 256},
         {BA_OPT_RING, 1, 1024},             {BA_OPT_RETRIES, 0, 2147483647},
-        {BA_OPT_TIMEOUT_MS, 0, 2147483647}, {BA_OPT_VERBOSE, 0, 1}};
+        {BA_OPT_TIMEOUT_MS, 0, 2147483647}, {BA_OPT_VERBOSE, 0, 1},
+        {BA_OPT_MAX_WORKER_FRAMES, 0, INT64_MAX}, {BA_OPT_MAX_WORKER_MEMORY, -1, INT64_MAX}};
     ba_renderer_options *o = NULL;
     CHECK_RC(ba_renderer_options_new(NULL), BA_EINVAL);
     CHECK_RC(ba_renderer_options_new(&o), BA_OK);
@@ -845,7 +1024,7 @@ static void test_options(void)
     int64_t untouched = 7;
     CHECK_RC(ba_renderer_option_bounds(BA_OPT_SETTINGS, &untouched, NULL), BA_EINVAL);
     CHECK_RC(ba_renderer_option_bounds(0, &untouched, NULL), BA_EINVAL);
-    CHECK_RC(ba_renderer_option_bounds(13, &untouched, NULL), BA_EINVAL);
+    CHECK_RC(ba_renderer_option_bounds(1000, &untouched, NULL), BA_EINVAL);
     CHECK_INT(untouched, 7);
     /* the str options: an int is the other kind; unknown numbers are refused */
     const int strs[] = {BA_OPT_BLENDER, BA_OPT_PYTHON, BA_OPT_PACKAGE_DIR, BA_OPT_SCENE,
@@ -857,8 +1036,13 @@ static void test_options(void)
         CHECK_RC(ba_renderer_options_set_str(o, strs[i], NULL), BA_OK);
     }
     CHECK_RC(ba_renderer_options_set_int(o, 0, 1), BA_EINVAL);
-    CHECK_RC(ba_renderer_options_set_str(o, 13, "x"), BA_EINVAL);
-    CHECK_CONTAINS(ba_renderer_options_message(o), "no renderer option 13");
+    CHECK_RC(ba_renderer_options_set_str(o, 1000, "x"), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "no renderer option 1000");
+    /* the recycling options' messages name them */
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_MAX_WORKER_MEMORY, -2), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "max_worker_memory must be -1..");
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_MAX_WORKER_FRAMES, -1), BA_EINVAL);
+    CHECK_CONTAINS(ba_renderer_options_message(o), "max_worker_frames must be 0..");
     CHECK_RC(ba_renderer_options_set_int(NULL, BA_OPT_SEED, 1), BA_EINVAL);
     CHECK_RC(ba_renderer_options_set_str(NULL, BA_OPT_SCENE, "x"), BA_EINVAL);
     CHECK_RC(ba_renderer_options_set_stop(NULL, NULL), BA_EINVAL);
@@ -980,6 +1164,9 @@ int main(void)
     RUN_CLEAN(test_run);
     RUN_CLEAN(test_bad_arguments);
     RUN_CLEAN(test_options);
+    RUN_CLEAN(test_recycle_by_frames);
+    RUN_CLEAN(test_memory_limit_default);
+    RUN_CLEAN(test_identity);
 
     unlink(g_marker);
     if (rmdir(g_tmp) != 0) {

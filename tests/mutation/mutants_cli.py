@@ -23,7 +23,33 @@ def _replay(target):
                         f"build/dev/fuzz/{target}-replay fuzz/corpus/{target}"]
 
 
+T_SHARDS = "tests/cli/test_shards_cli.py"
+
 CLI_MUTANTS = [
+    # -- --shards --resume (issue 23) ----------------------------------------------------
+    {
+        "id": "cli-resume-renders-done-indices",
+        "promise": "--resume renders only the indices no complete shard holds",
+        "edits": [("cli/render_shards.c", "n += !ba_shards_done(s->w, (int64_t)i);", "n += 1;"),
+                  ("cli/render_shards.c", "        if (ba_shards_done(s->w, (int64_t)i)) continue;\n",
+                   "")],
+        "tests": [["pytest", T_SHARDS, "-k", "killed_twice"]],
+    },
+    {
+        "id": "cli-resume-skips-an-index",
+        "promise": "--resume renders every index no complete shard holds, each once, with its "
+                   "own index",
+        "edits": [("cli/render_shards.c", "todo->indices[k] = (int64_t)i;",
+                   "todo->indices[k] = (int64_t)i + (k == 0 && i > 0);")],
+        "tests": [["pytest", T_SHARDS, "-k", "killed_twice"]],
+    },
+    {
+        "id": "cli-shards-plan-not-in-params",
+        "promise": "a resume whose plan differs (another --dtype, -n, frames) is refused",
+        "edits": [("cli/render_shards.c", '"dtype", a->f16 ? "float16" : "float32");',
+                   '"dtype", a->f16 && 0 ? "float16" : "float32");')],
+        "tests": [["pytest", T_SHARDS, "-k", "resume_refuses"]],
+    },
     # -- the C client's fault paths ---------------------------------------------------
     {
         "id": "cli-retries-off-by-one",
