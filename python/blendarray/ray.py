@@ -4,8 +4,9 @@
     from blendarray.ray import read_renders
 
     ds = read_renders("scene.blend", frames=100_000, passes=["rgba", "depth"],
-                      resolution=(128, 128), setup=randomize, seed=0, actors=8)
+                      resolution=(128, 128), setup=randomize, seed=0)
     ds.write_parquet("out/")                 # or ds.write_numpy("out/", column="depth")
+    ds.map(to_webdataset_row).write_webdataset("shards/", encoder=None)
     train = read_renders(..., columns=["rgba", "index"])
     for batch in train.iter_torch_batches(batch_size=64):
         batch["rgba"]                        # (64, 128, 128, 4) float32
@@ -23,9 +24,9 @@ Data's default); sort by "index" where it matters.
 
 How: Ray Data's actor-pool map_batches over blocks of frame indices, not a
 custom Datasource. A Datasource's read tasks are plain tasks: each would start
-Blender (seconds) for its frames (milliseconds), while each of `actors` Ray
-actors keeps one warm Renderer (`blender_workers` Blender processes) across
-batches of `batch_size` frames. The pool brings what Ray Data does well:
+Blender (seconds) for its frames (milliseconds), while each Ray actor keeps
+one warm Renderer (`blender_workers` Blender processes) across batches of
+`batch_size` frames. The pool brings what Ray Data does well:
 streaming with back-pressure (a slow consumer pauses the actors), placement
 by the resources each actor asks for (num_cpus, num_gpus, resources=), and
 fault tolerance, Ray Data's defaults for actor pools (max_restarts=-1,
@@ -40,24 +41,40 @@ for bit as in an undisturbed run, or in Renderer(...).frames() with the seed.
 Each actor runs two batches at once, one rendering while the other's rows go
 to Ray, so that Blender does not wait at every batch's end.
 
+How many actors: actors=N pins the pool at N. Without it the pool fills the
+cluster: Ray Data's autoscaling actor pool (min_size=1), whose max_size is what
+the cluster's nodes hold of actors asking for num_cpus, num_gpus, memory and
+resources= (counted per node, from each alive node's total resources when
+read_renders is called; capped by the number of batches), and which starts at
+that size (initial_size): every actor starts its Blender at once, and every
+node renders from the first batches on. Started at 1, as Ray Data's default
+pool is, it would grow only once its queue backs up, one start-up (seconds of
+Blender) after another: a short read would end on the first node. The pool
+still shrinks when its actors idle (a slow consumer), and grows again when
+work waits. Nodes that join later are not counted: pass actors= for a
+cluster that autoscales. When no node holds even one actor, the pool's size
+is 1 (Ray starts it when such a node joins).
+
 Rendering is lazy: it starts when the dataset is consumed. The blocks of
 indices are made at the call, in the object store, so Ray starts then if it is
 not running: call ray.init(address=...) first to use a cluster. Each actor
-takes num_cpus logical CPUs (1 by default) whatever its Blenders use; leave
-some free for Ray Data's own tasks (write_*, select_columns, ...), or they
-wait for the actors to finish. On a cluster every node that runs render actors
-needs blendarray and a Blender: pip install "/path/to/blendarray[bpy]" (a
-checkout, or the wheel you built) into the Python Ray runs there (a Python bpy
-has wheels for), or apt-get install blender (a runtime_env can do either); and
-the scene, and a 'file.py' hook, at the same path on each (a shared
-filesystem), or a relative path in the working_dir of runtime_env={"working_dir":
-...}. A node without Blender fails the run with an error that names the node
-and says what to install.
+takes num_cpus logical CPUs (1 by default) whatever its Blenders use. The
+default pool takes every CPU: Ray Data's own tasks (write_*, map,
+select_columns, ...) then wait for the actors to finish; leave them some
+(resources= that only render nodes have, or actors=). On a cluster every node
+that runs render actors needs blendarray and a Blender: pip install
+"/path/to/blendarray[bpy]" (a checkout, or the wheel you built) into the Python
+Ray runs there (a Python bpy has wheels for), or apt-get install blender (a
+runtime_env can do either); and the scene, and a 'file.py' hook, at the same
+path on each (a shared filesystem), or a relative path in the working_dir of
+runtime_env={"working_dir": ...}. A node without Blender fails the run with an
+error that names the node and says what to install.
 
 Needs Ray Data: pip install "/path/to/blendarray[ray]" (blendarray is not on
 PyPI: a checkout's path, or the wheel you built).
 """
 import inspect
+import io
 import json
 import math
 import os
@@ -77,20 +94,26 @@ import numpy as np
 from ._checks import check_frames, check_int
 from ._errors import BlendArrayError, BlenderNotFoundError, SceneError
 from ._hooks import make_spec
+from ._renderer import _check_limit  # the Renderer's own checks, at the call: not in every actor
 from ._settings import takes_settings
 from . import _protocol
 
-__all__ = ["read_renders"]
+__all__ = ["read_renders", "to_webdataset_row"]
 
 COLUMNS = ("index", "node", "host", "meta")  # beside one column per pass
+# The metadata that to_webdataset_row leaves out of a sample's .json, as
+# blendarray's shard writer does (src/shards.c, DROPPED_META): which worker
+# rendered the frame and how long each step took, not functions of (seed, index).
+DROPPED_META = ("worker", "render_seconds", "capture_seconds", "display_seconds",
+                "annotation_seconds")
 CHUNK_BYTES = 32 << 20  # rows handed to Ray Data at once, at most (a batch may be much larger)
 
 
 @takes_settings
-def read_renders(scene=None, frames=1, *, setup=None, seed=0, actors=1, blender_workers=1,
+def read_renders(scene=None, frames=1, *, setup=None, seed=0, actors=None, blender_workers=1,
                  num_cpus=1, num_gpus=0, batch_size=None, blender=None, python=None,
-                 timeout=None, retries=1, columns=None, resources=None, runtime_env=None,
-                 memory=None, settings=None):
+                 timeout=None, retries=1, max_worker_frames=None, max_worker_memory=None,
+                 columns=None, resources=None, runtime_env=None, memory=None, settings=None):
     """A lazy ray.data.Dataset of rendered frames, one row per frame.
 
     scene: a .blend file (None: blendarray's demo scene), at this path on
@@ -99,15 +122,21 @@ def read_renders(scene=None, frames=1, *, setup=None, seed=0, actors=1, blender_
       hook: indices 0..N-1), animation frame numbers (e.g. range(1, 251)), or
       dicts of per-frame params (as Renderer.frames takes them); frame i's
       index is i.
-    blender, python, timeout, retries: as blendarray.Renderer takes them;
-      blender/python are looked up on each node. annotations=True: the labels
-      in the meta column's JSON.
+    blender, python, timeout, retries, max_worker_frames, max_worker_memory:
+      as blendarray.Renderer takes them (each actor's Renderer; the memory
+      limit is per Blender process, and its automatic default, half the
+      machine's memory, does not know of the node's other actors: give it
+      where several share a node); blender/python are looked up on each
+      node. annotations=True: the labels in the meta column's JSON.
     setup: the hook run in Blender before each frame (scene, index, rng[,
       params]) -> dict merged into meta. Described here, so a hook that cannot
       be sent fails now, before anything renders.
     seed: the hook's rng is numpy.random.default_rng([seed, index]), as
       Renderer's (a per-frame "seed" param replaces it for that frame).
-    actors: render actors (each one Renderer). blender_workers: Blender
+    actors: render actors (each one Renderer). None (the default): as many
+      as the cluster's nodes hold, each asking for num_cpus, num_gpus, memory
+      and resources (Ray Data's autoscaling pool, started at that size; see
+      the module's docstring); N: exactly N. blender_workers: Blender
       processes per actor (with several on a node, share its cores: threads=).
     num_cpus, num_gpus, memory, resources (custom resources, e.g. {"render":
       1}), runtime_env: what each actor asks Ray for (Cycles on a GPU:
@@ -115,24 +144,31 @@ def read_renders(scene=None, frames=1, *, setup=None, seed=0, actors=1, blender_
     batch_size: frames per actor task. Larger batches amortize Ray's cost per
       task (tens of milliseconds); smaller ones spread a short run over every
       actor, stream sooner, and cost less to render again when an actor is
-      lost. Default: 4 batches per actor at least, at most 256 frames. Memory
-      does not grow with it: an actor hands its rows to Ray Data in chunks of
-      32 MiB at most.
+      lost. Default: 4 batches per actor at least (actors=, or the most the
+      cluster holds), at most 256 frames. Memory does not grow with it: an
+      actor hands its rows to Ray Data in chunks of 32 MiB at most.
     columns: the columns to make (default: every pass, index, node, host,
       meta); leave out the strings for iter_torch_batches.
     """
     table = check_frames(frames)
     n, table = (table, None) if isinstance(table, int) else (len(table), table)
-    actors = check_int("actors", actors, 1)
+    if actors is not None:
+        actors = check_int("actors", actors, 1)
     blender_workers = check_int("blender_workers", blender_workers, 1)
     seed = check_int("seed", seed, 0)
     retries = check_int("retries", retries, 0)
-    for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+    if resources is not None and not isinstance(resources, dict):
+        raise ValueError(f"resources must be a dict of Ray custom resources (e.g. "
+                         f"{{'render': 1}}), not {resources!r}")
+    for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
+                    *((("memory", memory),) if memory is not None else ()),
+                    *((f"resources[{k!r}]", v) for k, v in (resources or {}).items())):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or v < 0:
             raise ValueError(f"{name} must be a number >= 0, not {v!r}")
-    if batch_size is None:
-        batch_size = max(1, min(256, math.ceil(n / (actors * 4))))
-    batch_size = check_int("batch_size", batch_size, 1)
+    recycle = dict(max_worker_frames=_check_limit("max_worker_frames", max_worker_frames, 0),
+                   max_worker_memory=_check_limit("max_worker_memory", max_worker_memory, -1))
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size, 1)
     if timeout is not None and (isinstance(timeout, bool) or
                                 not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ValueError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
@@ -144,7 +180,14 @@ def read_renders(scene=None, frames=1, *, setup=None, seed=0, actors=1, blender_
     options = {k: v for k, v in (("resources", resources), ("runtime_env", runtime_env),
                                  ("memory", memory)) if v is not None}
     kw = dict(settings=settings, setup=make_spec(setup), seed=seed, retries=retries,
-              blender=blender, python=python, timeout=timeout)
+              blender=blender, python=python, timeout=timeout, **recycle)
+    actor_kw = dict(scene=_scene(scene), workers=blender_workers, render_kw=kw, columns=columns)
+    # Every argument checked: Ray's turn. Without actors=, the pool's most is
+    # what the cluster holds (Ray starts now if it is not running, as it would
+    # below for the blocks).
+    most = actors or _capacity(num_cpus, num_gpus, memory, resources)
+    if batch_size is None:
+        batch_size = max(1, min(256, math.ceil(n / (max(most, 1) * 4))))
     # The blocks of indices are made here, one per actor task, and put in the
     # object store (Ray starts now if it is not running). Read tasks would
     # trickle them out a few a second, each asking for a CPU the actors may
@@ -154,10 +197,68 @@ def read_renders(scene=None, frames=1, *, setup=None, seed=0, actors=1, blender_
     ds = ray.data.from_arrow(blocks or [_index_block(0, 0, table)])
     return ds.map_batches(
         _RenderActor, batch_size=batch_size, batch_format="numpy",
-        compute=_pool(actors), num_cpus=num_cpus, num_gpus=num_gpus,
-        fn_constructor_kwargs=dict(scene=_scene(scene), workers=blender_workers, render_kw=kw,
-                                   columns=columns),
-        **options)
+        compute=_pool(actors, max(1, min(most, len(blocks)))), num_cpus=num_cpus,
+        num_gpus=num_gpus, fn_constructor_kwargs=actor_kw, **options)
+
+
+def to_webdataset_row(row):
+    """A row of read_renders as a WebDataset sample, for Dataset.map before
+    write_webdataset(path, encoder=None):
+
+        ds = read_renders(..., display=True)
+        ds.map(to_webdataset_row).write_webdataset("shards/", encoder=None)
+
+    Each sample's tar members: "<key>.<pass>.npy" per pass (the array exactly,
+    numpy's .npy format; a '/' in a pass name becomes '.'), "<key>.display.png"
+    (the display image, uint8 RGBA; Pillow encodes it, lossless) and
+    "<key>.json" (the meta column's metadata; without that column, the
+    index alone); key is the index, zero-padded to 9 digits (000000042). The webdataset package (.decode()) and
+    ray.data.read_webdataset read them with no blendarray code. As in
+    blendarray's own shard writer's samples, what says where or how fast a
+    frame was rendered is left out (the node and host columns; the metadata's
+    DROPPED_META): the shards hold what the seed and the index make.
+
+    The values are the members' bytes, made here: write them with
+    encoder=None. (Ray's default encoder picks an encoding by each member's
+    extension, and would encode these bytes again: numpy would save them as
+    an array of bytes. Every sample has a json member, on which a forgotten
+    encoder=None fails instead: JSON cannot encode bytes.) Ray writes each file where it ends, with no
+    temporary name, keeps no index of what is done and cannot resume: for that,
+    blendarray's shard writer (docs/datasets.md)."""
+    if "index" not in row:
+        raise BlendArrayError(f"to_webdataset_row needs the row's index column (the sample's "
+                              f"key); this row has {', '.join(row)}: keep index in columns=")
+    out = {"__key__": f"{int(row['index']):09d}"}
+    for k, v in row.items():
+        if k in COLUMNS:
+            continue
+        a = np.asarray(v)
+        if k == "display":
+            out["display.png"] = _png(a)
+        else:
+            buf = io.BytesIO()
+            np.save(buf, a, allow_pickle=False)
+            out[k.replace("/", ".") + ".npy"] = buf.getvalue()
+    meta = json.loads(row["meta"]) if "meta" in row else {"index": int(row["index"])}
+    for k in DROPPED_META:
+        meta.pop(k, None)
+    out["json"] = json.dumps(meta).encode()
+    return out
+
+
+def _png(a):
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise ImportError(f"to_webdataset_row encodes the display image as PNG with Pillow, "
+                          f"which cannot be imported ({e}): pip install Pillow (the readers of "
+                          f".png members, webdataset's and Ray's, need it too)") from None
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 4:
+        raise BlendArrayError(f"the display column holds {a.dtype} {a.shape}, not uint8 "
+                              f"(H, W, 4): no display image to write as PNG")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG")  # (H, W, 4) uint8: RGBA
+    return buf.getvalue()
 
 
 def _index_block(start, k, table):
@@ -254,17 +355,42 @@ class _RenderActor:
             r.close()
 
 
-def _pool(actors):
-    """A fixed pool of `actors`, each running two batches at once: one renders
-    while the other's rows are handed to Ray (else Blender idles at every batch's
-    end, for as long as Ray takes to store the rows and start the next batch).
-    An older Ray, without these options, runs one batch at a time."""
+def _pool(actors, most):
+    """A fixed pool of `actors`, or (None) an autoscaling one of 1 to `most`
+    actors that starts at `most` (the module's docstring says why). Each actor
+    runs two batches at once: one renders while the other's rows are handed to
+    Ray (else Blender idles at every batch's end, for as long as Ray takes to
+    store the rows and start the next batch). An older Ray, without these
+    options, runs one batch at a time, and (without initial_size) a pool of
+    `most` that does not shrink."""
     pool = ray.data.ActorPoolStrategy
-    if {"max_concurrent_calls_per_actor", "enable_true_multi_threading"} <= set(
-            inspect.signature(pool).parameters):
-        return pool(size=actors, max_concurrent_calls_per_actor=2,
-                    enable_true_multi_threading=True)
-    return pool(size=actors)
+    params = set(inspect.signature(pool).parameters)
+    if actors is not None:
+        kw = dict(size=actors)
+    elif "initial_size" in params:
+        kw = dict(min_size=1, max_size=most, initial_size=most)
+    else:
+        kw = dict(size=most)
+    if {"max_concurrent_calls_per_actor", "enable_true_multi_threading"} <= params:
+        kw.update(max_concurrent_calls_per_actor=2, enable_true_multi_threading=True)
+    return pool(**kw)
+
+
+def _capacity(num_cpus, num_gpus, memory, resources):
+    """How many actors asking for these the cluster's alive nodes hold, counted
+    node by node (an actor does not span nodes), from each node's total
+    resources: what runs there now does not count (its actors wait their turn).
+    An actor that asks for nothing counts as one per logical CPU."""
+    ask = {"CPU": num_cpus, "GPU": num_gpus, "memory": memory, **(resources or {})}
+    ask = {k: float(v) for k, v in ask.items() if v}
+    if not ask:
+        ask = {"CPU": 1.0}
+    total = 0
+    for node in ray.nodes():
+        if node.get("Alive"):
+            have = node.get("Resources") or {}
+            total += min(int(have.get(k, 0) / v + 1e-9) for k, v in ask.items())
+    return total
 
 
 def _fits(out, arrays):

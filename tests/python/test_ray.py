@@ -31,7 +31,7 @@ ray = pytest.importorskip("ray")  # the [ray] extra
 from ray.cluster_utils import Cluster  # noqa: E402
 
 import blendarray as ba  # noqa: E402
-from blendarray.ray import read_renders  # noqa: E402
+from blendarray.ray import read_renders, to_webdataset_row  # noqa: E402
 from support import descendants, import_without, marks_its_tests  # noqa: E402
 
 KW = dict(passes=["rgba", "depth"], resolution=(32, 32), engine="WORKBENCH", blender="bpy")
@@ -39,6 +39,9 @@ N = 40
 SEED = 5
 VOLATILE = {"render_seconds", "capture_seconds", "display_seconds", "worker", "actor", "pid"}
 LOCAL = "127.0.0.1"
+# what a shard's .json leaves out (docs/integrations.md, docs/datasets.md)
+SHARD_DROPS = {"worker", "render_seconds", "capture_seconds", "display_seconds",
+               "annotation_seconds"}
 NODE = dict(num_cpus=2, resources={"render": 2}, object_store_memory=100 << 20,
             node_ip_address=LOCAL)
 
@@ -215,10 +218,12 @@ def actors_of(got):
 # -- the dataset ----------------------------------------------------------------------
 
 def test_rows_from_both_worker_nodes_equal_the_renderers(cluster, ref, hooks):
-    """Two actors that each fill a worker node: rows come from both (the "node"
-    column), every index once, each the Renderer's frame bit for bit, the hook's
-    per-frame values in its own row."""
-    ds = read_renders(None, frames=N, setup=hooks + ":randomize", seed=SEED, actors=2,
+    """No actors=: as many actors as the nodes hold, each asking for render=2: one
+    on each worker node, none on the head (no "render"). Rows come from both worker
+    nodes (the "node" column), every index once, each the Renderer's frame bit for
+    bit, the hook's per-frame values in its own row. The pool starts at that size,
+    so this holds however short the read (40 frames)."""
+    ds = read_renders(None, frames=N, setup=hooks + ":randomize", seed=SEED,
                       batch_size=4, resources={"render": 2}, **KW)
     got = collect(ds)
     assert_same(got, ref, cluster)
@@ -226,6 +231,85 @@ def test_rows_from_both_worker_nodes_equal_the_renderers(cluster, ref, hooks):
     assert nodes == {n.node_id for n in cluster.worker_nodes}, nodes
     assert {r["host"] for r in got.values()} == {os.uname().nodename}
     assert len(actors_of(got)) == 2
+
+
+def test_write_webdataset_reads_back_exactly(cluster, hooks, tmp_path):
+    """.map(to_webdataset_row).write_webdataset(path, encoder=None): tar members
+    <key>.<pass>.npy, <key>.display.png and <key>.json per sample (key: the index, 9
+    digits), read back by the webdataset package and by ray.data.read_webdataset: the
+    arrays bit for bit a plain Renderer's, the display image decoded by Pillow equal to
+    the Renderer's, the JSON its metadata less the worker and timings. actors=2 pins the
+    pool at 2 where the nodes would hold 4 (render=1 of 2 on each worker node)."""
+    import tarfile
+
+    import webdataset as wds
+    n, kw = 12, dict(KW, display=True)
+    with ba.Renderer(None, setup=hooks + ":randomize", seed=SEED, **kw) as r:
+        want = {f.meta["index"]: ({k: np.array(v) for k, v in f.items()}, f.meta)
+                for f in r.frames(n)}
+    assert set(want[0][0]) == {"rgba", "depth", "display"}
+    ds = read_renders(None, frames=n, setup=hooks + ":randomize", seed=SEED, actors=2,
+                      batch_size=2, resources={"render": 1}, **kw)
+    out = tmp_path / "wds"
+    ds.map(to_webdataset_row).write_webdataset(str(out), encoder=None)
+    tars = sorted(str(p) for p in out.glob("*.tar"))
+    members = [m for t in tars for m in tarfile.open(t).getnames()]
+    assert sorted(members) == sorted(f"{i:09d}.{x}" for i in range(n)
+                                     for x in ("rgba.npy", "depth.npy", "display.png", "json"))
+
+    def check(i, arrays, png, meta):
+        for k in ("rgba", "depth"):
+            a, b = arrays[k], want[i][0][k]
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), (i, k)
+        assert png.dtype == np.uint8 and png.tobytes() == want[i][0]["display"].tobytes(), i
+        assert meta["index"] == i and meta["odd"] == (i if i % 2 else None)
+        assert {k: v for k, v in meta.items() if k not in VOLATILE} == \
+            {k: v for k, v in want[i][1].items() if k not in VOLATILE}, i
+        # what says where and how fast, left out as blendarray's shard writer does
+        assert set(meta) == set(want[i][1]) - SHARD_DROPS, sorted(set(meta) ^ set(want[i][1]))
+        return meta["actor"]
+
+    seen, actors = [], set()
+    for s in wds.WebDataset(tars, shardshuffle=False).decode("rgba8"):
+        i = int(s["__key__"])
+        actors.add(check(i, {k: s[f"{k}.npy"] for k in ("rgba", "depth")}, s["display.png"],
+                         s["json"]))
+        seen.append(i)
+    assert sorted(seen) == list(range(n))
+    assert len(actors) == 2, actors
+    rows = ray.data.read_webdataset(str(out)).take_all()
+    assert sorted(int(r["__key__"]) for r in rows) == list(range(n))
+    for r in rows:
+        check(int(r["__key__"]), {k: np.asarray(r[f"{k}.npy"]) for k in ("rgba", "depth")},
+              np.asarray(r["display.png"]), r["json"])
+    cluster.seen |= actors
+    # encoder=None forgotten: Ray's default encoder fails on the json member (bytes),
+    # rather than writing the .npy members' bytes as arrays of bytes
+    bad = to_webdataset_row({"depth": np.zeros((2, 2), np.float32), "index": 0})
+    with pytest.raises(Exception, match="bytes is not JSON serializable"):
+        ray.data.from_items([bad]).write_webdataset(str(tmp_path / "bad"))
+
+
+def test_recycling_arguments_reach_each_actors_renderer(cluster, ref, hooks):
+    """max_worker_frames=2: the actor's Renderer replaces its Blender after every 2
+    frames (the hook reports its Blender's pid: one actor renders its batch in index
+    order, so indices 0-1, 2-3, 4-5 share a pid each); max_worker_memory=1 (bytes,
+    less than any Blender holds): once the frames already sent to it are in, so
+    more than one Blender renders 4 frames, each a run of them. Rows bit for bit
+    as ever."""
+    def pids(**kw):
+        ds = read_renders(None, frames=kw.pop("frames"), setup=hooks + ":randomize", seed=SEED,
+                          actors=1, batch_size=8, resources={"render": 1}, **kw, **KW)
+        got = collect(ds)
+        assert_same(got, ref, cluster, n=len(got))
+        assert len(actors_of(got)) == 1
+        return [json.loads(got[i]["meta"])["pid"] for i in sorted(got)]
+
+    p = pids(frames=6, max_worker_frames=2)
+    assert p[0] == p[1] and p[2] == p[3] and p[4] == p[5] and len(set(p)) == 3, p
+    p = pids(frames=4, max_worker_memory=1)
+    runs = [q for k, q in enumerate(p) if k == 0 or q != p[k - 1]]
+    assert len(runs) >= 2 and len(set(runs)) == len(runs), p
 
 
 @pytest.mark.blender
@@ -370,12 +454,58 @@ def test_removed_node_costs_only_time(cluster, ref, hooks):
 @pytest.mark.parametrize("kw", [dict(actors=0), dict(frames=-1), dict(batch_size=0),
                                 dict(blender_workers=0), dict(num_cpus=-1), dict(frames="12"),
                                 dict(frames=[1.5]), dict(seed=-1), dict(columns=["nope"]),
-                                dict(passes=["meta"])])
+                                dict(passes=["meta"]), dict(actors=1.5), dict(memory=-1),
+                                dict(resources={"render": -1}), dict(resources=["render"])])
 def test_bad_arguments_are_value_errors(kw):
     args = dict(frames=4, passes=["rgba"])
     args.update(kw)
     with pytest.raises(ValueError):
         read_renders(None, **args)
+
+
+def test_capacity_counts_actors_node_by_node(monkeypatch):
+    """The most actors the nodes hold, as the pool's size without actors=: per
+    alive node, its total of each resource asked for divided by the amount asked
+    (an actor does not span nodes), summed."""
+    from blendarray import ray as bray
+    nodes = [{"Alive": True, "Resources": {"CPU": 3.0, "GPU": 1.0, "memory": 8e9, "render": 2.0}},
+             {"Alive": True, "Resources": {"CPU": 8.0, "memory": 2e9}},
+             {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0, "render": 8.0}}]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert bray._capacity(1, 0, None, None) == 11
+    assert bray._capacity(2, 0, None, None) == 1 + 4
+    assert bray._capacity(0.5, 0, None, None) == 22
+    assert bray._capacity(1, 1, None, None) == 1
+    assert bray._capacity(1, 0, 3e9, None) == 2
+    assert bray._capacity(1, 0, None, {"render": 1}) == 2
+    assert bray._capacity(0, 0, None, None) == 11  # asks for nothing: one per CPU
+    assert bray._capacity(4, 0, None, {"render": 1}) == 0
+
+
+def test_to_webdataset_row_needs_the_index():
+    with pytest.raises(ba.BlendArrayError, match="keep index in columns="):
+        to_webdataset_row({"rgba": np.zeros((2, 2, 4), np.float32)})
+
+
+def test_to_webdataset_row_always_has_a_json_member():
+    """Without the meta column, the index alone: every sample has a json member
+    (on which a forgotten encoder=None fails: test_write_webdataset_reads_back_exactly)."""
+    depth = np.arange(6, dtype=np.float32).reshape(2, 3)
+    row = to_webdataset_row({"depth": depth, "index": np.int64(7)})
+    assert sorted(row) == ["__key__", "depth.npy", "json"] and row["__key__"] == "000000007"
+    assert json.loads(row["json"]) == {"index": 7}
+    import io
+    back = np.load(io.BytesIO(row["depth.npy"]))
+    assert back.dtype == depth.dtype and back.tobytes() == depth.tobytes()
+
+
+@pytest.mark.parametrize("kw", [dict(max_worker_frames=-1), dict(max_worker_frames="2"),
+                                dict(max_worker_frames=True), dict(max_worker_memory=-2),
+                                dict(max_worker_memory=1.5)])
+def test_bad_recycling_arguments_fail_at_the_call(kw):
+    """As Renderer checks them, at the call: not in every actor."""
+    with pytest.raises(ba.BlendArrayError, match=next(iter(kw))):
+        read_renders(None, frames=4, passes=["rgba"], **kw)
 
 
 def test_unsendable_hook_fails_at_the_call():
