@@ -43,6 +43,17 @@ RUNS = {
         r"^frames per second in steady state, best of 1 interleaved runs",
         rf"^ray-torch +{NUM} +{NUM}% +[-+]{NUM} ms$",
     ])],
+    "shards.py": [
+        (["--smoke"], [
+            r"^frames per second \(ratio to none\), WORKBENCH, rgba \+ depth \+ display",
+            rf"^ +32x24 +12( +{NUM} \( *{NUM}%\)){{4}}$",
+            rf"^shards / none, worst size: {NUM}% \(goal >= 95%\)$",
+        ]),
+        (["--smoke", "--memory"], [
+            rf"^40 frames in {NUM} s; consumer RSS from the first complete shard to the end: "
+            rf"{NUM} -> {NUM} MiB \(range {NUM} MiB\)$",
+        ]),
+    ],
     "soak.py": [(["--smoke"], [
         rf"^20 frames in {NUM} s \({NUM} fps\); RSS growth from frame 5 to 19: "
         rf"consumer [-+]{NUM} MiB, workers [-+]{NUM} MiB$",

@@ -359,6 +359,34 @@ def test_cli_examples(tmp_path):
 
 
 @renders
+@runs("cli-shards", "cli-shards-doc")
+def test_cli_shards_examples(tmp_path):
+    """The README's shards and --resume (of a complete dataset: nothing left to
+    render, nothing rewritten); docs/cli.md's, whose index lists three shards."""
+    import tarfile
+    build_runtime()
+    _sh("cli-shards", tmp_path)
+    d = tmp_path / "out" / "shards"
+    lines = [json.loads(x) for x in (d / "shards.jsonl").read_text().splitlines()]
+    assert [(e["shard"], e["samples"]) for e in lines] == [
+        ("shard-000000.tar", 20), ("shard-000001.tar", 20), ("shard-000002.tar", 10)]
+    with tarfile.open(d / "shard-000002.tar") as t:
+        names = t.getnames()
+    assert names[:3] == ["000000040.rgba.npy", "000000040.depth.npy", "000000040.json"], names
+    out = _sh("cli-shards-doc", tmp_path)
+    assert [json.loads(x)["samples"] for x in out.splitlines()] == [5, 5, 2], out
+
+
+@renders
+@runs("python-shards")
+def test_python_shards_example(tmp_path):
+    out = _python("python-shards", tmp_path).splitlines()
+    assert len(out) == 50, out
+    assert [x.split()[0] for x in out] == [f"{i:09d}" for i in range(50)]
+    assert all(x.split()[1:4] == ["(48,", "64,", "4)"] and "[[" in x for x in out), out[:2]
+
+
+@renders
 @runs("torch")
 def test_torch_example(tmp_path):
     lines = _python("torch", tmp_path).splitlines()
