@@ -92,6 +92,7 @@ struct ba_shard_writer {
     char *tmp;
     spans pending;       /* its samples, in the order added */
     uint64_t bytes;      /* its members' bytes (headers, data, padding) */
+    uint64_t written;    /* of those, handed to write() (the rest is in `out`) */
     uLong crc;           /* of the bytes written so far */
     ba_coco_writer *cw;  /* its COCO file, with BA_SHARDS_COCO */
     uint8_t *out;        /* write buffer (OUT_BUF bytes) */
@@ -242,7 +243,7 @@ static void drop_shard(ba_shard_writer *w)
     ba_coco_free(w->cw);
     w->cw = NULL;
     w->pending.n = 0;
-    w->bytes = 0;
+    w->bytes = w->written = 0;
     w->out_len = 0;
     w->count[BA_SHARDS_PENDING] = 0;
 }
@@ -267,9 +268,21 @@ static int broken(ba_shard_writer *w, int err, const char *what)
 
 /* ---- writing a shard -------------------------------------------------- */
 
+/* n bytes written at w->written: their writeback starts now (Linux), so that
+ * the fsync that completes the shard waits for its last bytes only, not for
+ * 100 MB while the workers' rings fill up. Best effort: fsync reports errors. */
+static void written(ba_shard_writer *w, size_t n)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(w->fd, (off_t)w->written, (off_t)n, SYNC_FILE_RANGE_WRITE);
+#endif
+    w->written += n;
+}
+
 static int out_flush(ba_shard_writer *w)
 {
     if (w->out_len && ba_atomic_write_all(w->fd, w->out, w->out_len) != 0) return BA_EIO;
+    written(w, w->out_len);
     w->out_len = 0;
     return BA_OK;
 }
@@ -282,7 +295,9 @@ static int out_write(ba_shard_writer *w, const void *data, size_t n)
     w->bytes += n;
     if (n >= OUT_BUF / 2) {
         if (out_flush(w)) return BA_EIO;
-        return ba_atomic_write_all(w->fd, data, n) ? BA_EIO : BA_OK;
+        if (ba_atomic_write_all(w->fd, data, n)) return BA_EIO;
+        written(w, n);
+        return BA_OK;
     }
     if (w->out_len + n > OUT_BUF && out_flush(w)) return BA_EIO;
     memcpy(w->out + w->out_len, data, n);
@@ -369,7 +384,7 @@ static int open_shard(ba_shard_writer *w)
     }
     w->fd = fd;
     w->crc = crc32_z(0L, Z_NULL, 0);
-    w->bytes = 0;
+    w->bytes = w->written = 0;
     w->out_len = 0;
     w->pending.n = 0;
     if (w->coco) {
