@@ -22,7 +22,7 @@ FUZZ_BUILD := build/libfuzzer
 FUZZ_CC   ?= $(if $(shell command -v ccache),ccache clang,clang)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := exr_fuzzer png_fuzzer ring_fuzzer npy_fuzzer frames_fuzzer reply_fuzzer params_fuzzer labels_fuzzer npz_fuzzer \
-                blend_fuzzer coco_fuzzer
+                blend_fuzzer coco_fuzzer shards_fuzzer
 SANITIZE  := -Db_sanitize=address,undefined -Db_lundef=false \
              -Dc_args="-fno-omit-frame-pointer -fno-sanitize-recover=all"
 

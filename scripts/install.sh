@@ -10,7 +10,10 @@
 #                                 library, built by meson in build/dev and rebuilt on import), its
 #                                 extras (torch, ray), the test references and the bpy module,
 #                                 and the other Blender versions the tests use
-#                                 (scripts/install-blenders.sh).
+#                                 (scripts/install-blenders.sh). A new .venv starts from the
+#                                 dependencies pip installed last time with the same inputs
+#                                 (scripts/venv_cache.py; BLENDARRAY_VENV_CACHE=off: pip does
+#                                 all).
 #   ./scripts/install.sh --demo   only what examples/demo.py runs (scripts/demo.sh runs this):
 #                                 the system packages that build blendarray and Debian's Blender,
 #                                 and .venv with blendarray alone (and NumPy). No test tools, no
@@ -74,12 +77,26 @@ if [ "$DEMO" = 0 ] && command -v clang >/dev/null &&
     run $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "libclang-rt-$v-dev"
 fi
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    run "$PYTHON" -m venv .venv
+# Debian's Blender ships its Python scripts (its UI, operators, add-ons) without bytecode,
+# and Blender never writes any (sys.dont_write_bytecode): each start compiled its startup
+# modules anew, 0.3-0.4 s of CPU, and the tests start it hundreds of times. Compiled here,
+# by Blender's own Python (its version's bytecode); Python checks each file against its
+# source's time and size at every import, so it is never stale, and compileall skips the
+# files already done. Only a speed-up: a failure is said, not fatal.
+if [ "$DRY_RUN" = 1 ] || command -v blender >/dev/null; then
+    compile_blender=($sudo blender -b --factory-startup -noaudio --python-exit-code 1 --python-expr
+        "import bpy, compileall, os; compileall.compile_dir(os.path.join(bpy.utils.resource_path('SYSTEM'), 'scripts'), quiet=2)")
+    if [ "$DRY_RUN" = 1 ]; then
+        run "${compile_blender[@]}"
+    elif ! "${compile_blender[@]}" >/dev/null 2>&1; then
+        echo "install.sh: could not byte-compile Debian's Blender's scripts (each start" \
+             "compiles them: slower, nothing else)" >&2
+    fi
 fi
+
+PYTHON=${PYTHON:-python3}
 venv_python=.venv/bin/python
-[ -x "$venv_python" ] || venv_python=$PYTHON # a dry run on a fresh clone
+[ -x "$venv_python" ] || venv_python=$PYTHON # a fresh clone: .venv comes below
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # the build backend, as pyproject.toml names it (an editable install builds without isolation)
 mapfile -t build_requires < <("$venv_python" -c "import tomllib
@@ -88,20 +105,47 @@ for r in tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']:
 # last (the demo on a developer's checkout keeps its C tests), and the full install
 # after --demo rebuilds nothing.
 meson_args=(-Cbuild-dir=build/dev -Csetup-args=-Dwerror=true -Csetup-args=-Dtests=true)
+# wheel: builds the one dependency that comes as an sdist only (typing, which comby,
+# universalmutator's, requires) without build isolation; a fresh machine's pip cache has
+# no wheel of it.
+pip_build=("${build_requires[@]}" wheel)
+# bpy: the version docs/testing.md's table gives for .venv (Python 3.11). torch==2.13.0: a
+# CPU build (a plain `torch` is a multi-GB CUDA build). bpy 5.0.1 needs NumPy < 2,
+# and pyarrow 26 (for Ray Data) needs NumPy >= 2 without saying so: pyarrow < 26.
+# pycocotools: the labels tests' and bench/labels.py's reference (2.0.11 works with NumPy < 2).
+pip_all=(--no-build-isolation -e '.[test,torch,ray]' 'bpy==5.0.1' 'torch==2.13.0' 'pyarrow<26'
+         'pycocotools==2.0.11' "${meson_args[@]}")
+
+# A new .venv of the full install starts from the template of the last one that pip
+# made with the same Python, pip arguments, pyproject.toml and pip configuration
+# (scripts/venv_cache.py: hard links to ~/.cache/blendarray/venvs/<key>, checked
+# against its manifest); pip then installs what it lacks, and blendarray. A .venv
+# made by pip from nothing is saved as the template. BLENDARRAY_VENV_CACHE=off: none.
+venv_key="" restored=0
+if [ ! -x .venv/bin/python ]; then
+    if [ ! -e .venv ] && [ "$DEMO" = 0 ] && [ "$DRY_RUN" = 0 ]; then
+        venv_key=$("$PYTHON" scripts/venv_cache.py key "${pip_build[@]}" -- "${pip_all[@]}") ||
+            venv_key=""
+        if [ -n "$venv_key" ] && "$PYTHON" scripts/venv_cache.py restore "$venv_key" .venv; then
+            restored=1
+        fi
+    fi
+    if [ "$restored" = 0 ]; then
+        run "$PYTHON" -m venv .venv
+    else
+        venv_key="" # nothing new to save
+    fi
+fi
 if [ "$DEMO" = 1 ]; then
     run "${pip[@]}" "${build_requires[@]}"
     run "${pip[@]}" --no-build-isolation -e . "${meson_args[@]}"
     exit 0
 fi
-# wheel: builds the one dependency that comes as an sdist only (typing, which comby,
-# universalmutator's, requires) without build isolation; a fresh machine's pip cache has
-# no wheel of it.
-run "${pip[@]}" "${build_requires[@]}" wheel
-# bpy: the version docs/testing.md's table gives for .venv (Python 3.11). torch==2.13.0: a
-# CPU build (a plain `torch` is a multi-GB CUDA build). bpy 5.0.1 needs NumPy < 2,
-# and pyarrow 26 (for Ray Data) needs NumPy >= 2 without saying so: pyarrow < 26.
-# pycocotools: the labels tests' and bench/labels.py's reference (2.0.11 works with NumPy < 2).
-run "${pip[@]}" --no-build-isolation -e '.[test,torch,ray]' 'bpy==5.0.1' 'torch==2.13.0' 'pyarrow<26' \
-    'pycocotools==2.0.11' "${meson_args[@]}"
+run "${pip[@]}" "${pip_build[@]}"
+run "${pip[@]}" "${pip_all[@]}"
+if [ -n "$venv_key" ]; then
+    "$PYTHON" scripts/venv_cache.py save "$venv_key" .venv ||
+        echo "install.sh: .venv was not kept as a template (the next new clone's pip does all)" >&2
+fi
 
 run ./scripts/install-blenders.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The tests, in two tiers.
 #
-#   ./scripts/test.sh           the full tier (what CI runs, about 23 minutes on 2 cores):
+#   ./scripts/test.sh           the full tier (what CI runs, on 2 cores about 12 minutes when
+#                               the mutation cache holds most mutants, 18 when a change
+#                               to src/ and python/ runs them all again):
 #                               install everything, then the C unit tests and the fuzz
 #                               corpus replay (plain and under ASan/UBSan), the Python
 #                               extension's tests under ASan/UBSan, the command-line tool
@@ -9,8 +11,11 @@
 #                               each (default 5, two at a time; FUZZ_SECONDS=0 skips;
 #                               scripts/fuzz-long.sh is the long run), the mutation check
 #                               (tests/mutation: every deliberate bug must make its tests
-#                               fail) and a sample of generated mutants, GENERATED_SECONDS
-#                               long (default 30; MUTATION=0 skips both), then every
+#                               fail; a mutant caught before whose key is unchanged is not
+#                               run again, but the ones verified longest ago are, about a
+#                               minute of them; MUTATION=full runs all) and a sample of
+#                               generated mutants, GENERATED_SECONDS long in all (default
+#                               45; MUTATION=0 skips both), then every
 #                               Python and CLI test with every Blender of the table in
 #                               docs/testing.md ("Blender versions tested"), JOBS at a
 #                               time (default: one more than the cores; the mutants
@@ -22,7 +27,10 @@
 #
 # Other arguments go to the last pytest. A crash, leak or sanitizer report anywhere
 # fails the run. Blender's work for the tests (scenes, reference renders) is cached in
-# ~/.cache/blendarray/tests (tests/python/blender_cache.py), compiler output by ccache.
+# ~/.cache/blendarray/tests (tests/python/blender_cache.py), compiler output by ccache,
+# the mutants' verdicts in ~/.cache/blendarray/mutation (tests/mutation/run.py), a new
+# clone's .venv comes from a template (scripts/venv_cache.py), and install.sh
+# byte-compiles Debian's Blender's own scripts once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-5}
@@ -92,11 +100,15 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 fi
 
 if [ "$MUTATION" != 0 ]; then
-    step mutation .venv/bin/python tests/mutation/run.py --jobs "$JOBS"
+    # its results are cached in ~/.cache/blendarray/mutation (tests/mutation/run.py says
+    # what a key holds); MUTATION=full: every mutant, whatever the cache says
+    mutation_args=()
+    [ "$MUTATION" != full ] || mutation_args=(--full)
+    step mutation .venv/bin/python tests/mutation/run.py --jobs "$JOBS" "${mutation_args[@]}"
     # a sample of universalmutator's mutants, seeded by the commit: the score and the
     # survivors are printed (triage: a test, or tests/mutation/equivalent.txt)
     step generated-mutants .venv/bin/python tests/mutation/generated.py --jobs "$JOBS" \
-        --budget "${GENERATED_SECONDS:-30}"
+        --budget "${GENERATED_SECONDS:-45}"
 fi
 
 print_timings

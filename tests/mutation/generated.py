@@ -4,7 +4,7 @@ sample of them goes through the tests of its area, and the score and the
 survivors are printed. The hand-written mutants of mutants*.py stay: they are
 the bugs we thought of; these are the ones nobody listed.
 
-    .venv/bin/python tests/mutation/generated.py                 # CI: --budget 90, seed = commit
+    .venv/bin/python tests/mutation/generated.py                 # --budget 90, seed = commit
     .venv/bin/python tests/mutation/generated.py --count 250 --all-areas --budget 0
     .venv/bin/python tests/mutation/generated.py --seed 7 --area labels --count 20
     .venv/bin/python tests/mutation/generated.py --list          # the areas and their mutants
@@ -23,8 +23,10 @@ they pass (run.py's rules: a test that cannot start is an error, not a kill).
 
 The sample: every area's mutants shuffled by a seed (the commit's hash unless
 --seed), dealt round-robin across the areas, run until --count mutants were run
-or --budget seconds passed (no new mutant starts after it; one still running 30 s
-after it is stopped and left out, unfinished). Areas whose tests
+or the --budget is spent. The budget is the whole run's time, its setup (the
+mutants made, the trees brought up to date) included: no mutant starts in its
+last GRACE (15) seconds, and one still running at its end is stopped and left
+out (unfinished, no verdict), so the run ends within the budget. Areas whose tests
 need a Ray cluster are left out unless --all-areas (a minute a mutant).
 
 Exit status: 0 when the sample ran (whatever its score: a sample of a CI run is
@@ -61,9 +63,10 @@ BUILD = os.path.join(ROOT, "build", "dev")
 # a test command of a mutant that runs longer than this (its area's take seconds) hangs:
 # stopped, and the mutant counts as killed (a CI run would never end)
 TIMEOUT = 90
-# with --budget: a mutant still running this long after the budget is stopped and left
-# out (unfinished, no verdict), so that the step ends within budget + GRACE
-GRACE = 30
+# with --budget (the whole run's seconds): no mutant starts in its last GRACE seconds (a
+# mutant's tests take seconds), and one still running at its end is stopped and left out
+# (unfinished, no verdict)
+GRACE = 15
 EQUIVALENT = os.path.join(HERE, "equivalent.txt")
 
 
@@ -362,7 +365,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, help="the sample's seed (default: from the commit's hash)")
     ap.add_argument("--budget", type=float, default=90,
-                    help="seconds after which no new mutant starts (0: none; default 90)")
+                    help=f"the run's seconds, setup included: no mutant starts in the last {GRACE}, "
+                         "one still running at the end is left out (0: none; default 90)")
     ap.add_argument("--count", type=int, default=0, help="mutants to run (0: until the budget)")
     ap.add_argument("--area", action="append", choices=sorted(AREAS), help="only these areas")
     ap.add_argument("--all-areas", action="store_true", help="also the areas that need Ray")
@@ -374,10 +378,13 @@ def main():
     ap.add_argument("--list", action="store_true", help="count the mutants per area and exit")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the tests' output")
     args = ap.parse_args()
+    t_start = time.time()  # the budget's start
     if args.key:
         args.all_areas, args.budget, args.count = True, 0, len(args.key)
     if args.budget <= 0 and args.count <= 0:
         ap.error("give --count or a --budget above 0: the whole population takes hours")
+    if 0 < args.budget <= GRACE:
+        ap.error(f"--budget must be above {GRACE} s: no mutant starts in its last {GRACE} s")
     areas = args.area or [a for a in AREAS if args.all_areas or not AREAS[a].get("slow")]
     by_area = all_mutants(areas)
     equivalent = read_equivalent()
@@ -400,9 +407,8 @@ def main():
     python = os.path.join(ROOT, ".venv", "bin", "python")
     jobs = max(1, args.jobs)
     trees = [os.path.join(runner.TREES, f"tree-{i}") for i in range(jobs)]
-    for tree in trees:
-        runner._fresh_tree(python, tree)
-    t_start = time.time()
+    runner.fresh_trees(python, trees)
+    print(f"setup: {time.time() - t_start:.0f} s", flush=True)
     lock = threading.Lock()
     state = dict(next=0, started=0)
     results = []  # (mutant, verdict)
@@ -411,7 +417,7 @@ def main():
         """The next mutant to run (skipping the ones not to run), or None."""
         while True:
             with lock:
-                if args.budget > 0 and time.time() - t_start > args.budget:
+                if args.budget > 0 and time.time() - t_start > args.budget - GRACE:
                     return None
                 if args.count and state["started"] >= args.count:
                     return None
@@ -437,7 +443,7 @@ def main():
             t0 = time.time()
             mm = dict(id=m["key"], promise="", edits=[], replace={m["path"]: mutant_text(m)},
                       tests=AREAS[m["area"]]["tests"], timeout=TIMEOUT,
-                      deadline=t_start + args.budget + GRACE if args.budget > 0 else None)
+                      deadline=t_start + args.budget if args.budget > 0 else None)
             try:
                 verdict, out = runner.run_one(mm, python, tree)
             except Exception as e:  # noqa: BLE001  (counted as an error, the others go on)
@@ -461,7 +467,7 @@ def main():
     print(f"\ngenerated mutants: seed {seed}, {time.time() - t_start:.0f} s")
     unfinished = sum(v == "unfinished" for _, v in results)
     if unfinished:
-        print(f"{unfinished} mutant(s) unfinished at the budget's end (+{GRACE} s): left out")
+        print(f"{unfinished} mutant(s) unfinished at the budget's end: left out")
     print(f"{'area':12s} {'run':>5s} {'killed':>7s} {'survived':>9s} {'error':>6s} {'score':>7s}"
           f" {'TCE-eq':>7s} {'listed':>7s} {'stillborn':>10s}")
     tot = dict(run=0, killed=0, error=0)
