@@ -124,7 +124,8 @@ def memory(a):
     size = "32x24" if a.smoke else "64x64"
     p = subprocess.Popen([cli, "render", "-n", str(n), "--shards", out, "--shard-size",
                           str(10 if a.smoke else 1000), "--coco", "-e", "cycles", "-s", "1",
-                          "--size", size, "-q"] + (["--blender", a.blender] if a.blender else []))
+                          "--size", size, "-q", "-w", str(a.workers)]
+                         + (["--blender", a.blender] if a.blender else []))
     curve = []
     t0 = time.time()
     while p.poll() is None:
@@ -154,6 +155,7 @@ def main():
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--frames", type=int, default=20000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2, help="Blenders (--memory)")
     ap.add_argument("--engine", default="WORKBENCH")
     ap.add_argument("--blender", default=None)
     ap.add_argument("--smoke", action="store_true",
