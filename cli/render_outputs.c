@@ -743,6 +743,22 @@ int outputs_finish(outputs *o, const char *scene)
     return err;
 }
 
+/* Why a run failed: one line (the outputs' own words, else the renderer's);
+ * for a worker that died, Blender's last lines follow, indented (a traceback too). */
+static void say_error(const out_state *o, const char *message, int err)
+{
+    const char *m = o->errbuf[0] ? o->errbuf : message && *message ? message : ba_strerror(err);
+    const char *nl = strchr(m, '\n');
+    cli_fail("%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
+    if (nl && (err == BA_EWORKER || err == BA_ERENDER))
+        for (const char *l = nl + 1; *l;) {
+            const char *e = strchr(l, '\n');
+            int n = e ? (int)(e - l) : (int)strlen(l);
+            fprintf(stderr, "  | %.*s\n", n, l);
+            l += n + (e ? 1 : 0);
+        }
+}
+
 void outputs_fail(outputs *o, int interrupted, const char *message, int err)
 {
     abort_outputs(o);
@@ -757,19 +773,7 @@ void outputs_fail(outputs *o, int interrupted, const char *message, int err)
                            done = shards_count(o->shards, BA_SHARDS_DONE);
         shards_free(o->shards);
         o->shards = NULL;
-        if (!interrupted) {
-            const char *m = o->errbuf[0] ? o->errbuf : message && *message ? message
-                                                                            : ba_strerror(err);
-            const char *nl = strchr(m, '\n');
-            cli_fail("%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
-            if (nl && (err == BA_EWORKER || err == BA_ERENDER))
-                for (const char *l = nl + 1; *l;) {
-                    const char *e = strchr(l, '\n');
-                    int len = e ? (int)(e - l) : (int)strlen(l);
-                    fprintf(stderr, "  | %.*s\n", len, l);
-                    l += len + (e ? 1 : 0);
-                }
-        }
+        if (!interrupted) say_error(o, message, err);
         if (!opened) {
             if (interrupted) cli_fail("interrupted before %s was opened: nothing written", o->target);
             return;
@@ -799,17 +803,7 @@ void outputs_fail(outputs *o, int interrupted, const char *message, int err)
                      coco_len(o->coco_dir), o->coco_dir, o->done, s);
         return;
     }
-    const char *m = o->errbuf[0] ? o->errbuf : message && *message ? message : ba_strerror(err);
-    /* one line; for a worker that died, Blender's last lines follow, indented */
-    const char *nl = strchr(m, '\n');
-    cli_fail("%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
-    if (nl && (err == BA_EWORKER || err == BA_ERENDER)) /* a traceback too */
-        for (const char *l = nl + 1; *l;) {
-            const char *e = strchr(l, '\n');
-            int n = e ? (int)(e - l) : (int)strlen(l);
-            fprintf(stderr, "  | %.*s\n", n, l);
-            l += n + (e ? 1 : 0);
-        }
+    say_error(o, message, err);
     if (o->mode == OUT_DIR && o->done)
         cli_fail("kept %zu complete frame%s in %s/; nothing partial left", o->done, s, o->target);
 }

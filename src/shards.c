@@ -582,14 +582,19 @@ typedef struct {
     size_t npy_len;
 } member_plan;
 
+/* A call that needs an open writer, on one that is not: BA_ESTATE, saying why. */
+static int not_open(ba_shard_writer *w)
+{
+    return fail(w, BA_ESTATE, w->state == ST_NEW    ? "the writer is not open"
+                              : w->state == ST_DONE ? "the dataset is finished already"
+                                                    : "an earlier error ended the writer");
+}
+
 int ba_shards_add(ba_shard_writer *w, int64_t index, const ba_frame_array *arrays, int narrays,
                   const char *meta_json)
 {
     if (!w) return BA_EINVAL;
-    if (w->state != ST_OPEN)
-        return fail(w, BA_ESTATE, w->state == ST_NEW    ? "the writer is not open"
-                                  : w->state == ST_DONE ? "the dataset is finished already"
-                                                        : "an earlier error ended the writer");
+    if (w->state != ST_OPEN) return not_open(w);
     w->msg[0] = '\0';
     if (!meta_json || narrays < 0 || (narrays > 0 && !arrays))
         return fail(w, BA_EINVAL, "sample %" PRId64 ": no metadata, or no arrays", index);
@@ -698,10 +703,7 @@ int ba_shards_done(const ba_shard_writer *w, int64_t index)
 int ba_shards_finish(ba_shard_writer *w)
 {
     if (!w) return BA_EINVAL;
-    if (w->state != ST_OPEN)
-        return fail(w, BA_ESTATE, w->state == ST_NEW    ? "the writer is not open"
-                                  : w->state == ST_DONE ? "the dataset is finished already"
-                                                        : "an earlier error ended the writer");
+    if (w->state != ST_OPEN) return not_open(w);
     w->msg[0] = '\0';
     if (w->count[BA_SHARDS_PENDING] > 0) {
         int err = commit_shard(w);
