@@ -463,6 +463,9 @@ static void test_ranges_out_of_order(void)
     CHECK_HAS(ba_shards_message(w), "index 2 is in shard-000000.tar already");
     CHECK_RC(add(w, 4), BA_EINVAL);
     CHECK_HAS(ba_shards_message(w), "added before");
+    CHECK_RC(add(w, 6), BA_OK);     /* a repeat that is not the last index added */
+    CHECK_RC(add(w, 4), BA_EINVAL);
+    CHECK_HAS(ba_shards_message(w), "added before");
     for (int64_t i = 0; i < 12; i++) CHECK_INT(ba_shards_done(w, i), i == 2 || i == 3 || (i >= 7 && i <= 9));
     ba_shards_free(w);
     json_t *lines = index_lines(dir);
