@@ -1,7 +1,9 @@
 /* test_display.c — Blender's steps around the view transform: predivide,
- * straight alpha, rounding, dither blocks, and bad arguments. (The bytes are
+ * straight alpha, rounding, dither blocks, the vector paths against a model
+ * and against each other, and bad arguments. (The bytes are
  * checked against Blender's own PNG in tests/python/test_display.py.) */
 #include <math.h>
+#include <stdlib.h> /* setenv: the SSE2 path */
 #include <string.h>
 
 #include "blendarray.h"
@@ -128,6 +130,124 @@ static void test_dither(void)
     }
 }
 
+/* Blender's rounding (the header's words), for the model below. */
+static uint8_t model_byte(float v)
+{
+    if (!(v > 0.0f)) return 0; /* v <= 0, NaN */
+    if (v > 1.0f - 0.5f / 255.0f) return 255;
+    return (uint8_t)(255.0f * v + 0.5f);
+}
+
+/* A value the vector paths must round as Blender does: random colours, some on
+ * and one float either side of a byte boundary, and the edges (NaN, infinities,
+ * 2^31 and more, where a plain conversion to int goes wrong, -0, denormals). */
+static float edge_value(uint32_t *seed)
+{
+    static const float edges[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1.0f, 1e30f,
+                                  -1e30f, 1e-40f, 2147483648.0f, 3e9f, -2147483648.0f,
+                                  0.5f / 255.0f, 1.0f - 0.5f / 255.0f, 2.0f, -1.0f};
+    *seed = *seed * 1664525u + 1013904223u;
+    const uint32_t r = *seed >> 8;
+    if (r % 8 == 0) return edges[(r >> 3) % (sizeof edges / sizeof edges[0])];
+    if (r % 8 == 1) { /* a byte boundary, one float either side */
+        const float b = ((float)((r >> 3) % 256) + 0.5f) / 255.0f;
+        const uint32_t side = (r >> 11) % 3;
+        return side == 1 ? b : nextafterf(b, side ? 2.0f : 0.0f);
+    }
+    return (float)(r % 1400000) / 1000000.0f - 0.2f;
+}
+
+/* The vector paths (AVX2 where the CPU has it, SSE2, the scalar rest of a row)
+ * against the header's model without dither, and AVX2 against SSE2 with it, at
+ * every width from 1 to 40 (every rest of 4 and of 8 pixels) and 1920, with
+ * partial, NaN and other odd alphas; predivide against its model, in place too. */
+static void test_vector_paths(void)
+{
+    uint32_t seed = 7;
+    const size_t widths[] = {1, 2, 3, 5, 7, 8, 9, 12, 15, 16, 17, 23, 24, 31, 33, 40, 1920};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const size_t w = widths[wi], h = 3, n = w * h;
+        float *src = malloc(n * 16), *pre = malloc(n * 16), *inplace = malloc(n * 16);
+        uint8_t *a = malloc(n * 4), *b = malloc(n * 4);
+        REQUIRE(src && pre && inplace && a && b);
+        for (size_t i = 0; i < n; i++) {
+            for (int c = 0; c < 4; c++) src[4 * i + c] = edge_value(&seed);
+            if (i % 3) src[4 * i + 3] = (i % 3 == 1) ? 1.0f : 0.0f; /* mostly 0 and 1 */
+        }
+        for (size_t i = 0; i < w; i++) src[4 * i + 3] = 1.0f; /* row 0: opaque */
+        CHECK_RC(ba_display_predivide(pre, src, n), BA_OK);
+        memcpy(inplace, src, n * 16);
+        CHECK_RC(ba_display_predivide(inplace, inplace, n), BA_OK);
+        for (size_t i = 0; i < n; i++) {
+            const float al = src[4 * i + 3];
+            const int part = al != 0.0f && al != 1.0f;
+            for (int c = 0; c < 3; c++) {
+                const float want = part ? src[4 * i + c] * (1.0f / al) : src[4 * i + c];
+                CHECK(memcmp(&pre[4 * i + c], &want, 4) == 0 ||
+                      (isnan(want) && isnan(pre[4 * i + c])));
+            }
+            CHECK(memcmp(&pre[4 * i + 3], &src[4 * i + 3], 4) == 0);
+        }
+        CHECK(memcmp(inplace, pre, n * 16) == 0);
+        ba_display *d = NULL;
+        CHECK_RC(ba_display_new(&d, h, w, 0.0f, BA_DITHER_HASH), BA_OK);
+        CHECK_RC(ba_display_rows(d, a, src, 0, h), BA_OK);
+        for (size_t i = 0; i < n; i++) {
+            const float al = src[4 * i + 3];
+            const int part = al != 0.0f && al != 1.0f;
+            for (int c = 0; c < 3; c++) {
+                const float v = part ? (src[4 * i + c] * al) * (1.0f / al) : src[4 * i + c];
+                CHECK_INT(a[4 * i + c], model_byte(v));
+            }
+            CHECK_INT(a[4 * i + 3], model_byte(al));
+        }
+        ba_display_free(d);
+        for (int noise = 0; noise < 2; noise++) { /* with dither: AVX2 against SSE2 */
+            ba_display *fast = NULL, *plain = NULL;
+            CHECK_RC(ba_display_new(&fast, h, w, 1.0f, noise), BA_OK);
+            REQUIRE(setenv("BLENDARRAY_NO_AVX2", "1", 1) == 0);
+            CHECK_RC(ba_display_new(&plain, h, w, 1.0f, noise), BA_OK);
+            REQUIRE(unsetenv("BLENDARRAY_NO_AVX2") == 0);
+            CHECK_RC(ba_display_rows(fast, a, src, 0, h), BA_OK);
+            CHECK_RC(ba_display_rows(plain, b, src, 0, h), BA_OK);
+            CHECK(memcmp(a, b, n * 4) == 0);
+            ba_display_free(fast);
+            ba_display_free(plain);
+        }
+        free(src);
+        free(pre);
+        free(inplace);
+        free(a);
+        free(b);
+    }
+}
+
+/* One pixel of partial alpha among opaque ones, at each place of a run that
+ * spans two of predivide's chunks: found and divided, wherever it falls in the
+ * vector that checks it; and made straight again by ba_display_rows. */
+static void test_lone_partial_alpha(void)
+{
+    enum { N = 300 };
+    float src[N * 4], pre[N * 4];
+    uint8_t out[N * 4];
+    ba_display *d = NULL;
+    CHECK_RC(ba_display_new(&d, 1, N, 0.0f, BA_DITHER_HASH), BA_OK);
+    for (int k = 0; k < N; k++) {
+        for (int i = 0; i < N; i++) pixel(src + 4 * i, 0.25f, 0.5f, 0.125f, 1.0f);
+        src[4 * k + 3] = 0.5f;
+        CHECK_RC(ba_display_predivide(pre, src, N), BA_OK);
+        CHECK(pre[4 * k] == 0.5f && pre[4 * k + 3] == 0.5f);
+        CHECK(pre[4 * ((k + 1) % N)] == 0.25f);
+        pixel(pre + 4 * k, 0.2f, 0.3f, 0.4f, 0.5f); /* after a view transform */
+        CHECK_RC(ba_display_rows(d, out, pre, 0, 1), BA_OK);
+        /* (0.2 * 0.5) / 0.5, straight: 51; a plain rounding also 51, so the alpha: 128 */
+        CHECK_INT(out[4 * k], 51);
+        CHECK_INT(out[4 * k + 3], 128);
+        CHECK_INT(out[4 * ((k + 1) % N) + 3], 255);
+    }
+    ba_display_free(d);
+}
+
 static void test_bad_arguments(void)
 {
     ba_display *d = (ba_display *)1;
@@ -156,6 +276,8 @@ int main(void)
     RUN(test_rounding);
     RUN(test_alpha);
     RUN(test_dither);
+    RUN(test_vector_paths);
+    RUN(test_lone_partial_alpha);
     RUN(test_bad_arguments);
     return t_summary();
 }

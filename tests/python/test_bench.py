@@ -34,6 +34,11 @@ RUNS = {
         rf"^CYCLES +32x24 +all 5 +{NUM} cycles hook ",
         rf"^WORKBENCH +32x24 +rgba 1 +{NUM} exr memfd ",
     ])],
+    "display.py": [(["--smoke"], [
+        r"; ms = median of 1, interleaved$",
+        r"^ +size +ocio 1t +floor +make +own 1t +ocio Nt +cpu over +make/floor +make-floor$",
+        rf"^ +64x48( +{NUM}){{5}} +-?{NUM} +{NUM} +[-+]{NUM}$",
+    ])],
     "labels.py": [(["--smoke"], [
         r"^all 6 masks decoded to an \(N, H, W\) bool array$",
         r"^one soft mask \(coverage\) from a two-rank Cryptomatte pass$",
