@@ -119,7 +119,8 @@ static const char HELP[] =
     "                        $BLENDARRAY_PYTHON, else the python3 beside this\n"
     "                        program (a venv's), else python3 on PATH); bpy is\n"
     "                        also the default when no blender is on PATH\n"
-    "      --ring N          shared-memory slots per worker (default 4)\n"
+    "      --ring N          shared-memory slots per worker (default: as many as fit\n"
+    "                        in 64 MiB, 4 to 16, by the frame's size)\n"
     "      --retries N       re-renders of a frame whose worker died (default 1)\n"
     "      --timeout SEC     stop a worker that takes longer for a frame (and retry it)\n"
     "      --max-worker-frames N   replace a worker by a fresh Blender after N frames\n"
@@ -508,7 +509,7 @@ int render_parse_args(int argc, char **argv, render_args *a)
     shorts[ns] = '\0';
     memset(a, 0, sizeof *a);
     a->workers = 1;
-    a->ring = 4;
+    a->ring = 0; /* by frame size */
     a->retries = 1;
     a->max_worker_memory = -1; /* the library's default */
     if (!(a->settings = json_object())) return cli_fail("out of memory") + 1;

@@ -671,7 +671,11 @@ enum ba_renderer_option {
     BA_OPT_SEED = 7,        /* int 0..INT64_MAX: the hook's RNG is
                                numpy.random.default_rng([seed, index]). Default: 0 */
     BA_OPT_WORKERS = 8,     /* int 1..256: Blender processes. Default: 1 */
-    BA_OPT_RING = 9,        /* int 1..1024: shared-memory slots per worker. Default: 4 */
+    BA_OPT_RING = 9,        /* int 0..1024: shared-memory slots per worker; 0: by the
+                               size of a worker's first frame, as many as fit in 64 MiB,
+                               4 to 16 (small frames get a deep ring, 1080p 4). Each
+                               worker also renders one frame into memory of its own
+                               while every slot is held. Default: 0 */
     BA_OPT_RETRIES = 10,    /* int 0..INT32_MAX: re-renders of a frame whose worker
                                died (and new starts of a worker that died while
                                starting). Default: 1 */

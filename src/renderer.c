@@ -196,20 +196,39 @@ static int free_slot(const worker *w)
     return -1;
 }
 
+/* Whether w's spare frame is free: one frame a worker renders into memory of
+ * its own (its first, which tells the slot size, or one sent while every
+ * slot is held), not in flight, waiting or handed out. With it a consumer
+ * that keeps one frame while it asks for the next (a for loop's variable)
+ * never waits on its own frame, even with one slot; one that keeps every
+ * frame still runs out, after R + 1 frames per worker. */
+static int spare_free(const worker *w)
+{
+    if (w->spare_held) return 0;
+    for (int i = 0; i < w->ninflight; i++)
+        if (w->inflight[i].slot < 0) return 0;
+    return 1;
+}
+
 static int has_room(const worker *w)
 {
     if (w->retiring) return 0; /* replaced once its frames are in */
     if (!w->ring) return w->ninflight == 0; /* the first frame tells the slot size */
-    return w->ninflight < BA_MAX_INFLIGHT && free_slot(w) >= 0;
+    /* until a fresh worker has answered once its memory is unknown: a frame to
+     * render and one queued, as max_worker_memory's look-ahead assumes */
+    int most = w->answered ? BA_MAX_INFLIGHT : 2;
+    return w->ninflight < most && (free_slot(w) >= 0 || spare_free(w));
 }
 
-/* Slots released since the last look (maybe by another thread). */
+/* Slots (and spare frames: slot -1) released since the last look (maybe by
+ * another thread). */
 static void take_back_slots(ba_renderer *r)
 {
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < r->nfreed; i++) {
         worker *w = &r->w[r->freed[i].worker];
-        if (w->slot_free) w->slot_free[r->freed[i].slot] = 1;
+        if (r->freed[i].slot < 0) w->spare_held = 0;
+        else if (w->slot_free) w->slot_free[r->freed[i].slot] = 1;
     }
     r->nfreed = 0;
     pthread_mutex_unlock(&r->mu);
@@ -371,10 +390,17 @@ static int crashed(ba_renderer *r, worker *w, const char *why)
 static int make_ring(ba_renderer *r, worker *w, json_t *reply)
 {
     size_t size = ba_reply_size(reply);
-    int err = ba_ring_create(&w->ring, (uint32_t)r->o.ring, size ? size : 1);
+    if (!size) size = 1;
+    int slots = r->o.ring;
+    if (slots == 0) { /* by frame size: small frames get a deep ring, large ones 4 slots */
+        size_t fit = BA_RING_AUTO_BYTES / size;
+        slots = fit < BA_RING_AUTO_MIN ? BA_RING_AUTO_MIN
+                : fit > BA_RING_AUTO_MAX ? BA_RING_AUTO_MAX : (int)fit;
+    }
+    int err = ba_ring_create(&w->ring, (uint32_t)slots, size);
     if (err != BA_OK)
         return ba_err_set(&r->e, err, NULL, "cannot make a shared-memory ring of %d x %zu bytes: %s",
-                          r->o.ring, size, ba_strerror(err));
+                          slots, size, ba_strerror(err));
     w->slot_free = malloc(ba_ring_slots(w->ring));
     if (!w->slot_free) return nomem(r);
     memset(w->slot_free, 1, ba_ring_slots(w->ring));
@@ -414,6 +440,7 @@ static int receive(ba_renderer *r, worker *w)
                 (size_t)(w->ninflight - at - 1) * sizeof jb);
         w->ninflight--;
         if (jb.slot >= 0 && (!h || h->slot != jb.slot)) w->slot_free[jb.slot] = 1;
+        if (h && jb.slot < 0) h->spare = w->spare_held = 1;
         if (h) {
             add_done(r, h);
             if (!w->ring) err = make_ring(r, w, reply);
@@ -444,7 +471,7 @@ typedef struct int_option {
 static const int_option INT_OPTIONS[] = {
     {BA_OPT_SEED, "seed", 0, INT64_MAX},
     {BA_OPT_WORKERS, "workers", 1, 256},      /* wait_workers() polls 2 fds each */
-    {BA_OPT_RING, "ring", 1, 1024},
+    {BA_OPT_RING, "ring", 0, 1024},
     {BA_OPT_RETRIES, "retries", 0, INT32_MAX},
     {BA_OPT_TIMEOUT_MS, "timeout_ms", 0, INT32_MAX},
     {BA_OPT_VERBOSE, "verbose", 0, 1},
@@ -498,7 +525,7 @@ int ba_renderer_options_new(ba_renderer_options **out)
     if (!out) return BA_EINVAL;
     *out = calloc(1, sizeof **out);
     if (!*out) return BA_ENOMEM;
-    (*out)->p = (ba_params){.workers = 1, .ring = 4, .retries = 1, .max_memory = -1};
+    (*out)->p = (ba_params){.workers = 1, .ring = 0, .retries = 1, .max_memory = -1};
     return BA_OK;
 }
 
@@ -692,7 +719,8 @@ static int setup(ba_renderer *r, const ba_renderer_options *opts)
     r->python = strdup(opts->python ? opts->python : "python3");
     r->pkg = strdup(pkg);
     r->w = calloc((size_t)r->o.workers, sizeof *r->w);
-    r->capfreed = (size_t)r->o.workers * (size_t)r->o.ring;
+    /* each slot and each worker's spare frame at most once */
+    r->capfreed = (size_t)r->o.workers * (size_t)((r->o.ring ? r->o.ring : BA_RING_AUTO_MAX) + 1);
     r->freed = calloc(r->capfreed, sizeof *r->freed);
     if (!r->blender || !r->python || !r->pkg || !r->w || !r->freed ||
         ba_worker_lib(r->pkg, &r->lib) != BA_OK)
@@ -828,6 +856,15 @@ static int hand_out(ba_renderer *r, held *h, const ba_frame **out)
     return BA_OK;
 }
 
+/* Slots per worker: as set, or the most an automatic ring got. */
+static int ring_slots(const ba_renderer *r)
+{
+    int most = r->o.ring;
+    for (int i = 0; i < r->nw; i++)
+        if (r->w[i].ring && (int)ba_ring_slots(r->w[i].ring) > most) most = (int)ba_ring_slots(r->w[i].ring);
+    return most;
+}
+
 static int any_inflight(const ba_renderer *r)
 {
     for (int i = 0; i < r->nw; i++)
@@ -894,7 +931,7 @@ int ba_renderer_next(ba_renderer *r, int flags, int timeout_ms, const ba_frame *
                    : ba_err_set(&r->e, BA_EFULL, NULL, "every ring slot is held by frames you "
                                 "still keep (%d workers x %d slots): release some (del frame / "
                                 "frame.release() / frame.copy()) or pass a larger ring=", r->nw,
-                                r->o.ring);
+                                ring_slots(r));
         if (deadline >= 0 && ba_now() >= deadline) return BA_ETIMEDOUT;
         if ((err = wait_workers(r, deadline)) != BA_OK) return err;
     }
@@ -905,8 +942,8 @@ void ba_renderer_release(ba_renderer *r, const ba_frame *frame)
     if (!r || !frame) return;
     held *h = (held *)frame; /* the frame is a held's first member */
     pthread_mutex_lock(&r->mu);
-    if (h->slot >= 0 && r->nfreed < r->capfreed)
-        r->freed[r->nfreed++] = (freed_slot){frame->worker, h->slot};
+    if ((h->slot >= 0 || h->spare) && r->nfreed < r->capfreed)
+        r->freed[r->nfreed++] = (freed_slot){frame->worker, h->slot >= 0 ? h->slot : -1};
     int last = --r->outstanding == 0 && r->closed;
     pthread_mutex_unlock(&r->mu);
     ba_free_held(h);
@@ -937,6 +974,7 @@ int ba_renderer_cancel(ba_renderer *r, int wait)
             r->done = h->next;
             if (h->slot >= 0 && r->w[h->frame.worker].slot_free)
                 r->w[h->frame.worker].slot_free[h->slot] = 1;
+            if (h->spare) r->w[h->frame.worker].spare_held = 0;
             ba_free_held(h);
         }
         if (!wait || !any_inflight(r)) break;

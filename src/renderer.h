@@ -19,7 +19,11 @@
 #include "internal.h"
 
 #define BA_TAIL_MAX 6000   /* bytes of a worker's last output kept for error messages */
-#define BA_MAX_INFLIGHT 2  /* frames queued per worker: it never idles between frames */
+#define BA_MAX_INFLIGHT 4  /* frames queued per worker: it never idles between frames,
+                              even when the consumer is late by a few frames */
+#define BA_RING_AUTO_BYTES ((size_t)64 << 20) /* BA_OPT_RING 0: slots within this much a worker, */
+#define BA_RING_AUTO_MIN 4                     /* but at least this many */
+#define BA_RING_AUTO_MAX 16                    /* and at most this many */
 #define BA_ERR_MAX 32768   /* longest error message */
 
 /* A frame asked for: submitted, waiting or in flight. */
@@ -51,6 +55,8 @@ typedef struct worker {
     int returncode;        /* how it ended: exit status, or -signal */
     ba_ring *ring;         /* kept across restarts */
     uint8_t *slot_free;
+    int spare_held;        /* its frame in its own memory (the first one, or one sent
+                              while every slot was held) is waiting or handed out */
     job inflight[BA_MAX_INFLIGHT];
     int ninflight;
     double progress;       /* when it last answered (or got work while idle) */
@@ -70,6 +76,7 @@ typedef struct held {
     ba_frame frame;
     uint64_t seq;
     int slot;              /* -1: the arrays lie in maps */
+    int spare;             /* 1: its job had no slot (its worker's spare frame) */
     int err;               /* BA_OK, or the error to hand out in its turn */
     json_t *err_json;      /* the error (its "message" is ba_renderer_message()'s) */
     void *maps[BA_MSG_MAX_FDS];
@@ -91,7 +98,7 @@ typedef struct ba_err {
 typedef struct ba_params {
     long long seed;        /* the hook's RNG: default_rng([seed, index]) */
     int workers;
-    int ring;              /* slots per worker */
+    int ring;              /* slots per worker, 0: by frame size (BA_RING_AUTO_*) */
     int retries;
     double timeout;        /* seconds a frame may take, 0: no limit */
     int64_t max_frames;    /* frames per worker life, 0: no limit */

@@ -144,7 +144,11 @@ class Renderer:
       numpy.random.default_rng([seed, index]): reproducible whatever the number
       of workers. A per-frame "seed" param (an int or a list of ints) replaces
       seed for that frame: default_rng([*seed, index]).
-    ring: shared-memory slots per worker (frames you may hold at once, per worker).
+    ring: shared-memory slots per worker (frames you may hold at once, per
+      worker); None: as many as fit in 64 MiB, 4 to 16, by the size of the
+      worker's first frame (`.ring` stays None). While every slot is held a
+      worker renders one more frame into memory of its own, so a loop that
+      keeps only its current frame never waits on it, even with ring=1.
     retries: re-renders of a frame whose worker crashed, before giving up.
     timeout: seconds a frame may take before its worker is stopped (and retried).
     max_worker_frames: replace each worker by a fresh Blender after this many
@@ -160,15 +164,15 @@ class Renderer:
     (help(blendarray.Settings) says which), checked as the Settings' fields are.
     """
 
-    def __init__(self, scene=None, workers=1, *, setup=None, seed=0, ring=4, retries=1,
+    def __init__(self, scene=None, workers=1, *, setup=None, seed=0, ring=None, retries=1,
                  blender=None, python=None, timeout=None, verbose=False, settings=None,
                  max_worker_frames=None, max_worker_memory=None):
         self._c = None
         self._busy = False
-        self.workers, self.ring = int(workers), int(ring)
+        self.workers, self.ring = int(workers), None if ring is None else int(ring)
         if self.workers < 1:
             raise BlendArrayError(f"workers must be >= 1, got {workers}")
-        if self.ring < 1:
+        if self.ring is not None and self.ring < 1:
             raise BlendArrayError(f"ring must be >= 1 slot per worker, got {ring}")
         recycling = {"max_worker_frames": _check_limit("max_worker_frames", max_worker_frames, 0),
                      "max_worker_memory": _check_limit("max_worker_memory", max_worker_memory, -1)}
@@ -183,7 +187,7 @@ class Renderer:
             package_dir=os.path.dirname(os.path.abspath(core.__file__)), scene=check_scene(scene) if scene is not None else None,
             settings=settings.to_json(),
             setup=None if spec is None else _protocol.dumps(spec),
-            seed=int(seed), workers=self.workers, ring=self.ring, retries=int(retries),
+            seed=int(seed), workers=self.workers, ring=self.ring or 0, retries=int(retries),
             timeout=float(timeout or 0), verbose=bool(verbose), **recycling)
         _live.add(self)
 
@@ -219,8 +223,9 @@ class Renderer:
         exhausted = False
         try:
             while True:
-                # one frame queued ahead of the workers at most: C dispatches at once
-                while not exhausted and c.queued == 0:
+                # a frame queued ahead for each worker: C hands it over the moment a
+                # reply makes room, not at the consumer's next call
+                while not exhausted and c.queued < self.workers:
                     try:
                         index, params = next(jobs)
                     except StopIteration:

@@ -58,7 +58,7 @@ static ba_renderer_options *all_options(volatile const int *stop)
     CHECK_RC(ba_renderer_options_set_str(o, BA_OPT_SETTINGS, "[1]"), BA_EINVAL);
     int64_t lo = -1, hi = -1;
     CHECK_RC(ba_renderer_option_bounds(BA_OPT_RING, &lo, &hi), BA_OK);
-    CHECK(lo == 1 && hi == 1024);
+    CHECK(lo == 0 && hi == 1024); /* 0: by frame size */
     return o;
 }
 

@@ -364,7 +364,7 @@ static void test_version_mismatch(void)
     CHECK_CONTAINS(err_str(j, "message"), "speaks worker protocol version 99");
     json_decref(j);
     /* a later failure replaces it; a success clears it */
-    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_RING, 0), BA_EINVAL);
+    CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_RING, -1), BA_EINVAL);
     CHECK_CONTAINS(ba_renderer_options_message(o), "ring");
     CHECK_RC(ba_renderer_options_set_int(o, BA_OPT_RING, 2), BA_OK);
     CHECK(strcmp(ba_renderer_options_message(o), "") == 0);
@@ -997,7 +997,7 @@ static void test_options(void)
 {
     static const struct { int option; int64_t min, max; } want[] = {
         {BA_OPT_SEED, 0, INT64_MAX},        {BA_OPT_WORKERS, 1, 256},
-        {BA_OPT_RING, 1, 1024},             {BA_OPT_RETRIES, 0, 2147483647},
+        {BA_OPT_RING, 0, 1024},             {BA_OPT_RETRIES, 0, 2147483647},
         {BA_OPT_TIMEOUT_MS, 0, 2147483647}, {BA_OPT_VERBOSE, 0, 1},
         {BA_OPT_MAX_WORKER_FRAMES, 0, INT64_MAX}, {BA_OPT_MAX_WORKER_MEMORY, -1, INT64_MAX}};
     ba_renderer_options *o = NULL;

@@ -222,12 +222,15 @@ def _ring_bytes(pid):
     return sizes
 
 
-@pytest.mark.parametrize("ring", [1, 3])
+@pytest.mark.parametrize("ring", [1, 3, None])
 def test_ring_size_bounds_memory_and_output_is_exact(cli, demo_blend, reference, tmp_path, ring):
+    """--ring N: N slots of a frame each; none: as many as fit in 64 MiB, at most 16
+    (these frames are small: 16)."""
     out = tmp_path / "out.npz"
     frames = FRAMES[:4]
+    given = [] if ring is None else ["--ring", ring]
     with Cli(cli, ["render", demo_blend(), "-f", ",".join(map(str, frames)), *COMMON,
-                   "--ring", ring, "--setup", HOOKS + ":wait_on_two", "-o", out], tmp_path) as run:
+                   *given, "--setup", HOOKS + ":wait_on_two", "-o", out], tmp_path) as run:
         # index 2 waits in its hook: by then frames 0 and 1 came, the ring exists
         run.wait_for("the render of index 2", lambda: (run.marks / "waiting-2").exists(), 30)
         sizes = _ring_bytes(run.p.pid)
@@ -237,6 +240,9 @@ def test_ring_size_bounds_memory_and_output_is_exact(cli, demo_blend, reference,
         run.assert_clean()
     frame_bytes = sum(reference[0][n].nbytes for n in PASSES)
     page = os.sysconf("SC_PAGE_SIZE")
+    if ring is None:
+        assert 16 * (frame_bytes + len(PASSES) * page) <= 64 << 20
+        ring = 16
     assert len(sizes) == 1, sizes  # one worker, one ring
     slots = sizes[0] - page  # a header page, then the slots
     assert ring * frame_bytes <= slots <= ring * (frame_bytes + len(PASSES) * page), \

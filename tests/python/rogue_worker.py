@@ -39,6 +39,8 @@ the request names.
              time.monotonic()} as a JSON line to $ROGUE_PLAN.log.
 
 $ROGUE_DELAY (seconds, default 0): how long each good-family render takes.
+$ROGUE_SIZE (bytes, default the arrays' 256): the size a frame in its own memfd
+states (and has), which a first frame makes the ring's slot size.
 
 It checks nothing about Blender: it stands for a worker that is broken or hostile,
 or for a quick Blender in the consumer's own tests.
@@ -158,8 +160,9 @@ def render_good(msg):
         reply["meta"]["annotations"] = json.loads(os.environ["ROGUE_LABELS"])
     slot = msg.get("slot")
     if slot is None or ring is None:
-        mem = sealed_memfd(data, len(data))
-        reply["parts"] = [{"slot": None, "size": len(data), "arrays": arrays}]
+        size = int(os.environ.get("ROGUE_SIZE", len(data)))
+        mem = sealed_memfd(data, size)
+        reply["parts"] = [{"slot": None, "size": size, "arrays": arrays}]
         send(reply, [mem])
         os.close(mem)
     else:

@@ -27,13 +27,14 @@ The models (W workers, ring R, retries r, timeout T, n frames 0..n-1):
    rendering", k such an index (ordered: the first, after the frames before
    it). A frame's count is its own: a crash while it waited behind another
    frame on the same worker does not use up its retries.
-4. Back-pressure. Each worker's first frame comes in its own memory, later
-   ones in one of its R slots, held while any array over the frame lives. A
-   consumer that keeps the last K frames (or one array of each): every frame
-   arrives when K < W R; when K >= W R and n > W (R + 1), exactly W (R + 1)
-   frames arrive, then BlendArrayError "every ring slot is held by frames you
-   still keep (W workers x R slots)", never a hang; `held` counts the frames
-   kept; released, the Renderer renders again.
+4. Back-pressure. A frame comes in one of its worker's R slots, or, while
+   every slot is held, in the worker's spare (memory of its own: one frame at
+   a time, its first frame included), held while any array over the frame
+   lives: C = W (R + 1) frames at most. A consumer that keeps the last K
+   frames (or one array of each): every frame arrives when K < C; when K >= C
+   and n > C, exactly C frames arrive, then BlendArrayError "every ring slot is
+   held by frames you still keep (W workers x R slots)", never a hang; `held`
+   counts the frames kept; released, the Renderer renders again.
 
 Timing assertions compare only wide gaps (a 1 s or 30 s render against ones of
 at most 0.12 s, a timeout 5 times the longest frame), never an absolute duration
@@ -55,7 +56,7 @@ from blendarray import _core
 from support import ROOT
 
 ROGUE = os.path.join(ROOT, "tests", "python", "rogue_worker.py")
-MAX_INFLIGHT = 2  # BA_MAX_INFLIGHT (src/renderer.h): frames queued on one worker at once
+MAX_INFLIGHT = 4  # BA_MAX_INFLIGHT (src/renderer.h): frames queued on one worker at once
 SLOW = 30.0       # a render that a timeout must cut short: never waited for
 
 
@@ -415,31 +416,32 @@ def ring_full(e, workers, ring):
 def test_a_consumer_that_keeps_frames_gets_what_the_ring_holds(workers, ring, data,
                                                                keep_array, delays):
     """A fresh Renderer; the consumer keeps the last K frames (or only their "rgba"
-    arrays). K < W R: all n frames. K >= W R and n > W (R + 1): frames 0..W (R + 1) - 1,
-    then BlendArrayError naming W and R, never a hang. `held` is the number kept.
-    Released, the slots all come back: kept all, a second run gets R per worker
-    that has its ring (R + 1 for one that has rendered nothing yet), then the same
-    error; a third that keeps nothing gets every frame."""
-    slots = workers * ring
-    K = data.draw(st.sampled_from([0, max(slots - 1, 0), slots, slots + 2, 10 ** 6]), label="K")
-    n = data.draw(st.integers(1, workers * (ring + 1) + 3), label="n")
+    arrays). Each worker holds R + 1 frames for it (R slots and its spare frame):
+    C = W (R + 1). K < C: all n frames (K = C - 1: a window that frees one frame as
+    it takes the next, the worst case for a scheduler that would wait for the
+    frame the consumer still has). K >= C and n > C: frames 0..C - 1, then
+    BlendArrayError naming W and R, never a hang. `held` is the number kept.
+    Released, every slot and spare comes back: kept all, a second run gets C
+    frames again, then the same error; a third that keeps nothing gets every frame."""
+    capacity = workers * (ring + 1)
+    K = data.draw(st.sampled_from([0, workers * ring, capacity - 1, capacity, capacity + 2,
+                                   10 ** 6]), label="K")
+    n = data.draw(st.integers(1, capacity + 3), label="n")
     plan = {"delay": {str(i): d for i, d in enumerate(delays)}}
     with Run(plan), renderer(workers=workers, ring=ring) as r:
         got, e, kept = keep_window(r, n, K, keep_array)
-        if K >= slots and n > workers * (ring + 1):
+        if K >= capacity and n > capacity:
             assert e is not None and ring_full(e, workers, ring), f"{e} (K={K}, n={n})"
-            assert got == list(range(workers * (ring + 1)))
+            assert got == list(range(capacity))
         else:
             assert e is None, f"{e} (K={K}, n={n}, ring {workers} x {ring})"
             assert got == list(range(n))
         del kept, e
         assert r.held == 0
-        ringless = max(workers - n, 0)  # the first frames went to one worker each
-        capacity = slots + ringless
-        got, e, kept = keep_window(r, workers * (ring + 1) + 1, 10 ** 6)
+        got, e, kept = keep_window(r, capacity + 1, 10 ** 6)
         assert e is not None and ring_full(e, workers, ring), f"{e}"
         assert got == list(range(capacity))
         del kept, e
-        got, e, kept = keep_window(r, workers * (ring + 1) + 2, 0)
+        got, e, kept = keep_window(r, capacity + 2, 0)
         assert e is None, f"{e}"
-        assert got == list(range(workers * (ring + 1) + 2))
+        assert got == list(range(capacity + 2))

@@ -84,13 +84,21 @@ def test_back_pressure_and_release(flavour, scenes, leaves_nothing):
         with pytest.raises(ba.BlendArrayError, match="ring slot is held"):
             for f in r.frames(10):
                 kept.append(f)  # holding every frame: the ring runs out
-        assert len(kept) == 3  # the first frame (own memfd) + 2 ring slots
+        assert len(kept) == 3  # the first frame (own memfd, its spare) + 2 ring slots
+        first = kept[0]["rgba"].copy()
         kept.clear()
         n = 0
         for f in r.frames(10):  # keeping none: runs through in 2 slots
             n += 1
             f.release()
         assert n == 10
+    with ba.Renderer(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1,
+                     resolution=(32, 24), ring=1, **blender_kw(flavour)) as r:
+        n = 0
+        for f in r.frames(6):  # f is held while the next is asked for: spare, slot, spare, ...
+            assert np.array_equal(f["rgba"], first)  # a spare frame's memfds hold the same
+            n += 1
+        assert n == 6
 
 
 @pytest.mark.matrix

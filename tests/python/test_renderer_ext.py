@@ -56,6 +56,58 @@ def test_frames_are_views_of_the_ring_and_go_back_when_dropped():
             f.release()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_loop_that_keeps_only_its_frame_runs_with_one_slot(workers):
+    """ring=1: the for loop's variable holds the last frame while the next is
+    asked for; each worker renders that one into its spare (its own memory),
+    then into the slot the frame before freed: every frame, in order, never the
+    ring-full error, and never more than R + 1 frames of a worker held."""
+    with ba.Renderer(blender=ROGUE, workers=workers, ring=1) as r:
+        n = 0
+        for n, f in enumerate(r.frames(12), start=1):
+            assert f.meta["index"] == n - 1 and np.all(f["rgba"] == n - 1)
+            assert r.held <= 2 * workers
+        assert n == 12
+        del f  # the loop's last frame
+        slots = [_base(f["rgba"]).slot for f in r.frames(6)]  # one at a time: slot 0 or spare
+        assert set(slots) <= {0, None} and 0 in slots and None in slots
+
+
+MiB = 1 << 20
+
+
+@pytest.mark.parametrize("size,slots", [
+    (256, 16),                      # small frames: the most, 16
+    (4 * MiB, 16), (4 * MiB + 4096, 15),    # 64 MiB / size, on both sides of 16
+    (8 * MiB, 8), (16 * MiB, 4),
+    (16 * MiB + 4096, 4), (40 * MiB, 4),    # fewer than 4 fit: still 4
+])
+def test_the_default_ring_is_sized_by_the_first_frame(monkeypatch, size, slots):
+    """ring=None: as many slots as fit in 64 MiB, 4 to 16, by the first frame's
+    size; a consumer that keeps every frame gets exactly slots + 1 (its spare)."""
+    monkeypatch.setenv("ROGUE_SIZE", str(size))
+    with ba.Renderer(blender=ROGUE) as r:
+        assert r.ring is None
+        kept = []
+        with pytest.raises(ba.BlendArrayError) as e:
+            for f in r.frames(slots + 3):
+                kept.append(f)
+        assert len(kept) == slots + 1
+        assert str(e.value).startswith(f"every ring slot is held by frames you still keep "
+                                       f"(1 workers x {slots} slots)")
+        assert sorted(_base(f["rgba"]).slot is None for f in kept) == [False] * slots + [True]
+
+
+def test_a_ring_given_is_kept_whatever_the_frame_size(monkeypatch):
+    monkeypatch.setenv("ROGUE_SIZE", str(40 * MiB))  # the default would be 4
+    with ba.Renderer(blender=ROGUE, ring=2) as r:
+        kept = []
+        with pytest.raises(ba.BlendArrayError, match=r"\(1 workers x 2 slots\)"):
+            for f in r.frames(6):
+                kept.append(f)
+        assert len(kept) == 3
+
+
 def test_every_slot_held_is_an_error_not_a_hang():
     with ba.Renderer(blender=ROGUE, ring=1) as r:
         kept = []
