@@ -413,7 +413,8 @@ static int receive(ba_renderer *r, worker *w)
 {
     json_t *reply = NULL;
     int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
-    int err = ba_worker_recv(w, r->buf, sizeof r->buf, &reply, fds, &nfds);
+    size_t len = 0;
+    int err = ba_worker_recv(w, r->buf, sizeof r->buf, &len, &reply, fds, &nfds);
     if (err == BA_ETIMEDOUT) return BA_OK;
     if (err == BA_EFORMAT) return crashed(r, w, "broke the worker protocol: its reply is not a "
                                                 "JSON object");
@@ -425,7 +426,8 @@ static int receive(ba_renderer *r, worker *w)
         if ((json_int_t)w->inflight[i].id == id) at = i;
     held *h = NULL;
     if (at >= 0 && json_is_true(json_object_get(reply, "ok")) &&
-        (err = ba_take_frame(w, reply, fds, nfds, &w->inflight[at], &h, &r->e)) == BA_EWORKER) {
+        (err = ba_take_frame(w, reply, r->buf, len, fds, nfds, &w->inflight[at], &h, &r->e)) ==
+            BA_EWORKER) {
         char why[1024]; /* it broke the protocol: stopped as if it had died */
         snprintf(why, sizeof why, "%s", r->e.msg);
         err = crashed(r, w, why);

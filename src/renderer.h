@@ -157,7 +157,8 @@ void ba_worker_stop(worker *w, int kill_now, int verbose);
 int ba_worker_send(worker *w, json_t *msg, const int *fds, int nfds);
 /* One message (a JSON object): BA_OK, BA_ETIMEDOUT (nothing there),
  * BA_ECLOSED (gone), BA_EFORMAT (not a JSON object; fds closed). */
-int ba_worker_recv(worker *w, char *buf, size_t cap, json_t **msg, int *fds, int *nfds);
+int ba_worker_recv(worker *w, char *buf, size_t cap, size_t *len, json_t **msg, int *fds,
+                   int *nfds);
 /* Wait up to timeout s for the reply to a request; on failure w is stopped
  * and e says why, naming `doing`. */
 int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const char *doing,
@@ -182,9 +183,10 @@ int ba_split_params(const char *params_json, json_t **params, json_t **user, ba_
 /* A frame reply into a held frame: parts mapped (memfds) or pointed into the
  * slot, every array checked to lie inside its memory. A reply that breaks the
  * protocol is BA_EWORKER with e saying what the worker did ("described an
- * array that ..."). */
-int ba_take_frame(worker *w, json_t *reply, int *fds, int nfds, const job *jb, held **out,
-                  ba_err *e);
+ * array that ..."). text, len: the reply's JSON text (reply parsed), whose
+ * "meta" the frame's meta_json copies; NULL: made from reply alone. */
+int ba_take_frame(worker *w, json_t *reply, const char *text, size_t len, int *fds, int nfds,
+                  const job *jb, held **out, ba_err *e);
 /* The size a slot needs for this reply's frame. */
 size_t ba_reply_size(json_t *reply);
 void ba_free_held(held *h);

@@ -259,14 +259,15 @@ int ba_worker_send(worker *w, json_t *msg, const int *fds, int nfds)
     return err;
 }
 
-int ba_worker_recv(worker *w, char *buf, size_t cap, json_t **msg, int *fds, int *nfds)
+int ba_worker_recv(worker *w, char *buf, size_t cap, size_t *len, json_t **msg, int *fds,
+                   int *nfds)
 {
-    size_t len = 0;
+    *len = 0;
     *msg = NULL;
-    int err = ba_msg_recv(w->sock, buf, cap, &len, fds, nfds, 0);
+    int err = ba_msg_recv(w->sock, buf, cap, len, fds, nfds, 0);
     if (err != BA_OK) return err;
     json_error_t jerr;
-    *msg = json_loadb(buf, len, 0, &jerr);
+    *msg = json_loadb(buf, *len, 0, &jerr);
     if (!*msg || !json_is_object(*msg)) {
         json_decref(*msg);
         *msg = NULL;
@@ -322,7 +323,8 @@ int ba_worker_wait_reply(worker *w, const worker_cmd *c, double timeout, const c
         if (p[1].revents) ba_worker_drain(w, c->verbose);
         if (!p[0].revents) continue;
         int fds[BA_MSG_MAX_FDS], nfds = BA_MSG_MAX_FDS;
-        int err = ba_worker_recv(w, buf, cap, reply, fds, &nfds);
+        size_t len;
+        int err = ba_worker_recv(w, buf, cap, &len, reply, fds, &nfds);
         for (int i = 0; i < nfds; i++) close(fds[i]);
         if (err == BA_ETIMEDOUT) continue;
         if (err == BA_OK) return BA_OK;

@@ -877,7 +877,7 @@ static int reply_run(void)
     task t = {1, 0, NULL, NULL, 0};
     job jb = {1, &t, 0};
     g_held = (held *)&g_held;
-    int rc = ba_take_frame(&g_w, g_reply, NULL, 0, &jb, &g_held, &g_e);
+    int rc = ba_take_frame(&g_w, g_reply, NULL, 0, NULL, 0, &jb, &g_held, &g_e);
     if (rc != BA_OK) NCHECK(!g_held, "*out set on failure");
     clear_err();
     return rc;

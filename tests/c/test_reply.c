@@ -47,6 +47,44 @@ static void test_rejected(void)
 /* The init message (docs/protocol.md) made of options set through the public
  * setters, against the message written out by hand: the settings and the
  * hook exactly as given, the seed, the scene. */
+/* meta_json is the reply's own text of "meta" with "index" and "worker" added
+ * at its end (0.1 stays 0.1: a dump would write 0.10000000000000001), in
+ * every layout a JSON writer may use; where the worker's meta has its own
+ * "index" or "worker" (the consumer's win) or "meta" is written with escapes,
+ * a dump of the parsed reply. check_reply_meta() aborts unless it parses to
+ * the reply's meta with the two set, whichever way it was made. */
+static void test_meta_spliced(void)
+{
+    static const struct {
+        const char *json, *meta;
+    } cases[] = {
+        {"{\"ok\":true,\"job\":1,\"parts\":[],\"meta\":{\"K\":[[0.1,0.0]],\"s\":\"}{\\\"]\"}}",
+         "{\"K\":[[0.1,0.0]],\"s\":\"}{\\\"]\",\"index\":0,\"worker\":0}"},
+        {" { \"meta\" : { \"a\" : 0.1 ,\n \"b\" : [ ] } , \"ok\" : true , \"job\" : 1 , \"parts\" : [ ] } ",
+         "{ \"a\" : 0.1 ,\n \"b\" : [ ],\"index\":0,\"worker\":0}"},
+        {"{\"ok\":true,\"job\":1,\"parts\":[],\"meta\":{ }}", "{\"index\":0,\"worker\":0}"},
+        /* the last of two "meta" members, as jansson keeps it; a nested "meta" is not it */
+        {"{\"meta\":{\"x\":1},\"ok\":true,\"job\":1,\"parts\":[],\"meta\":{\"meta\":{\"y\":0.1}}}",
+         "{\"meta\":{\"y\":0.1},\"index\":0,\"worker\":0}"},
+        /* the worker's own index: the consumer's replaces it (dumped) */
+        {"{\"ok\":true,\"job\":1,\"parts\":[],\"meta\":{\"index\":7,\"a\":0.5}}",
+         "{\"index\":0,\"a\":0.5,\"worker\":0}"},
+        /* "meta" written with an escape: not found by the scanner, dumped */
+        {"{\"ok\":true,\"job\":1,\"parts\":[],\"m\\u0065ta\":{\"a\":0.5}}",
+         "{\"a\":0.5,\"index\":0,\"worker\":0}"},
+        /* no meta, or not an object: an object with the two alone */
+        {"{\"ok\":true,\"job\":1,\"parts\":[]}", "{\"index\":0,\"worker\":0}"},
+        {"{\"ok\":true,\"job\":1,\"parts\":[],\"meta\":[1]}", "{\"index\":0,\"worker\":0}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *meta = NULL;
+        CHECK_RC(check_reply_meta(cases[i].json, strlen(cases[i].json), 4096, &meta), BA_OK);
+        if (strcmp(meta ? meta : "(none)", cases[i].meta) != 0)
+            T_REPORT("case %zu: meta_json %s, expected %s", i, meta ? meta : "(none)", cases[i].meta);
+        free(meta);
+    }
+}
+
 static void test_init_message(void)
 {
     ba_renderer_options *o = NULL;
@@ -95,6 +133,7 @@ int main(void)
 {
     RUN(test_valid);
     RUN(test_rejected);
+    RUN(test_meta_spliced);
     RUN(test_init_message);
     return t_summary();
 }
