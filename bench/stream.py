@@ -68,9 +68,10 @@ def blender_cmd(flavour, *args):
     return [exe, SCRIPT, *args]
 
 
-def baseline(flavour, mode, n, size, engine, workers, warm=1):
+def baseline(flavour, mode, n, size, engine, workers, warm=1, cpu=None):
     """Frames per second of `workers` Blender loops running side by side
-    (the first `warm` frames of each not timed)."""
+    (the first `warm` frames of each not timed). cpu: a list that gets each
+    Blender's CPU milliseconds per frame."""
     threads = 1 if workers > 1 else 0
     procs, readers, socks = [], [], []
     tmp = tempfile.mkdtemp(prefix="ba-bench-")
@@ -109,6 +110,8 @@ def baseline(flavour, mode, n, size, engine, workers, warm=1):
             if p.returncode != 0 or not line:
                 raise RuntimeError(f"{mode} baseline failed:\n{out[-2000:]}")
             fps += float(line[0].split()[1])
+            if cpu is not None:
+                cpu += [float(x.split()[1]) for x in out.splitlines() if x.startswith("CPU_MS ")]
         for t in readers:
             t.join(timeout=30)
         return fps

@@ -7,7 +7,8 @@ Blender's own loop, with one of these outputs per frame:
   pickle   capture the arrays, pickle them, send them over a Unix socket (blendtorch's way)
 
     blender -b --factory-startup --python stream_blender.py -- MODE N W H ENGINE THREADS WARMUP [SOCKET]
-Renders WARMUP + N frames and prints "FPS <frames per second>" over the last N
+Renders WARMUP + N frames and prints "FPS <frames per second>" and "CPU_MS <this
+process's CPU milliseconds per frame>" over the last N
 (the first frames pay for scene sync and kernel loading; WARMUP >= 1).
 """
 import os
@@ -73,11 +74,13 @@ def out_pickle():
 out = {"none": lambda: None, "png": out_png, "exr": out_exr, "pickle": out_pickle}[mode]
 for i in range(n + warm):
     if i == warm:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
     sc.frame_set(1 + i % 250)
     bpy.ops.render.render()
     out()
-print(f"FPS {n / (time.perf_counter() - t0):.3f}", flush=True)
+t1, c1 = time.perf_counter(), time.process_time()
+print(f"FPS {n / (t1 - t0):.3f}", flush=True)
+print(f"CPU_MS {(c1 - c0) / n * 1000:.4f}", flush=True)  # this process's CPU per frame
 for path in (PNG, EXR):
     if os.path.exists(path):
         os.unlink(path)
