@@ -128,8 +128,9 @@ MUTANTS = [
     {
         "id": "no-back-pressure",
         "promise": "no frame is dispatched without a free ring slot (bounded memory)",
-        "edits": [("src/renderer.c", "    return w->ninflight < BA_MAX_INFLIGHT && free_slot(w) >= 0;",
-                   "    return w->ninflight < BA_MAX_INFLIGHT;")],
+        "edits": [("src/renderer.c",
+                   "    return w->ninflight < most && (free_slot(w) >= 0 || spare_free(w));",
+                   "    return w->ninflight < most && (free_slot(w) >= 0 || spare_free(w) || 1);")],
         "tests": [["pytest", T_RR, "-k", "back_pressure and blender"]],
     },
     {
@@ -395,3 +396,7 @@ MUTANTS += RECYCLE_MUTANTS
 from mutants_ci import CI_MUTANTS  # noqa: E402  (issue 23: the full tier's caches)
 
 MUTANTS += CI_MUTANTS
+
+from mutants_pipeline import PIPELINE_MUTANTS  # noqa: E402  (issue 24: pipelining, meta splice)
+
+MUTANTS += PIPELINE_MUTANTS

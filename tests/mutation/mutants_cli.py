@@ -68,15 +68,14 @@ CLI_MUTANTS = [
     {
         "id": "cli-ring-size-ignored",
         "promise": "ring=N (--ring N): memory is bounded by N slots of one frame per worker",
-        "edits": [("src/renderer.c", "ba_ring_create(&w->ring, (uint32_t)r->o.ring, size ? size : 1)",
-                   "ba_ring_create(&w->ring, 4, size ? size : 1)")],
+        "edits": [("src/renderer.c", "    int slots = r->o.ring;\n", "    int slots = 4;\n")],
         "tests": [["pytest", T_FAULTS, "-k", "ring_size_bounds"]],
     },
     {
         "id": "cli-slot-never-released",
         "promise": "a released frame's ring slot goes back to its worker",
-        "edits": [("src/renderer.c", "        if (w->slot_free) w->slot_free[r->freed[i].slot] = 1;",
-                   "        (void)w;")],
+        "edits": [("src/renderer.c", "        else if (w->slot_free) w->slot_free[r->freed[i].slot] = 1;",
+                   "        else (void)w;")],
         "tests": [["pytest", "tests/python/test_renderer_ext.py", "-k", "go_back_when_dropped"]],
     },
     {

@@ -77,6 +77,49 @@ def test_zero_copy_and_dlpack(flavour, scenes, leaves_nothing):
         assert np.array_equal(frames[0]["rgba"], f["rgba"])  # same scene, same frame
 
 
+def move_camera(scene, index, rng):
+    """A camera pose, lens and lens shift of the index's own (set absolutely)."""
+    cam = scene.camera
+    cam.location = (0.3 * index, -0.2 * index, 10.0 + 0.5 * index)
+    cam.rotation_euler = (0.05 * index, 0.0, 0.1 * index)
+    cam.data.lens = 50.0 + 5.0 * index
+    cam.data.shift_x = 0.02 * index
+    return {"pose": index}
+
+
+VOLATILE = {"render_seconds", "capture_seconds", "display_seconds", "annotation_seconds", "worker"}
+
+
+def test_a_stream_has_the_meta_and_pixels_of_frames_rendered_one_by_one(flavour, scenes):
+    """A pipelined stream (two workers, frames queued ahead, a camera that moves
+    and per-frame settings that change: frame, resolution, samples) against the
+    same indices asked for one request at a time: the same frame.meta, key for
+    key (but timings and the worker), and the same pixels. Whatever a worker
+    keeps from frame to frame (the reply's meta, views of its slots, the
+    settings a frame changed) must not show."""
+    params = [{"frame": 1 + 7 * i, "resolution": [32, 24] if i % 3 else [24, 32],
+               "samples": 5 if i % 2 else 1} for i in range(8)]
+    kw = dict(passes=["rgba", "depth"], engine="WORKBENCH", display=True, setup=move_camera,
+              **blender_kw(flavour))
+    with ba.Renderer(scenes("demo"), workers=2, **kw) as r:
+        stream = [(dict(f.meta), {k: f[k].copy() for k in f}) for f in r.frames(params)]
+    with ba.Renderer(scenes("demo"), **kw) as r:
+        alone = []
+        for i, p in enumerate(params):
+            for f in r.frames([p], indices=[i]):
+                alone.append((dict(f.meta), {k: f[k].copy() for k in f}))
+    assert len(stream) == len(alone) == len(params)
+    for i, ((m, a), (m1, a1)) in enumerate(zip(stream, alone)):
+        assert {k: v for k, v in m.items() if k not in VOLATILE} == \
+            {k: v for k, v in m1.items() if k not in VOLATILE}, i
+        assert m["index"] == i and m["pose"] == i and m["frame"] == params[i]["frame"]
+        assert m["resolution"] == params[i]["resolution"] and m["samples"] == params[i]["samples"]
+        assert a.keys() == a1.keys() == {"rgba", "depth", "display"}
+        for k in a:
+            assert np.array_equal(a[k], a1[k], equal_nan=True), (i, k)
+    assert len({tuple(map(tuple, m["K"])) for m, _ in stream}) == len(params)  # it moved
+
+
 def test_back_pressure_and_release(flavour, scenes, leaves_nothing):
     with ba.Renderer(scenes("demo"), passes=["rgba"], engine="CYCLES", samples=1,
                      resolution=(32, 24), ring=2, **blender_kw(flavour)) as r:

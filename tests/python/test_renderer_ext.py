@@ -51,9 +51,14 @@ def test_frames_are_views_of_the_ring_and_go_back_when_dropped():
         assert slots.count(None) == 2 and sorted(s for s in slots if s is not None) == [0, 0, 1, 1]
         held[3]["rgba"][0, 0, 0] = 42.0  # writable, the consumer's own mapping
         del held
+        in_slots = 0
         for n, f in enumerate(r.frames(range(10, 30)), start=10):  # 20 more in 2 x 2 slots
             assert f.meta["frame"] == n and np.all(f["rgba"] == n - 10)
+            in_slots += _base(f["rgba"]).slot is not None
             f.release()
+        # the slots came back: most frames lie in them (a worker's spare takes one
+        # only while both its slots are in flight), none if they never came back
+        assert in_slots >= 10, in_slots
 
 
 @pytest.mark.parametrize("workers", [1, 2])
