@@ -210,13 +210,15 @@ static int spare_free(const worker *w)
     return 1;
 }
 
-static int has_room(const worker *w)
+static int has_room(const ba_renderer *r, const worker *w)
 {
     if (w->retiring) return 0; /* replaced once its frames are in */
     if (!w->ring) return w->ninflight == 0; /* the first frame tells the slot size */
-    /* until a fresh worker has answered once its memory is unknown: a frame to
-     * render and one queued, as max_worker_memory's look-ahead assumes */
-    int most = w->answered ? BA_MAX_INFLIGHT : 2;
+    /* under a memory limit, until a fresh worker's growth a frame is known (after
+     * three answers: the smaller of two growths, after_frame()), a frame to render
+     * and one queued: more, sent blind, could take a leaking worker past the
+     * limit before the look-ahead can retire it */
+    int most = w->answered >= 3 || r->memory_limit <= 0 || w->memory_exempt ? BA_MAX_INFLIGHT : 2;
     return w->ninflight < most && (free_slot(w) >= 0 || spare_free(w));
 }
 
@@ -273,7 +275,7 @@ static int dispatch(ba_renderer *r)
         if (w->retiring && w->ninflight == 0 && w->pid > 0 && !w->starting) recycle(r, w);
         int err = w->pid == 0 || w->starting ? start_worker(r, w) : BA_OK;
         if (err != BA_OK) return err;
-        while (r->nqueue && has_room(w)) send_job(r, w, dequeue(r));
+        while (r->nqueue && has_room(r, w)) send_job(r, w, dequeue(r));
     }
     return BA_OK;
 }

@@ -53,9 +53,17 @@ PIPELINE_MUTANTS = [
         "id": "fresh-worker-queue-unbounded",
         "promise": "a fresh worker gets its frame and one queued until it has answered once "
                    "(its memory is unknown before)",
-        "edits": [(RENDERER, "int most = w->answered ? BA_MAX_INFLIGHT : 2;",
-                   "int most = BA_MAX_INFLIGHT;")],
+        "edits": [(RENDERER, "int most = w->answered >= 3 || r->memory_limit <= 0 || w->memory_exempt ? BA_MAX_INFLIGHT : 2;",
+                   "int most = r ? BA_MAX_INFLIGHT : 2;")],
         "tests": [["pytest", T_RECYCLE, "-k", "over_the_limit_after and bpy"]],
+    },
+    {
+        "id": "leaking-worker-sent-four-blind",
+        "promise": "under a memory limit a worker gets 2 frames at a time until its growth a "
+                   "frame is known, so a leak is retired before the limit",
+        "edits": [(RENDERER, "int most = w->answered >= 3 || r->memory_limit",
+                   "int most = w->answered >= 1 || r->memory_limit")],
+        "tests": [["pytest", T_EXT, "-k", "leaking_worker"]],
     },
     {
         "id": "meta-splice-no-comma",

@@ -41,6 +41,8 @@ the request names.
 $ROGUE_DELAY (seconds, default 0): how long each good-family render takes.
 $ROGUE_SIZE (bytes, default the arrays' 256): the size a frame in its own memfd
 states (and has), which a first frame makes the ring's slot size.
+$ROGUE_MEMORY ("BASE,STEP", bytes): each good-family reply reports "memory" BASE +
+STEP x the frames this process has rendered (a steady leak), and meta "pid".
 
 It checks nothing about Blender: it stands for a worker that is broken or hostile,
 or for a quick Blender in the consumer's own tests.
@@ -153,6 +155,11 @@ def render_good(msg):
     reply = {"ok": True, "job": msg["job"],
              "meta": {"frame": (msg.get("params") or {}).get("frame", 1),
                       "user": msg.get("user") or {}}}
+    if os.environ.get("ROGUE_MEMORY"):
+        base, step = map(int, os.environ["ROGUE_MEMORY"].split(","))
+        RENDERED.append(index)
+        reply["memory"] = base + step * len(RENDERED)
+        reply["meta"]["pid"] = os.getpid()
     if mode == "labels":
         arrays.append({"name": "display", "dtype": "|u1", "shape": [4, 4, 4],
                        "offset": len(data), "nbytes": 64})
@@ -174,6 +181,7 @@ def render_good(msg):
         send(reply)
 
 
+RENDERED = []  # the indices this process rendered ($ROGUE_MEMORY)
 while True:
     got = _lib.msg_recv(fd)
     if got is None:

@@ -4,6 +4,7 @@ instead of Blender: zero-copy frames and their release, a frame that outlives
 its Renderer, errors as the right exception classes, signals during a wait,
 and the GIL released while C waits. No Blender: these also run under
 ASan/UBSan (make test-python-asan)."""
+import itertools
 import os
 import signal
 import subprocess
@@ -111,6 +112,21 @@ def test_a_ring_given_is_kept_whatever_the_frame_size(monkeypatch):
             for f in r.frames(6):
                 kept.append(f)
         assert len(kept) == 3
+
+
+def test_a_leaking_worker_is_sent_two_frames_until_its_growth_is_known(monkeypatch):
+    """A worker whose memory grows by 20 MiB a frame from 100 MiB, a 190 MiB limit: its
+    growth is known after its third frame (the smaller of two growths), and until
+    then it has a frame to render and one queued, not 4: retired at its third
+    answer (160 MiB, 160 + 4 x 22.5 > 190), it renders the one frame queued and no
+    more, 180 MiB. Sent 4 at once after its first answer, it would reach 200-220."""
+    monkeypatch.setenv("ROGUE_MEMORY", f"{100 * MiB},{20 * MiB}")
+    with ba.Renderer(blender=ROGUE, max_worker_memory=190 * MiB) as r:
+        pids = [f.meta["pid"] for f in r.frames(16)]
+        stats = r.stats
+    lives = [len(list(g)) for _, g in itertools.groupby(pids)]
+    assert lives == [4] * 4, pids
+    assert stats["max_memory"] == 180 * MiB and stats["recycled"] == 4
 
 
 def test_every_slot_held_is_an_error_not_a_hang():
