@@ -66,6 +66,12 @@ HOOKS = textwrap.dedent("""
             while os.path.exists(GATE) and time.monotonic() - t < 120:
                 time.sleep(0.01)
         return randomize(scene, index, rng)
+
+    def gated_slow(scene, index, rng):
+        # 0.1 s a frame: when the first rows arrive, the actor that sent them still
+        # has frames to render (a fast pipeline could have finished its share)
+        time.sleep(0.1)
+        return gated(scene, index, rng)
     """)
 
 
@@ -81,7 +87,8 @@ def hooks(tmp_path_factory):
 def mid_frame(hooks, actor, act):
     """Close the gate, wait until `actor` (a pid) has started a frame behind it,
     act(), and open the gate again: whatever act() kills dies mid-frame, with
-    work in flight, however loaded the machine is."""
+    work in flight, however loaded the machine is. Returns whether it did (an
+    actor with no frame left never starts one: then it is acted on idle)."""
     d = os.path.dirname(hooks)
     gate, busy = os.path.join(d, "gate"), os.path.join(d, "busy")
     open(gate, "w").close()
@@ -89,11 +96,12 @@ def mid_frame(hooks, actor, act):
         t = time.monotonic()
         # 30 s at most: an actor with no batch left (all dealt to the other) never
         # starts one; it is killed idle then, as before the gate
-        while not any(n.startswith(f"{actor}-") for n in os.listdir(busy)):
+        while not (busy_now := any(n.startswith(f"{actor}-") for n in os.listdir(busy))):
             if time.monotonic() - t > 30:
                 break
             time.sleep(0.01)
         act()
+        return busy_now
     finally:
         os.remove(gate)
 
@@ -408,13 +416,13 @@ def test_killed_actor_costs_only_time(cluster, ref, hooks):
     def kill(got):
         if not killed:
             pid = json.loads(next(iter(got.values()))["meta"])["actor"]
-            mid_frame(hooks, pid, lambda: os.kill(pid, signal.SIGKILL))
-            killed.append((pid, len(got)))
+            busy = mid_frame(hooks, pid, lambda: os.kill(pid, signal.SIGKILL))
+            killed.append((pid, len(got), busy))
 
-    ds = read_renders(None, frames=N, setup=hooks + ":gated", seed=SEED, actors=2,
+    ds = read_renders(None, frames=N, setup=hooks + ":gated_slow", seed=SEED, actors=2,
                       batch_size=4, resources={"render": 1}, **KW)
     got = collect(ds, on_batch=kill)
-    assert killed and killed[0][1] < N, killed
+    assert killed and killed[0][1] < N and killed[0][2], killed  # mid-frame, rows to come
     assert_same(got, ref, cluster)
     assert len(actors_of(got)) >= 3, "the killed actor was not replaced"
 
@@ -432,10 +440,10 @@ def test_removed_node_costs_only_time(cluster, ref, hooks):
             first = next(iter(got.values()))
             node, pid = first["node"], json.loads(first["meta"])["actor"]
             victim = [n for n in cluster.worker_nodes if n.node_id == node][0]
-            mid_frame(hooks, pid, lambda: cluster.remove_node(victim))
-            removed.append((node, len(got)))
+            busy = mid_frame(hooks, pid, lambda: cluster.remove_node(victim))
+            removed.append((node, len(got), busy))
 
-    ds = read_renders(None, frames=N, setup=hooks + ":gated", seed=SEED, actors=2,
+    ds = read_renders(None, frames=N, setup=hooks + ":gated_slow", seed=SEED, actors=2,
                       batch_size=4, resources={"render": 1}, **KW)
     try:
         got = collect(ds, on_batch=remove)
@@ -443,7 +451,7 @@ def test_removed_node_costs_only_time(cluster, ref, hooks):
         while len(cluster.worker_nodes) < 2:
             cluster.add_node(**NODE)
         cluster.wait_for_nodes()
-    assert removed and removed[0][1] < N, removed
+    assert removed and removed[0][1] < N and removed[0][2], removed
     assert_same(got, ref, cluster)
     after = {r["node"] for i, r in got.items()}
     assert removed[0][0] in after and len(after) == 2, after
