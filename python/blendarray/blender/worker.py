@@ -43,7 +43,7 @@ def _views(buf, layout):
 class FrameAlloc:
     """Where one frame's arrays go: its ring slot while they fit, else memfds."""
 
-    def __init__(self, ring, slot, cache=None):
+    def __init__(self, ring, slot, cache):
         self.ring, self.slot = ring, slot
         self.used = 0
         self.slot_layout = []
@@ -51,7 +51,7 @@ class FrameAlloc:
         # (slot, offset, specs) -> (layout, end, views): a worker's frames are
         # alike, and working the layout and views out again cost a tenth of a
         # millisecond a frame; the views stay valid while the ring is mapped
-        self.cache = {} if cache is None else cache
+        self.cache = cache
 
     def __call__(self, specs):
         if self.ring is not None and self.slot is not None:
