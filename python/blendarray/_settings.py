@@ -73,18 +73,30 @@ def engine_ids(engine):
     return ENGINE_IDS[_ENGINE_OF[check_engine(engine)]]
 
 
-def _integer(name, value, low, high, what):
-    if value is None:
-        return None
+def integer_in(value, low, high=None):
+    """value as an int from low to high (None: no upper bound), or None when it is
+    not one: int and NumPy's integers count; 8.5, "8" and True do not."""
     try:
         if isinstance(value, bool):
             raise TypeError
-        n = operator.index(value)  # int, NumPy's integers; not 8.5, "8" nor True
+        n = operator.index(value)
     except TypeError:
-        n = None
-    if n is None or n < low or (high is not None and n > high):
-        bound = f">= {low}" if high is None else f"from {low} to {high}"
-        raise SceneError(f"{name} must be an integer {bound} ({what}), got {value!r}")
+        return None
+    return n if n >= low and (high is None or n <= high) else None
+
+
+def integer_words(low, high=None):
+    """How an error says integer_in's bounds: ">= 1", "from 1 to 1024"."""
+    return f">= {low}" if high is None else f"from {low} to {high}"
+
+
+def _integer(name, value, low, high, what):
+    if value is None:
+        return None
+    n = integer_in(value, low, high)
+    if n is None:
+        raise SceneError(f"{name} must be an integer {integer_words(low, high)} ({what}), "
+                         f"got {value!r}")
     return n
 
 

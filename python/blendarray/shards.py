@@ -22,21 +22,16 @@ from dataclasses import dataclass
 
 from ._errors import BlendArrayError
 from ._protocol import _plain
-from ._settings import frame_params, takes_settings
+from ._settings import frame_params, integer_in, integer_words, takes_settings
 
 __all__ = ["ShardWriter", "ShardsWritten", "shard_urls", "write_shards"]
 
 
 def _count(name, value, low, high=None):
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        n = operator.index(value)
-    except TypeError:
-        n = None
-    if n is None or n < low or (high is not None and n > high):
-        bound = f">= {low}" if high is None else f"from {low} to {high}"
-        raise BlendArrayError(f"{name} must be an integer {bound}, got {value!r}")
+    n = integer_in(value, low, high)
+    if n is None:
+        raise BlendArrayError(f"{name} must be an integer {integer_words(low, high)}, "
+                              f"got {value!r}")
     return n
 
 
