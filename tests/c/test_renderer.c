@@ -634,6 +634,42 @@ static void test_cancel(void)
     ba_renderer_close(r);
 }
 
+/* A worker's spare frame (its own memory, while its slots are all held) that a
+ * cancel drops before it is handed out is the worker's again: with one slot, a
+ * consumer that holds a frame while it asks for the next gets it. */
+static void test_cancel_gives_the_spare_back(void)
+{
+    ba_renderer_options *o = rogue_opts("good", 1, 1);
+    ba_renderer *r = open_or_report(o);
+    REQUIRE(r);
+    submit_range(r, 0, 6);
+    const ba_frame *f0 = NULL, *f1 = NULL, *f2 = NULL, *g0 = NULL, *g1 = NULL;
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 5000, &f0), BA_OK); /* the spare */
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 5000, &f1), BA_OK); /* slot 0 */
+    REQUIRE(f0 && f1);
+    CHECK_INT(f0->slot, -1);
+    CHECK_INT(f1->slot, 0);
+    ba_renderer_release(r, f0);
+    ba_renderer_release(r, f1);
+    /* index 2 into slot 0, index 3 into the spare, both sent at once */
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 5000, &f2), BA_OK);
+    REQUIRE(f2);
+    check_frame(f2, 2);
+    CHECK_RC(ba_renderer_cancel(r, 1), BA_OK); /* index 3 waited out and dropped */
+    ba_renderer_release(r, f2);
+    submit_range(r, 10, 12);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 5000, &g0), BA_OK);
+    CHECK_RC(ba_renderer_next(r, BA_NEXT_ORDERED, 5000, &g1), BA_OK); /* g0 held: the spare */
+    if (g0) check_frame(g0, 10);
+    if (g1) {
+        check_frame(g1, 11);
+        CHECK_INT(g1->slot, -1);
+    }
+    ba_renderer_release(r, g0);
+    ba_renderer_release(r, g1);
+    ba_renderer_close(r);
+}
+
 /* ---------------------------------------------------------------------- */
 /*  per-frame params, the stop flag, stale folders                         */
 /* ---------------------------------------------------------------------- */
@@ -1158,6 +1194,7 @@ int main(void)
     RUN_CLEAN(test_next_timeout);
     RUN_CLEAN(test_frame_timeout);
     RUN_CLEAN(test_cancel);
+    RUN_CLEAN(test_cancel_gives_the_spare_back);
     RUN_CLEAN(test_user_params);
     RUN_CLEAN(test_stop_flag);
     RUN_CLEAN(test_sweeps_stale_folders);

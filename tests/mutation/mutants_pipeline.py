@@ -37,6 +37,12 @@ PIPELINE_MUTANTS = [
         "tests": [["pytest", T_EXT, "-k", "default_ring_is_sized"]],
     },
     {
+        "id": "spare-kept-after-cancel",
+        "promise": "a spare frame a cancel drops before it is handed out is its worker's again",
+        "edits": [(RENDERER, "            if (h->spare) r->w[h->frame.worker].spare_held = 0;\n", "")],
+        "tests": [C_RENDERER],
+    },
+    {
         "id": "ring-auto-most-32",
         "promise": "the default ring holds 16 slots at most",
         "edits": [("src/renderer.h", "#define BA_RING_AUTO_MAX 16 ", "#define BA_RING_AUTO_MAX 32 ")],
