@@ -637,6 +637,11 @@ typedef struct ba_renderer ba_renderer;
  * be added without breaking programs built against an older header. */
 typedef struct ba_renderer_options ba_renderer_options;
 
+/* Frames a worker is given ahead (queued in its socket while it renders one):
+ * it never idles between frames while its consumer is a few frames late. Each
+ * takes a ring slot until the consumer receives it. */
+#define BA_RENDERER_INFLIGHT 4
+
 /* The options. Values are fixed once released: append, never renumber.
  * "str" options are set with ba_renderer_options_set_str() (the string is
  * copied; NULL restores the default), "int" ones with
@@ -675,7 +680,9 @@ enum ba_renderer_option {
                                size of a worker's first frame, as many as fit in 64 MiB,
                                4 to 16 (small frames get a deep ring, 1080p 4). Each
                                worker also renders one frame into memory of its own
-                               while every slot is held. Default: 0 */
+                               while every slot is held. A consumer that keeps K frames
+                               per worker needs K + BA_RENDERER_INFLIGHT slots for its
+                               workers never to wait. Default: 0 */
     BA_OPT_RETRIES = 10,    /* int 0..INT32_MAX: re-renders of a frame whose worker
                                died (and new starts of a worker that died while
                                starting). Default: 1 */

@@ -19,8 +19,7 @@
 #include "internal.h"
 
 #define BA_TAIL_MAX 6000   /* bytes of a worker's last output kept for error messages */
-#define BA_MAX_INFLIGHT 4  /* frames queued per worker: it never idles between frames,
-                              even when the consumer is late by a few frames */
+#define BA_MAX_INFLIGHT BA_RENDERER_INFLIGHT /* blendarray.h */
 #define BA_RING_AUTO_BYTES ((size_t)64 << 20) /* BA_OPT_RING 0: slots within this much a worker, */
 #define BA_RING_AUTO_MIN 4                     /* but at least this many */
 #define BA_RING_AUTO_MAX 16                    /* and at most this many */

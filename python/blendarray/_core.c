@@ -149,7 +149,9 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (ba_py_add_renderer(m) < 0 || ba_py_add_labels(m) < 0 || ba_py_add_shards(m) < 0) {
+    /* frames queued per worker: RenderDataset sizes its ring by it */
+    if (PyModule_AddIntConstant(m, "RENDERER_INFLIGHT", BA_RENDERER_INFLIGHT) < 0
+        || ba_py_add_renderer(m) < 0 || ba_py_add_labels(m) < 0 || ba_py_add_shards(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

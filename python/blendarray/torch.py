@@ -47,6 +47,7 @@ except ImportError as e:  # torch is an optional extra
 
 import numpy as np
 
+from . import _core
 from ._checks import check_frames, check_int, check_scene
 from ._hooks import make_spec
 from ._settings import takes_settings
@@ -89,8 +90,10 @@ class RenderDataset(IterableDataset):
       default_rng([seed, epoch, index]).
     workers: Blender processes per iterating process (per DataLoader worker).
     batch_size: the DataLoader's batch size, to size the ring: each Blender
-      worker gets ring = ceil(batch_size / workers) + 2 slots unless ring=
-      is given. A consumer that keeps more frames than the ring holds gets
+      worker gets ring = ceil(batch_size / workers) + 5 slots unless ring=
+      is given (a batch's share, the frame being handed over, and the 4
+      frames a worker is given ahead: it never waits for a slot while a
+      batch fills). A consumer that keeps more frames than the ring holds gets
       copies (one per frame kept beyond), never a stall.
     shuffle: visit the frames in an order permuted per epoch (seeded by
       seed and epoch); each frame is rendered the same either way.
@@ -180,7 +183,10 @@ class RenderDataset(IterableDataset):
         if len(idx) == 0:
             return
         workers = min(self.workers, len(idx))
-        ring = self.ring or math.ceil(self.batch_size / workers) + 2
+        # a batch held by the DataLoader until its collate, the frame being handed
+        # over, and the frames each worker is given ahead: a worker never waits for
+        # a slot while a batch fills
+        ring = self.ring or math.ceil(self.batch_size / workers) + 1 + _core.RENDERER_INFLIGHT
         spare = workers * ring - workers  # frames kept beyond this are copied out
         with Renderer(self.scene, workers=workers, ring=ring, **self._render_kw) as r:
             for f in r.frames((self._params(int(i)) for i in idx), indices=idx):
