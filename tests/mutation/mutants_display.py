@@ -59,4 +59,20 @@ DISPLAY_MUTANTS = [
         "edits": [(DISPLAY_PY, "    elif vs.use_curve_mapping:", "    elif False:")],
         "tests": [["pytest", T_DISPLAY, "-k", "blenders_route and bpy]"]],
     },
+    {
+        "id": "display-without-rgba-by-blender",
+        "promise": "a display image without the rgba pass asked for is made from a private "
+                   "rgba (OpenColorIO), not by Blender's slow route",
+        "edits": [("python/blendarray/blender/__init__.py",
+                   '    if display is True and wanted is not None and "rgba" not in wanted and len(layers) == 1:',
+                   '    if False:')],
+        "tests": [["pytest", T_DISPLAY, "-k", "private_one and bpy"]],
+    },
+    {
+        "id": "display-private-rgba-returned",
+        "promise": "the rgba captured only to make the display image is not in the frame",
+        "edits": [("python/blendarray/blender/__init__.py",
+                   "    for name in private:\n        out.pop(name, None)\n", "")],
+        "tests": [["pytest", T_DISPLAY, "-k", "private_rgba_to_themselves"]],
+    },
 ]

@@ -3,13 +3,16 @@ the rgba pass) against Blender's own PNG of the same render (display="blender"),
 pixel for pixel, on every Blender: every view transform the Blender has, looks,
 exposure, gamma, dither on and off, a transparent film; and the cases that must
 fall back to Blender's route by themselves."""
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import blendarray as ba
-from support import SCRIPTS, blender_kw
+from support import PACKAGE_DIR, SCRIPTS, blender_kw
 
 HOOK = os.path.join(SCRIPTS, "colour_hooks.py") + ":colour"
 VIEWS = ["Standard", "Filmic", "Filmic Log", "False Color", "Raw", "AgX", "Khronos PBR Neutral",
@@ -72,18 +75,61 @@ FALLBACKS = [({"view": "Standard", "curve": True}, "curve mapping"),
 
 def test_what_cannot_be_exact_takes_blenders_route(flavour):
     """Curve mapping and the compositor: Blender's route, by itself, said in meta;
-    display='blender' and a display without the rgba pass too."""
+    display='blender' too."""
     with ba.Renderer(None, display=True, **KW, **blender_kw(flavour)) as r:
         got = [f.meta for f in r.frames([c for c, _ in FALLBACKS])]
     for (case, why), meta in zip(FALLBACKS, got):
         assert meta["display_route"] == "blender" and why in meta["display_fallback"], meta
-    kw = dict(KW, passes=["depth"])
-    with ba.Renderer(None, display=True, **kw, **blender_kw(flavour)) as r:
-        meta = r.render(view="Standard").meta
-    assert meta["display_route"] == "blender" and "rgba" in meta["display_fallback"]
     with ba.Renderer(None, display="blender", **KW, **blender_kw(flavour)) as r:
         meta = r.render(view="Standard").meta
     assert meta["display_route"] == "blender" and "asked for" in meta["display_fallback"]
+
+
+@pytest.mark.parametrize("engine", ["CYCLES", "WORKBENCH"])
+def test_a_display_without_the_rgba_pass_is_made_from_a_private_one(flavour, engine):
+    """passes without rgba (or none at all): the rgba pass is captured, out of sight,
+    to make the display image, which equals Blender's own; the frame holds only
+    what was asked for, in the renderer's memory, and says so in its meta."""
+    kw = dict(KW, engine=engine, samples=2 if engine == "CYCLES" else 1)
+    got = {}
+    for passes in (["depth"], []):
+        with ba.Renderer(None, display=True, **dict(kw, passes=passes),
+                         **blender_kw(flavour)) as r:
+            got[len(passes)] = r.render(view="Filmic").copy()
+    with ba.Renderer(None, display="blender", **kw, **blender_kw(flavour)) as r:
+        ref = r.render(view="Filmic")
+    for f in got.values():
+        if flavour in NO_BINDING:
+            assert f.meta["display_route"] == "blender", f.meta
+        else:
+            assert f.meta["display_route"] == "ocio", f.meta.get("display_fallback")
+        assert np.array_equal(f["display"], ref["display"])
+    assert list(got[1]) == ["depth", "display"] and list(got[1].meta["passes"]) == ["depth"]
+    assert list(got[0]) == ["display"] and got[0].meta["passes"] == {}
+
+
+IN_BLENDER = """
+import json
+import bpy
+import blendarray.blender as bab
+from blendarray.blender import scenes
+scenes.build_demo()
+bab.configure(engine="WORKBENCH", samples=1, resolution=(32, 24))
+f = bab.render(passes=["depth"], display=True)
+g = bab.capture(passes=[], display=True)
+print("RESULT", json.dumps([list(f), list(f.meta["passes"]), f.meta["display_route"],
+                            list(g), g.meta["display_route"]]))
+"""
+
+
+@pytest.mark.blender
+def test_in_blender_render_and_capture_keep_the_private_rgba_to_themselves():
+    """Inside Blender (the bpy module): render() and capture() return what was asked for."""
+    p = subprocess.run([sys.executable, "-c", IN_BLENDER], capture_output=True, text=True,
+                       timeout=300, env=dict(os.environ, PYTHONPATH=PACKAGE_DIR))
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.split("RESULT", 1)[1])
+    assert got == [["depth", "display"], ["depth"], "ocio", ["display"], "ocio"], got
 
 
 def test_display_must_be_a_known_value():

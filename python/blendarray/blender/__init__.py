@@ -297,13 +297,15 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     _check_renderable(scene, fixes, warnings)
     layers = _rendering_layers(scene)
     wanted, flows, need = _label_passes(scene, wanted, annotations)
+    private = _display_source(wanted, display, layers)
+    wanted = wanted if wanted is None else wanted + private
     try:
         undo, aovs = _enable_passes(scene, wanted if wanted is not None else
                                     (need or None), layers)
     except BaseException:
         _restore(fixes)
         raise
-    alloc = alloc or _cap.numpy_alloc
+    alloc = _private_alloc(alloc or _cap.numpy_alloc, private)
     req = None
     try:
         if scene.render.engine == "CYCLES" and _cap.install_cycles_hook():
@@ -332,7 +334,8 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
         out = {s.name: arrays[s.name] for s in specs}
         if depth_background is not None:
             _set_depth_background(scene, specs, out, float(depth_background))
-        specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations)
+        specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations,
+                                 private)
     finally:
         if not keep_settings:
             _restore(undo)
@@ -345,16 +348,45 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     return Frame(out, meta)
 
 
-def _derive(scene, layers, specs, out, alloc, display, flows, annotations):
+def _display_source(wanted, display, layers):
+    """The passes captured only to make the display image from: rgba, when the
+    display image is blendarray's to make (display=True, one view layer) and
+    rgba was not asked for. Captured into private memory, not returned: making
+    the image from it beats Blender's route by far (a 64x64 frame: 1.2 ms)."""
+    if display is True and wanted is not None and "rgba" not in wanted and len(layers) == 1:
+        return ["rgba"]
+    return []
+
+
+def _private_alloc(alloc, private):
+    """alloc, with the passes named in `private` in memory of their own (NumPy)."""
+    if not private:
+        return alloc
+
+    def split(specs):
+        mine = [s for s in specs if s.name in private]
+        rest = [s for s in specs if s.name not in private]
+        out = alloc(rest) if rest or not mine else {}
+        if mine:
+            out = dict(out, **_cap.numpy_alloc(mine))
+        return out
+    return split
+
+
+def _derive(scene, layers, specs, out, alloc, display, flows, annotations, private=()):
     """What is made from the captured passes, the same after render() and
     capture(): the display image, the flows, the annotations. Returns the specs
-    with the flows added, and the metadata to add."""
+    with the flows added (the private passes, which made the display image,
+    taken out), and the metadata to add."""
     meta = {}
     t0 = time.perf_counter()
     if display:
         meta["display_route"], why = _make_display(scene, layers, out, display, alloc)
         if why:
             meta["display_fallback"] = why
+    for name in private:
+        out.pop(name, None)
+    specs = [s for s in specs if s.name not in private]
     meta["display_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     if flows:
@@ -406,8 +438,10 @@ def capture(passes=None, display=False, scene=None, alloc=None, annotations=Fals
     wanted = _wanted_list(passes)
     layers = _rendering_layers(scene)
     wanted, flows, need = _label_passes(scene, wanted, annotations)
+    private = _display_source(wanted, display, layers)
+    wanted = wanted if wanted is None else wanted + private
     aovs = {ln: {a.name for a in getattr(scene.view_layers[ln], "aovs", ())} for ln in layers}
-    alloc = alloc or _cap.numpy_alloc
+    alloc = _private_alloc(alloc or _cap.numpy_alloc, private)
     t0 = time.perf_counter()
     try:
         specs, arrays = _cap.capture_exr(scene, wanted, layers, aovs, alloc)
@@ -424,7 +458,8 @@ def capture(passes=None, display=False, scene=None, alloc=None, annotations=Fals
                         "use_pass_cryptomatte_object, use_pass_vector) before rendering, or "
                         "use render(), which does", e.available) from None
     capture_s = time.perf_counter() - t0
-    specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations)
+    specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations,
+                             private)
     meta = frame_meta(scene, layers)
     meta.update(route="exr", capture_seconds=capture_s,
                 passes={s.name: s.describe() for s in specs}, **derived)
