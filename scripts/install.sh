@@ -113,7 +113,7 @@ pip_build=("${build_requires[@]}" wheel)
 # CPU build (a plain `torch` is a multi-GB CUDA build). bpy 5.0.1 needs NumPy < 2,
 # and pyarrow 26 (for Ray Data) needs NumPy >= 2 without saying so: pyarrow < 26.
 # pycocotools: the labels tests' and bench/labels.py's reference (2.0.11 works with NumPy < 2).
-pip_all=(--no-build-isolation -e '.[test,torch,ray]' 'bpy==5.0.1' 'torch==2.13.0' 'pyarrow<26'
+pip_all=(--no-build-isolation -e '.[test,torch,ray,gym]' 'bpy==5.0.1' 'torch==2.13.0' 'pyarrow<26'
          'pycocotools==2.0.11' "${meson_args[@]}")
 
 # A new .venv of the full install starts from the template of the last one that pip

@@ -231,7 +231,7 @@ class Renderer:
                     except StopIteration:
                         exhausted = True
                         break
-                    c.submit(index, _protocol.dumps(frame_params(params)))
+                    self._submit(index, params)
                 got = [c.next(ordered)]
                 if got[0] is None:
                     return
@@ -246,6 +246,25 @@ class Renderer:
             raise
         finally:
             self._busy = False
+
+    def _submit(self, index, params):
+        """Send one frame now (frames() sends each so; blendarray.gym a step so)."""
+        if self._c is None:
+            raise BlendArrayError("the Renderer is closed")
+        self._c.submit(int(index), _protocol.dumps(frame_params(params)))
+
+    def _take(self):
+        """The frame _submit sent first and not taken yet; raises what its worker raised."""
+        try:
+            got = self._c.next(True)
+        except BlendArrayError:
+            raise
+        except BaseException:  # Ctrl-C: do not wait for the frame in flight
+            self._c.cancel(False)
+            raise
+        if got is None:
+            raise BlendArrayError("no frame was submitted")
+        return _frame(*got)
 
     def write_shards(self, frames, dir, *, indices=None, shard_size=1000, shard_bytes=None,
                      coco=False, resume=False, progress=None):

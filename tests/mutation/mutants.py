@@ -400,3 +400,7 @@ MUTANTS += CI_MUTANTS
 from mutants_pipeline import PIPELINE_MUTANTS  # noqa: E402  (issue 24: pipelining, meta splice)
 
 MUTANTS += PIPELINE_MUTANTS
+
+from mutants_gym import GYM_MUTANTS  # noqa: E402  (issue 25: Blender as a Gymnasium environment)
+
+MUTANTS += GYM_MUTANTS

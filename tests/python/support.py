@@ -270,10 +270,11 @@ def descendants(pid=None):
     return out
 
 
-def import_without(extra):
-    """Import blendarray (and its consumer side), then blendarray.<extra>, in a
-    Python where the module `extra` (torch, ray) cannot be imported: what the
-    ImportError says (the process fails if importing blendarray imported `extra`)."""
+def import_without(extra, module=None):
+    """Import blendarray (and its consumer side), then blendarray.<module> (default:
+    <extra>), in a Python where the module `extra` (torch, ray, gymnasium) cannot be
+    imported: what the ImportError says (the process fails if importing blendarray
+    imported `extra`)."""
     code = f"""
 import sys
 class Block:
@@ -285,7 +286,7 @@ import blendarray
 blendarray.Renderer, blendarray.render
 assert {extra!r} not in sys.modules, "import blendarray imported {extra}"
 try:
-    import blendarray.{extra}
+    import blendarray.{module or extra}
 except ImportError as e:
     print(e)
 """

@@ -8,7 +8,7 @@ must exit 0 and print its final table or summary: the lines below, which the
 script prints last (a table's last row, or a summary line that needs every
 measurement). stream.py also runs with --cycles64 (its comparison table,
 with the renderer in a child Python). bench/stream_blender.py is stream.py's
-in-Blender half, run by it.
+in-Blender half, run by it; bench/gym_blender.py is gym_env.py's.
 """
 import glob
 import os
@@ -38,6 +38,11 @@ RUNS = {
         r"; ms = median of 1, interleaved$",
         r"^ +size +ocio 1t +floor +make +own 1t +ocio Nt +cpu over +make/floor +make-floor$",
         rf"^ +64x48( +{NUM}){{5}} +-?{NUM} +{NUM} +[-+]{NUM}$",
+    ])],
+    "gym_env.py": [(["--smoke"], [
+        r"^examples/gym_cube.py, 64x64, display image; 20 steps after 2;",
+        rf"^WORKBENCH( +{NUM}){{3}}( +{NUM}%){{2}} +{NUM} +{NUM}% +{NUM} +{NUM} +{NUM}x"
+        rf" +{NUM} +{NUM} +{NUM}x$",
     ])],
     "labels.py": [(["--smoke"], [
         r"^all 6 masks decoded to an \(N, H, W\) bool array$",
@@ -79,7 +84,7 @@ RUNS = {
         rf"^ 2 +{NUM}( +{NUM} {PCT}){{3}} +[-+]{NUM}$",  # W=2: loader2 measured, not nan
     ])],
 }
-HELPERS = {"stream_blender.py"}
+HELPERS = {"stream_blender.py", "gym_blender.py"}
 TIMEOUT = 300  # seconds per run; each takes 1 to 20 on a 2-core machine
 
 

@@ -218,7 +218,7 @@ def test_demo_installs_only_what_the_demo_runs():
     cmds = _would_run(p.stdout, "install.sh")
     assert ["./scripts/install-blenders.sh"] in cmds, p.stdout
     reqs = _pip_requirements(cmds)
-    assert ".[test,torch,ray]" in reqs and any(r.startswith("bpy==") for r in reqs), reqs
+    assert ".[test,torch,ray,gym]" in reqs and any(r.startswith("bpy==") for r in reqs), reqs
     assert re.search(r"^step install \./scripts/install\.sh$", _read("scripts/test.sh"), re.M)
 
 
@@ -378,6 +378,14 @@ def test_cli_shards_examples(tmp_path):
 
 
 @renders
+@renders
+@runs("python-gym")
+def test_python_gym_example(tmp_path):
+    out = _python("python-gym", tmp_path).strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("(64, 64, 4) float32 -"), out
+    assert "{'angle': " in out[0], out
+
+
 @runs("python-shards")
 def test_python_shards_example(tmp_path):
     out = _python("python-shards", tmp_path).splitlines()

@@ -20,6 +20,7 @@ from .. import _hooks, _lib, _protocol
 from .._errors import BlendArrayError, WorkerError as WorkerProtocolError
 from .._settings import PER_FRAME, Settings
 from . import configure, render as _render, scenes
+from .env import Env
 
 PAGE = mmap.PAGESIZE
 
@@ -185,6 +186,7 @@ class Worker:
         self.fd = fd
         self.ring = None
         self.hook = None
+        self.env = None  # an environment's reset and step (blendarray.gym)
         self.seed = 0
         self.passes = None
         self.display = False
@@ -218,7 +220,11 @@ class Worker:
         self.annotations = st.annotations
         self.depth_background = st.depth_background
         self.base = _Settings(bpy.context.scene)  # what a frame's own settings fall back to
-        self.hook = _hooks.load(msg.get("setup"), {"bpy": bpy})
+        spec = msg.get("setup")
+        if spec and spec.get("kind") == "env":  # blendarray.gym: reset and step, not a hook
+            self.env = Env(spec, {"bpy": bpy})
+        else:
+            self.hook = _hooks.load(spec, {"bpy": bpy})
         self.seed = int(msg.get("seed") or 0)
         return {"ok": True, "protocol": _protocol.VERSION,
                 "blender_version": bpy.app.version_string}
@@ -242,7 +248,9 @@ class Worker:
         self.changed = bool(own)  # before: a setting that fails may follow one applied
         scene = configure(**own)
         extra = {}
-        if self.hook is not None:
+        if self.env is not None:  # the scene lives on from step to step: nothing restored
+            extra = self.env(scene, (msg.get("user") or {}).get("env"))
+        elif self.hook is not None:
             seed = params.get("seed", self.seed)  # a per-frame seed: an int or a list
             rng = np.random.default_rng([*(seed if isinstance(seed, list) else [seed]), index])
             extra = _hooks.call(self.hook, scene, index, rng,
