@@ -81,3 +81,11 @@ def from_json(text, code=0, what=""):
     if cls is WorkerError:
         return cls(msg, err.get("output", ""), err.get("returncode"))
     return cls(msg)
+
+
+def missing_extra(module, needs, pip_args, extra, e):
+    """The ImportError of blendarray.<module> when its optional extra is not
+    installed: what is missing, why, and the two ways to install it."""
+    return ImportError(f"blendarray.{module} needs {needs}, which cannot be imported ({e}); "
+                       f"install it: pip install {pip_args}, or reinstall blendarray with the "
+                       f"extra: pip install \"/path/to/blendarray[{extra}]\" (a checkout)")

@@ -67,9 +67,8 @@ try:
     from gymnasium.vector import AutoresetMode, VectorEnv
     from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 except ImportError as e:  # gymnasium is an optional extra
-    raise ImportError(f"blendarray.gym needs Gymnasium 1.x, which cannot be imported ({e}); "
-                      f"install it: pip install gymnasium, or reinstall blendarray with the extra: "
-                      f"pip install \"/path/to/blendarray[gym]\" (a checkout)") from e
+    from ._errors import missing_extra
+    raise missing_extra("gym", "Gymnasium 1.x", "gymnasium", "gym", e) from e
 import numpy as np
 
 from ._errors import BlendArrayError, SetupError, WorkerError
@@ -439,22 +438,34 @@ class BlenderVectorEnv(_Base, VectorEnv):
         for s, sd in zip(sessions, seeds):
             s.seed(sd)
             episode_seeds.append(_request_reset(s, options))
+
+        def take(i, s):
+            try:
+                return _finish_reset(s, s.take("reset"), self)
+            except WorkerError:  # a fresh Blender for this one, once
+                return _reset_again(s, self, options, episode_seeds[i])
+
+        obs, infos = self._collect(sessions, take)
+        self._autoreset[:] = False
+        return self._batch(obs), infos
+
+    def _collect(self, sessions, take):
+        """take(i, session) -> (observation, info) of each sub-environment, in
+        order, its info added to the vector's; the first error is raised once
+        every frame sent is taken (none is left to a later call)."""
         obs, infos, error = [], {}, None
         for i, s in enumerate(sessions):
             try:
-                try:
-                    o, info = _finish_reset(s, s.take("reset"), self)
-                except WorkerError:  # a fresh Blender for this one, once
-                    o, info = _reset_again(s, self, options, episode_seeds[i])
+                o, info = take(i, s)
             except BlendArrayError as e:
+                s.episode = False  # its scene's state is unknown: reset() it again
                 error = error or e
                 continue
             obs.append(o)
             infos = self._add_info(infos, info, i)
         if error is not None:
             raise error
-        self._autoreset[:] = False
-        return self._batch(obs), infos
+        return obs, infos
 
     def step(self, actions):
         """One step of every sub-environment; one that ended last step is reset instead."""
@@ -484,31 +495,24 @@ class BlenderVectorEnv(_Base, VectorEnv):
             else:
                 what.append(_step_label(s))
                 s.send({"op": "step", "action": encode_action(self._action, checked[i])})
-        obs, infos, error = [], {}, None
         rewards = np.zeros(self.num_envs, np.float64)
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
-        for i, s in enumerate(sessions):
+
+        def take(i, s):
+            if what[i] == "reset":  # reward 0, neither flag: as SyncVectorEnv's autoreset
+                try:
+                    return _finish_reset(s, s.take("reset"), self)
+                except WorkerError:  # a fresh Blender for this one, once
+                    return _reset_again(s, self, None, episode_seeds[i])
             try:
-                if what[i] == "reset":
-                    try:
-                        o, info = _finish_reset(s, s.take("reset"), self)
-                    except WorkerError:  # a fresh Blender for this one, once
-                        o, info = _reset_again(s, self, None, episode_seeds[i])
-                else:
-                    try:
-                        o, rewards[i], terminated[i], truncated[i], info = _finish_step(
-                            s, s.take(what[i]), self)
-                    except WorkerError as e:
-                        o, rewards[i], terminated[i], truncated[i], info = _died(s, e)
-            except BlendArrayError as e:
-                s.episode = False
-                error = error or e
-                continue
-            obs.append(o)
-            infos = self._add_info(infos, info, i)
-        if error is not None:
-            raise error
+                o, rewards[i], terminated[i], truncated[i], info = _finish_step(
+                    s, s.take(what[i]), self)
+            except WorkerError as e:
+                o, rewards[i], terminated[i], truncated[i], info = _died(s, e)
+            return o, info
+
+        obs, infos = self._collect(sessions, take)
         self._autoreset = terminated | truncated
         return self._batch(obs), rewards, terminated, truncated, infos
 

@@ -85,9 +85,8 @@ try:
     import ray
     import ray.data
 except ImportError as e:  # Ray is an optional extra
-    raise ImportError(f"blendarray.ray needs Ray Data, which cannot be imported ({e}); install "
-                      f"it: pip install 'ray[data]' pydantic, or reinstall blendarray with the extra: "
-                      f"pip install \"/path/to/blendarray[ray]\" (a checkout)") from e
+    from ._errors import missing_extra
+    raise missing_extra("ray", "Ray Data", "'ray[data]' pydantic", "ray", e) from e
 
 import numpy as np
 

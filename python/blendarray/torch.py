@@ -41,9 +41,8 @@ try:
     import torch
     from torch.utils.data import IterableDataset, get_worker_info
 except ImportError as e:  # torch is an optional extra
-    raise ImportError(f"blendarray.torch needs PyTorch, which cannot be imported ({e}); install "
-                      f"it: pip install torch, or reinstall blendarray with the extra: "
-                      f"pip install \"/path/to/blendarray[torch]\" (a checkout)") from e
+    from ._errors import missing_extra
+    raise missing_extra("torch", "PyTorch", "torch", "torch", e) from e
 
 import numpy as np
 

@@ -117,8 +117,8 @@ LABEL_MUTANTS = [
         "id": "capture-derives-nothing",
         "promise": "bab.capture() makes display, flow and annotations as bab.render() does",
         "edits": [("python/blendarray/blender/__init__.py",
-                   "    specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations)\n    meta = frame_meta(scene, layers)\n    meta.update(route=\"exr\"",
-                   "    specs, derived = _derive(scene, layers, specs, out, alloc, display, [], False)\n    meta = frame_meta(scene, layers)\n    meta.update(route=\"exr\"")],
+                   "    specs, derived = _derive(scene, layers, specs, out, alloc, display, flows, annotations,\n                             private)\n    meta = frame_meta(scene, layers)\n    meta.update(route=\"exr\"",
+                   "    specs, derived = _derive(scene, layers, specs, out, alloc, display, [], False,\n                             private)\n    meta = frame_meta(scene, layers)\n    meta.update(route=\"exr\"")],
         "tests": [["pytest", "tests/python/test_inblender.py"]],
     },
     {
