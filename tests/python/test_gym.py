@@ -224,8 +224,8 @@ def test_stable_baselines3_ppo_trains_on_the_example():
     with gym_cube.make_env(**BPY) as env:
         model = sb3.PPO("CnnPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0,
                         device="cpu")
-        model.learn(total_timesteps=128)
-        assert model.num_timesteps == 128
+        model.learn(total_timesteps=256)  # 4 rollouts of 64 steps, 4 updates
+        assert model.num_timesteps == 256
         obs, _ = env.reset(seed=0)
         action, _ = model.predict(obs, deterministic=True)
         assert env.action_space.contains(int(action))
@@ -296,7 +296,10 @@ def test_bad_actions_steps_and_passes_get_errors_that_name_the_env_and_step():
         _, info = env.reset(seed=0)
         assert info["pid"] == pid  # the worker was kept through all of it
     with pytest.raises(ba.PassError, match=r"^BlenderEnv\(pid_step\), the first render "
-                       r"\(before reset\): .*nonsense"):
+                       r"\(before reset\): .*the BLENDER_WORKBENCH render did not produce "
+                       r"pass\(es\) vector; this engine's render has: rgba"):
+        pid_env(passes=["rgba", "vector"])  # a pass Workbench does not render
+    with pytest.raises(ba.PassError, match=r"^BlenderEnv\(pid_step\), .*nonsense"):
         pid_env(passes=["rgba", "nonsense"])
     with pytest.raises(ValueError, match=r"render_mode must be None or 'rgb_array'"):
         pid_env(render_mode="human")
