@@ -30,6 +30,14 @@ GYM_MUTANTS = [
         "tests": [["pytest", T_GYM, "-k", "two_processes and WORKBENCH"]],
     },
     {
+        "id": "gym-step-rng-unseeded",
+        "promise": "step's rng is the one its episode's reset seeded",
+        "edits": [(ENV, "            out = _run(\"step\", fn, (scene, action, self.rng)[:max(nargs, 2)])",
+                   "            out = _run(\"step\", fn, (scene, action, np.random.default_rng())"
+                   "[:max(nargs, 2)])")],
+        "tests": [["pytest", T_GYM, "-k", "rng_reaches_step"]],
+    },
+    {
         "id": "gym-vector-seeds-not-offset",
         "promise": "reset(seed=s) of a vector env seeds sub-environment i with s + i",
         "edits": [(GYM, "seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]",

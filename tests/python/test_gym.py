@@ -66,8 +66,10 @@ def pid_step(scene, action, rng):
     if a == 5:
         raise RuntimeError("the step function's own error")
     scene["steps"] += 1
-    scene.objects["GreenSphere"].location.x += 0.25 if a == 0 else float(rng.normal(0, 0.1))
-    return float(scene["steps"]), False, False, {"pid": os.getpid(), "steps": scene["steps"]}
+    sphere = scene.objects["GreenSphere"]
+    sphere.location.x += 0.25 if a == 0 else float(rng.normal(0, 0.1))
+    return float(scene["steps"]), False, False, {"pid": os.getpid(), "steps": scene["steps"],
+                                                 "x": sphere.location.x}
 
 
 def pid_env(**kw):
@@ -143,6 +145,18 @@ def test_observations_are_ring_memory_until_the_agent_keeps_too_many():
         assert len(set(sums)) == len(sums)
         shared = [o["rgba"].base is not None and not o["rgba"].flags.owndata for o in kept]
         assert shared[0] and not shared[-1], shared  # the last ones copied out of the ring
+
+
+def test_the_episode_rng_reaches_step_seeded_by_reset():
+    """step(scene, action, rng) gets the rng of the episode's reset: the same seed,
+    the same draws, in a fresh worker too; another seed, other draws."""
+    def walk(seed):
+        with pid_env() as env:
+            _, info = env.reset(seed=seed)
+            return [info["pid"]] + [env.step(1)[4]["x"] for _ in range(3)]
+    a, b, c = walk(3), walk(3), walk(4)
+    assert a[0] != b[0]  # two Blenders
+    assert a[1:] == b[1:] and len(set(a[1:])) == 3 and a[1:] != c[1:], (a, b, c)
 
 
 # -- determinism ------------------------------------------------------------------------
