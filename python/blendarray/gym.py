@@ -58,8 +58,6 @@ NEXT_STEP, as gymnasium.vector.SyncVectorEnv of BlenderEnvs would step them.
 
 Needs Gymnasium 1.x: pip install "/path/to/blendarray[gym]".
 """
-import os
-
 try:
     import gymnasium as gym
     from gymnasium import spaces
@@ -180,10 +178,10 @@ def _request_reset(s, options, seed=None):
     return seed
 
 
-def _reset_again(s, base, options, seed, copy=False):
+def _reset_again(s, base, options, seed):
     """After a worker died in a reset: the same reset on a fresh Blender, once."""
     _request_reset(s, options, seed)
-    return _finish_reset(s, s.take("reset"), base, copy)
+    return _finish_reset(s, s.take("reset"), base)
 
 
 class _Base:
@@ -199,7 +197,7 @@ class _Base:
         self._action = _check_action_space(action_space, name)
         # the display image for render(), not an observation unless asked for
         self._display_only_for_render = render_mode == "rgb_array" and not settings.display
-        if render_mode == "rgb_array" and not settings.display:
+        if self._display_only_for_render:
             settings = Settings.of(settings, display=True)
         spec = Spec({"kind": "env", "reset": make_spec(reset), "step": make_spec(step)})
         self._sessions = []
@@ -222,14 +220,20 @@ class _Base:
         boxes = {k: _box(frames[0][k]) for k in names}
         self._obs_space = boxes[names[0]] if len(names) == 1 else spaces.Dict(boxes)
 
-    def _observe(self, s, frame, copy=False):
+    def _observe(self, s, frame):
         """(observation, display) of a frame: views of its ring slot, or copies when
         all but one of the worker's slots are held by what the caller keeps."""
-        if copy or s.r.held >= s.ring - 1:
+        if s.r.held >= s.ring - 1:
             frame = frame.copy()
         obs = {k: frame[k] for k in self._names}
         display = frame["display"] if "display" in frame else None
         return (obs[self._names[0]] if len(self._names) == 1 else obs), display
+
+    def _live(self):
+        """The sessions, or the error of an environment already closed."""
+        if not self._sessions:
+            raise BlendArrayError(f"{self.name}: the environment is closed")
+        return self._sessions
 
     def _stop_all(self):
         for s in self._sessions:
@@ -241,15 +245,15 @@ class _Base:
             s.close()
 
 
-def _finish_reset(s, frame, base, copy=False):
-    obs, display = base._observe(s, frame, copy)
+def _finish_reset(s, frame, base):
+    obs, display = base._observe(s, frame)
     s.episode = True
     s.last = (obs, display)
     return obs, dict(frame.meta["env"]["info"])
 
 
-def _finish_step(s, frame, base, copy=False):
-    obs, display = base._observe(s, frame, copy)
+def _finish_step(s, frame, base):
+    obs, display = base._observe(s, frame)
     out = frame.meta["env"]
     s.steps += 1
     s.last = (obs, display)
@@ -326,9 +330,7 @@ class BlenderEnv(_Base, gym.Env):
     def reset(self, *, seed=None, options=None):
         """Start an episode: reset(scene, rng, options) in Blender, then a render."""
         super().reset(seed=seed)
-        s = self._sessions[0] if self._sessions else None
-        if s is None:
-            raise BlendArrayError(f"{self.name}: the environment is closed")
+        s = self._live()[0]
         s.np_random = self.np_random  # the episode seeds come from Gymnasium's rng
         seed = _request_reset(s, options)
         try:
@@ -338,9 +340,7 @@ class BlenderEnv(_Base, gym.Env):
 
     def step(self, action):
         """One step: step(scene, action) in Blender, then a render."""
-        s = self._sessions[0] if self._sessions else None
-        if s is None:
-            raise BlendArrayError(f"{self.name}: the environment is closed")
+        s = self._live()[0]
         what = _step_label(s)
         action = _check_action(self, s, action, what)
         s.send({"op": "step", "action": encode_action(self._action, action)})
@@ -357,8 +357,8 @@ class BlenderEnv(_Base, gym.Env):
         render_mode="rgb_array"."""
         if self.render_mode != "rgb_array":
             return None
-        s = self._sessions[0] if self._sessions else None
-        if s is None or s.last is None:
+        s = self._live()[0]
+        if s.last is None:
             raise BlendArrayError(f"{self.name}: nothing rendered yet: call reset() first")
         return s.last[1][..., :3].copy()  # Gymnasium's rgb_array: RGB, (H, W, 3)
 
@@ -403,11 +403,6 @@ class BlenderVectorEnv(_Base, VectorEnv):
         self.single_observation_space = self._obs_space
         self.observation_space = batch_space(self._obs_space, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, bool)
-
-    def _live(self):
-        if not self._sessions:
-            raise BlendArrayError(f"{self.name}: the environment is closed")
-        return self._sessions
 
     def _batch(self, observations):
         out = create_empty_array(self.single_observation_space, self.num_envs)

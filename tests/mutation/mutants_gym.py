@@ -30,6 +30,14 @@ GYM_MUTANTS = [
         "tests": [["pytest", T_GYM, "-k", "two_processes and WORKBENCH"]],
     },
     {
+        "id": "gym-asked-display-hidden",
+        "promise": "render_mode='rgb_array' keeps the display image out of the observation "
+                   "only when display=True was not asked for",
+        "edits": [(GYM, '        self._display_only_for_render = render_mode == "rgb_array" and not settings.display',
+                   '        self._display_only_for_render = render_mode == "rgb_array"')],
+        "tests": [["pytest", T_GYM, "-k", "check_env"]],
+    },
+    {
         "id": "gym-step-rng-unseeded",
         "promise": "step's rng is the one its episode's reset seeded",
         "edits": [(ENV, "            out = _run(\"step\", fn, (scene, action, self.rng)[:max(nargs, 2)])",
@@ -56,7 +64,7 @@ GYM_MUTANTS = [
         "id": "gym-kept-observations-never-copied",
         "promise": "when all but one ring slot are held by observations the agent keeps, the "
                    "next one is a copy (never the ring-full error)",
-        "edits": [(GYM, "        if copy or s.r.held >= s.ring - 1:", "        if copy:")],
+        "edits": [(GYM, "        if s.r.held >= s.ring - 1:", "        if False:")],
         "tests": [["pytest", T_GYM, "-k", "ring_memory"]],
     },
     {

@@ -297,8 +297,7 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
     _check_renderable(scene, fixes, warnings)
     layers = _rendering_layers(scene)
     wanted, flows, need = _label_passes(scene, wanted, annotations)
-    private = _display_source(wanted, display, layers)
-    wanted = wanted if wanted is None else wanted + private
+    wanted, private = _display_source(wanted, display, layers)
     try:
         undo, aovs = _enable_passes(scene, wanted if wanted is not None else
                                     (need or None), layers)
@@ -349,13 +348,14 @@ def render(passes=None, display=False, scene=None, alloc=None, keep_settings=Fal
 
 
 def _display_source(wanted, display, layers):
-    """The passes captured only to make the display image from: rgba, when the
-    display image is blendarray's to make (display=True, one view layer) and
-    rgba was not asked for. Captured into private memory, not returned: making
-    the image from it beats Blender's route by far (a 64x64 frame: 1.2 ms)."""
+    """(the passes to capture, those of them captured only to make the display
+    image from): rgba, when the display image is blendarray's to make
+    (display=True, one view layer) and rgba was not asked for. Captured into
+    private memory, not returned: making the image from it beats Blender's
+    route by far (a 64x64 frame: 1.2 ms)."""
     if display is True and wanted is not None and "rgba" not in wanted and len(layers) == 1:
-        return ["rgba"]
-    return []
+        return wanted + ["rgba"], ["rgba"]
+    return wanted, []
 
 
 def _private_alloc(alloc, private):
@@ -438,8 +438,7 @@ def capture(passes=None, display=False, scene=None, alloc=None, annotations=Fals
     wanted = _wanted_list(passes)
     layers = _rendering_layers(scene)
     wanted, flows, need = _label_passes(scene, wanted, annotations)
-    private = _display_source(wanted, display, layers)
-    wanted = wanted if wanted is None else wanted + private
+    wanted, private = _display_source(wanted, display, layers)
     aovs = {ln: {a.name for a in getattr(scene.view_layers[ln], "aovs", ())} for ln in layers}
     alloc = _private_alloc(alloc or _cap.numpy_alloc, private)
     t0 = time.perf_counter()
