@@ -27,7 +27,10 @@ CASES = ([{"view": v} for v in VIEWS] + [{"view": v, "dither": 1.0} for v in VIE
             {"view": "Standard", "exposure": 2.5, "gamma": 0.6, "dither": 2.0},
             {"view": "Standard", "transparent": True, "dither": 1.0},
             # rows across three of Blender 3.x's 64-row dither blocks and a short last one
-            {"view": "Standard", "dither": 1.0, "resolution": [40, 200]}])
+            {"view": "Standard", "dither": 1.0, "resolution": [40, 200]},
+            # past display.PIXELS_A_THREAD: made on the render's threads (2 here), the
+            # last rows in quarter blocks; the smaller cases above are made on one
+            {"view": "Filmic", "dither": 1.0, "resolution": [256, 160]}])
 # bpy 4.2 ships no PyOpenColorIO: Blender's own route makes its display images
 NO_BINDING = {"bpy-4.2"}
 KW = dict(passes=["rgba"], engine="CYCLES", samples=2, resolution=(96, 72), setup=HOOK)
