@@ -2,6 +2,8 @@
 import os
 import time
 
+_frames = [0]  # frames this Blender has begun
+
 
 def setup(scene, index, rng):
     cube = scene.objects["RedCube"]
@@ -10,5 +12,8 @@ def setup(scene, index, rng):
     marks = os.environ.get("BA_TEST_DIR")
     if marks:  # this Blender has started and renders (the kill test waits for this)
         open(os.path.join(marks, f"rendering-{os.getpid()}"), "w").close()
+        if _frames[0]:  # and has finished its first frame, the slow one (kernels, sync)
+            open(os.path.join(marks, f"warm-{os.getpid()}"), "w").close()
+    _frames[0] += 1
     time.sleep(float(os.environ.get("BA_TEST_FRAME_SECONDS", 0)))  # a longer stream
     return {"angle": cube.rotation_euler.z}
